@@ -1,0 +1,59 @@
+/* common.h — helpers shared by the library, the PKCS#11 module and the CLI (internal static lib).
+ * Nothing here speaks PKCS#11 or OpenSSL; it is strings, secrets, time and precondition checks. */
+#ifndef TOKENCERT_COMMON_COMMON_H
+#define TOKENCERT_COMMON_COMMON_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <time.h>
+
+/* Precondition check: logs and returns val; aborts in the strict build that CI uses. */
+void tc_precondition_failed(const char *expr, const char *func, const char *file, int line);
+#define tc_return_val_if_fail(expr, val)                                                          \
+    do {                                                                                           \
+        if (!(expr)) {                                                                             \
+            tc_precondition_failed(#expr, __func__, __FILE__, __LINE__);                           \
+            return (val);                                                                          \
+        }                                                                                          \
+    } while (0)
+
+/* Wipes memory holding a secret; never optimised away. */
+void tc_memzero(void *p, size_t n);
+/* Wipes a NUL-terminated secret string and frees it. NULL is fine. */
+void tc_secret_free(char *s);
+
+/* Lowercase hex of n bytes into a new string. */
+char *tc_hex(const unsigned char *p, size_t n);
+/* Uppercase hex with sep between bytes (sep 0: none) into out (needs 3n bytes). */
+void tc_hex_upper(const unsigned char *p, size_t n, char sep, char *out);
+/* Decodes hex (upper or lower case, no separators); -1 on malformed input. */
+long tc_unhex(const char *s, unsigned char *out, size_t cap);
+
+/* Copies a fixed-width token string (blank- or NUL-padded, not terminated), trims it and makes it
+ * printable: control bytes and invalid UTF-8 become \xNN. Returns a new string. */
+char *tc_token_string(const unsigned char *p, size_t n);
+/* The same for a counted string of arbitrary length (labels); at most cap input bytes used. */
+char *tc_printable(const unsigned char *p, size_t n, size_t cap);
+
+/* strdup/asprintf that return NULL on failure. */
+char *tc_strdup(const char *s);
+char *tc_strndup(const char *s, size_t n);
+char *tc_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *tc_vasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+
+/* ISO 8601 UTC "YYYY-MM-DDTHH:MM:SSZ" into out (at least 21 bytes). */
+void tc_time_iso(time_t t, char *out, size_t cap);
+/* Whole days from now to t, rounded towards minus infinity. */
+long tc_days_between(time_t now, time_t t);
+/* Parses a duration like "30d", "12h", "2w" or "45" (days) into seconds; -1 when malformed. */
+long long tc_parse_duration(const char *s);
+
+/* A growable array of pointers. */
+typedef struct {
+    void **v;
+    size_t n, cap;
+} tc_ptrvec;
+int tc_ptrvec_push(tc_ptrvec *pv, void *p);
+
+#endif /* TOKENCERT_COMMON_COMMON_H */

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs every Debian bookworm package that building, the demo and the full test suite need.
+# Idempotent: packages already present are left alone. Uses sudo when not run as root.
+set -euo pipefail
+
+PACKAGES=(
+    # build
+    build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
+    libp11-kit-dev p11-kit p11-kit-modules libssl-dev openssl libjson-c-dev libcmocka-dev
+    lowdown
+    # tokens and independent cross-check tools
+    softhsm2 opensc gnutls-bin
+    swtpm swtpm-tools libtpm2-pkcs11-1 libtpm2-pkcs11-tools tpm2-abrmd libtss2-tcti-tabrmd0
+    tpm2-tools dbus
+    # test and benchmark helpers
+    valgrind hyperfine time python3 iproute2 util-linux
+)
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO="sudo"
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+    echo "setup: all ${#PACKAGES[@]} packages already installed"
+    exit 0
+fi
+
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

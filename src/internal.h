@@ -1,0 +1,126 @@
+/* internal.h — types and functions shared inside libtokencert; never installed. */
+#ifndef TOKENCERT_SRC_INTERNAL_H
+#define TOKENCERT_SRC_INTERNAL_H
+
+#include "common.h"
+#include "tokencert.h"
+
+#include <p11-kit/pkcs11.h>
+#include <p11-kit/uri.h>
+
+typedef struct {
+    CK_FUNCTION_LIST *fl;
+    char *name; /* p11-kit module name, or the path given */
+    char *path;
+    CK_INFO info;
+} tc_module;
+
+struct tokencert_ctx {
+    tc_module *modules;
+    size_t n_modules;
+    CK_FUNCTION_LIST **registry; /* from p11_kit_modules_load(), released at free */
+    CK_FUNCTION_LIST *explicit_module;
+    int modules_loaded;
+    char *error;
+    tc_ptrvec warnings;
+};
+
+/* Records the detail of the error being returned and returns err, for "return tc_error(...)". */
+tokencert_err tc_error(tokencert_ctx *ctx, tokencert_err err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void tc_warning(tokencert_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- PKCS#11 boundary (p11.c) ---- */
+const char *tc_ckr_name(CK_RV rv);
+/* The library error a CK_RV maps to: the one place this mapping lives. */
+tokencert_err tc_err_from_rv(CK_RV rv);
+
+CK_RV tc_p11_get_slot_list(tc_module *m, CK_BBOOL present, CK_SLOT_ID *slots, CK_ULONG *n);
+CK_RV tc_p11_get_slot_info(tc_module *m, CK_SLOT_ID slot, CK_SLOT_INFO *info);
+CK_RV tc_p11_get_token_info(tc_module *m, CK_SLOT_ID slot, CK_TOKEN_INFO *info);
+CK_RV tc_p11_open_session(tc_module *m, CK_SLOT_ID slot, CK_FLAGS flags,
+                          CK_SESSION_HANDLE *session);
+CK_RV tc_p11_close_session(tc_module *m, CK_SESSION_HANDLE session);
+CK_RV tc_p11_login(tc_module *m, CK_SESSION_HANDLE session, CK_USER_TYPE type,
+                   unsigned char *pin, CK_ULONG pin_len);
+CK_RV tc_p11_logout(tc_module *m, CK_SESSION_HANDLE session);
+CK_RV tc_p11_find_objects_init(tc_module *m, CK_SESSION_HANDLE session, CK_ATTRIBUTE *tmpl,
+                               CK_ULONG n);
+CK_RV tc_p11_find_objects(tc_module *m, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE *objs,
+                          CK_ULONG max, CK_ULONG *count);
+CK_RV tc_p11_find_objects_final(tc_module *m, CK_SESSION_HANDLE session);
+CK_RV tc_p11_get_attribute_value(tc_module *m, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE obj,
+                                 CK_ATTRIBUTE *tmpl, CK_ULONG n);
+
+/* ---- modules and tokens (token.c) ---- */
+typedef struct {
+    tc_module *module;
+    CK_SLOT_ID slot;
+    CK_SLOT_INFO slot_info;
+    CK_TOKEN_INFO token_info;
+    int present;
+} tc_slot;
+
+/* Every slot of every loaded module that matches uri (module, slot and token attributes).
+ * Absent tokens are included only when the URI names no token attribute. */
+tokencert_err tc_slots_match(tokencert_ctx *ctx, P11KitUri *uri, tc_slot **out, size_t *n_out);
+/* Fills a public token description (URI included) from a slot. */
+tokencert_err tc_token_info_fill(const tc_slot *s, tokencert_token_info *out);
+void tc_token_info_clear(tokencert_token_info *t);
+/* Parses a pkcs11: URI; NULL or "" gives an empty URI that matches everything. */
+tokencert_err tc_uri_parse(tokencert_ctx *ctx, const char *s, P11KitUri **out);
+/* True when the URI has any token (or slot) attribute set. */
+int tc_uri_names_token(P11KitUri *uri);
+/* True when the URI has object attributes (object, id, type). */
+int tc_uri_names_object(P11KitUri *uri);
+
+/* A session on one token, optionally logged in. */
+typedef struct {
+    tc_slot *slot;
+    CK_SESSION_HANDLE h;
+    int logged_in;
+} tc_session;
+
+tokencert_err tc_session_open(tokencert_ctx *ctx, tc_slot *slot, int rw, tc_session *out);
+void tc_session_close(tc_session *s);
+/* Logs in as the user once; pin_source_uri is the URI's pin-source, may be NULL. */
+tokencert_err tc_session_login(tokencert_ctx *ctx, tc_session *s,
+                               const tokencert_login_opts *opts, const char *uri_pin_source);
+
+/* ---- objects (object.c) ---- */
+/* Finds objects matching tmpl, in batches, always finalising; capped at max_objects. */
+tokencert_err tc_find_objects(tokencert_ctx *ctx, tc_session *s, CK_ATTRIBUTE *tmpl, CK_ULONG n,
+                              size_t max_objects, CK_OBJECT_HANDLE **out, size_t *n_out);
+
+/* One attribute read from an object: value NULL with len 0 when absent, unavailable or empty. */
+typedef struct {
+    CK_ATTRIBUTE_TYPE type;
+    unsigned char *value;
+    CK_ULONG len;
+    int available;
+} tc_attr;
+
+/* Reads attrs[] in one C_GetAttributeValue when the token allows, falling back to one attribute at
+ * a time; variable-length values are sized safely and capped at max_len each. */
+tokencert_err tc_get_attributes(tokencert_ctx *ctx, tc_session *s, CK_OBJECT_HANDLE obj,
+                                tc_attr *attrs, size_t n, size_t max_len);
+void tc_attrs_clear(tc_attr *attrs, size_t n);
+
+/* ---- PIN sources (pin.c) ---- */
+/* Reads a PIN from "file:PATH", "env:VAR", "fd:N" (or a bare path, as RFC 7512 pin-source allows
+ * "file:" URIs). The returned string is wiped and freed with tc_secret_free(). */
+tokencert_err tc_pin_from_source(tokencert_ctx *ctx, const char *source, char **pin_out);
+/* Prompts on the controlling terminal without echo. */
+tokencert_err tc_pin_prompt(tokencert_ctx *ctx, const char *prompt, char **pin_out);
+
+/* ---- certificates (x509.c) ---- */
+/* Decodes what a listing needs from a DER certificate without a full X509 parse: fingerprints
+ * always (so even an unreadable certificate can be identified), the rest when it parses.
+ * keyhash receives SHA-256 of the public key material (RSA modulus, or EC/EdDSA point), the
+ * value the inventory pairs keys and certificates by when their CKA_IDs differ. On malformed
+ * data returns TC_ERR_BAD_DATA with *why saying what was wrong. */
+tokencert_err tc_cert_decode(const unsigned char *der, size_t len, tokencert_cert *out,
+                             unsigned char keyhash[32], char **why);
+void tc_cert_clear(tokencert_cert *c);
+
+#endif /* TOKENCERT_SRC_INTERNAL_H */

@@ -1,0 +1,802 @@
+/* inventory.c — the credential inventory: every certificate and key on the matching tokens,
+ * grouped into credentials (a key plus the certificates that share its CKA_ID, or its public key),
+ * keys without certificate, certificates without key, and authority certificates.
+ *
+ * Cost model: one C_GetAttributeValue per object, searches in large batches, a shallow
+ * certificate decode, and extra reads only for the few keys that need pairing by public key. */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/objects.h>
+#include <openssl/sha.h>
+#include <openssl/x509.h>
+
+#define MAX_OBJECTS 1000000
+#define MAX_ATTR_LEN (1024 * 1024)
+#define LABEL_DISPLAY_CAP 1024
+
+typedef struct {
+    unsigned char *id;
+    size_t id_len;
+    unsigned char *label;
+    size_t label_len;
+} raw_ident;
+
+typedef struct {
+    tokencert_cert cert;
+    raw_ident ident;
+    unsigned char keyhash[32];
+    int has_keyhash;
+    int key_index; /* index into keys, -1 when unpaired */
+} cert_rec;
+
+typedef struct {
+    tokencert_key key;
+    raw_ident ident;
+    CK_KEY_TYPE type;
+    CK_OBJECT_HANDLE pub, priv;
+    int has_pub, has_priv;
+    unsigned char keyhash[32];
+    int has_keyhash;
+    size_t n_certs;
+    int matched;
+} key_rec;
+
+const char *tokencert_cert_status_name(tokencert_cert_status s)
+{
+    switch (s) {
+    case TOKENCERT_CERT_VALID:
+        return "valid";
+    case TOKENCERT_CERT_EXPIRING:
+        return "expiring";
+    case TOKENCERT_CERT_EXPIRED:
+        return "expired";
+    case TOKENCERT_CERT_NOT_YET_VALID:
+        return "not-yet-valid";
+    case TOKENCERT_CERT_UNREADABLE:
+        return "unreadable";
+    }
+    return "unknown";
+}
+
+const char *tokencert_cred_kind_name(tokencert_cred_kind k)
+{
+    switch (k) {
+    case TOKENCERT_CRED_FULL:
+        return "credential";
+    case TOKENCERT_CRED_KEY_ONLY:
+        return "key-only";
+    case TOKENCERT_CRED_CERT_ONLY:
+        return "certificate-only";
+    case TOKENCERT_CRED_AUTHORITY:
+        return "authority";
+    }
+    return "unknown";
+}
+
+static void raw_ident_clear(raw_ident *r)
+{
+    free(r->id);
+    free(r->label);
+    memset(r, 0, sizeof *r);
+}
+
+/* Takes ownership of the attribute buffers for id and label. */
+static void raw_ident_take(raw_ident *r, tc_attr *id, tc_attr *label)
+{
+    r->id = id->available ? id->value : NULL;
+    r->id_len = id->available ? id->len : 0;
+    if (!id->available)
+        free(id->value);
+    id->value = NULL;
+    r->label = label->available ? label->value : NULL;
+    r->label_len = label->available ? label->len : 0;
+    if (!label->available)
+        free(label->value);
+    label->value = NULL;
+}
+
+static int id_equal(const raw_ident *a, const raw_ident *b)
+{
+    return a->id_len > 0 && a->id_len == b->id_len && memcmp(a->id, b->id, a->id_len) == 0;
+}
+
+static CK_ULONG attr_ulong(const tc_attr *a, CK_ULONG dflt)
+{
+    CK_ULONG v;
+    if (!a->available || a->len != sizeof v)
+        return dflt;
+    memcpy(&v, a->value, sizeof v);
+    return v;
+}
+
+static int attr_bool(const tc_attr *a)
+{
+    if (!a->available || a->len != sizeof(CK_BBOOL))
+        return -1;
+    return *(CK_BBOOL *)a->value ? 1 : 0;
+}
+
+/* Formats the URI of one object on the token described by token_uri_info. */
+static char *object_uri(P11KitUri *uri, CK_OBJECT_CLASS cls, const raw_ident *ident)
+{
+    CK_ATTRIBUTE a_cls = {CKA_CLASS, &cls, sizeof cls};
+    CK_ATTRIBUTE a_id = {CKA_ID, ident->id, ident->id_len};
+    CK_ATTRIBUTE a_label = {CKA_LABEL, ident->label, ident->label_len};
+    char *s = NULL;
+
+    p11_kit_uri_clear_attributes(uri);
+    p11_kit_uri_set_attribute(uri, &a_cls);
+    if (ident->id_len > 0)
+        p11_kit_uri_set_attribute(uri, &a_id);
+    if (ident->label_len > 0)
+        p11_kit_uri_set_attribute(uri, &a_label);
+    if (p11_kit_uri_format(uri, P11_KIT_URI_FOR_OBJECT_ON_TOKEN, &s) != P11_KIT_URI_OK)
+        return NULL;
+    return s;
+}
+
+static int object_matches(P11KitUri *filter, CK_OBJECT_CLASS cls, const raw_ident *ident)
+{
+    CK_ATTRIBUTE a[3] = {{CKA_CLASS, &cls, sizeof cls},
+                         {CKA_ID, ident->id, ident->id_len},
+                         {CKA_LABEL, ident->label, ident->label_len}};
+    return p11_kit_uri_match_attributes(filter, a, 3);
+}
+
+static char *ident_label(const raw_ident *r)
+{
+    return tc_printable(r->label != NULL ? r->label : (const unsigned char *)"", r->label_len,
+                        LABEL_DISPLAY_CAP);
+}
+
+static char *ident_id(const raw_ident *r)
+{
+    return tc_hex(r->id != NULL ? r->id : (const unsigned char *)"", r->id_len);
+}
+
+static void set_status(tokencert_cert *c, time_t now, long expiring_days)
+{
+    if (c->error != NULL) {
+        c->status = TOKENCERT_CERT_UNREADABLE;
+        return;
+    }
+    c->days_left = tc_days_between(now, c->not_after);
+    if (now < c->not_before)
+        c->status = TOKENCERT_CERT_NOT_YET_VALID;
+    else if (now >= c->not_after)
+        c->status = TOKENCERT_CERT_EXPIRED;
+    else if (c->days_left < expiring_days)
+        c->status = TOKENCERT_CERT_EXPIRING;
+    else
+        c->status = TOKENCERT_CERT_VALID;
+}
+
+static tokencert_err read_certs(tokencert_ctx *ctx, tc_session *s, P11KitUri *uri, time_t now,
+                                long expiring_days, cert_rec **out, size_t *n_out)
+{
+    tokencert_err ret = TC_ERR_INTERNAL;
+    CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
+    CK_ATTRIBUTE q = {CKA_CLASS, &cls, sizeof cls};
+    CK_OBJECT_HANDLE *objs = NULL;
+    size_t n = 0, i, kept = 0;
+    cert_rec *v = NULL;
+
+    *out = NULL;
+    *n_out = 0;
+    ret = tc_find_objects(ctx, s, &q, 1, MAX_OBJECTS, &objs, &n);
+    if (ret != TC_OK)
+        goto out;
+    v = calloc(n ? n : 1, sizeof *v);
+    if (v == NULL) {
+        ret = TC_ERR_NOMEM;
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        tc_attr a[4] = {{CKA_VALUE, NULL, 8192, 0},
+                        {CKA_ID, NULL, 128, 0},
+                        {CKA_LABEL, NULL, 128, 0},
+                        {CKA_CERTIFICATE_TYPE, NULL, sizeof(CK_ULONG), 0}};
+        cert_rec *r = &v[kept];
+        char *why = NULL;
+
+        ret = tc_get_attributes(ctx, s, objs[i], a, 4, MAX_ATTR_LEN);
+        if (ret == TC_ERR_TOKEN_ABSENT)
+            goto out;
+        if (ret != TC_OK) {
+            tc_warning(ctx, "skipping a certificate object: %s", tokencert_ctx_error(ctx));
+            continue;
+        }
+        if (attr_ulong(&a[3], CKC_X_509) != CKC_X_509) {
+            tc_attrs_clear(a, 4);
+            continue;
+        }
+        raw_ident_take(&r->ident, &a[1], &a[2]);
+        r->key_index = -1;
+        r->cert.label = ident_label(&r->ident);
+        r->cert.id = ident_id(&r->ident);
+        r->cert.uri = object_uri(uri, CKO_CERTIFICATE, &r->ident);
+        if (!a[0].available) {
+            r->cert.error = tc_strdup("the certificate has no readable value");
+        } else {
+            ret = tc_cert_decode(a[0].value, a[0].len, &r->cert, r->keyhash, &why);
+            if (ret == TC_ERR_NOMEM) {
+                tc_attrs_clear(a, 4);
+                goto out;
+            }
+            if (why != NULL)
+                r->cert.error = why;
+            else
+                r->has_keyhash = 1;
+        }
+        tc_attrs_clear(a, 4);
+        set_status(&r->cert, now, expiring_days);
+        kept++;
+        if (r->cert.label == NULL || r->cert.id == NULL || r->cert.uri == NULL) {
+            ret = TC_ERR_NOMEM;
+            goto out;
+        }
+    }
+    *out = v;
+    *n_out = kept;
+    v = NULL;
+    ret = TC_OK;
+out:
+    if (v != NULL) {
+        for (i = 0; i < kept; i++) {
+            tc_cert_clear(&v[i].cert);
+            raw_ident_clear(&v[i].ident);
+        }
+        free(v);
+    }
+    free(objs);
+    return ret;
+}
+
+static key_rec *find_key_by_id(key_rec *keys, size_t n, const raw_ident *id)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (id_equal(&keys[i].ident, id))
+            return &keys[i];
+    return NULL;
+}
+
+static tokencert_err read_keys(tokencert_ctx *ctx, tc_session *s, CK_OBJECT_CLASS cls,
+                               key_rec **keys, size_t *n_keys)
+{
+    tokencert_err ret = TC_ERR_INTERNAL;
+    CK_ATTRIBUTE q = {CKA_CLASS, &cls, sizeof cls};
+    CK_OBJECT_HANDLE *objs = NULL;
+    size_t n = 0, i;
+    int priv = cls == CKO_PRIVATE_KEY;
+
+    ret = tc_find_objects(ctx, s, &q, 1, MAX_OBJECTS, &objs, &n);
+    if (ret != TC_OK)
+        goto out;
+    for (i = 0; i < n; i++) {
+        tc_attr a[5] = {{CKA_ID, NULL, 128, 0},
+                        {CKA_LABEL, NULL, 128, 0},
+                        {CKA_KEY_TYPE, NULL, sizeof(CK_ULONG), 0},
+                        {CKA_SENSITIVE, NULL, sizeof(CK_BBOOL), 0},
+                        {CKA_EXTRACTABLE, NULL, sizeof(CK_BBOOL), 0}};
+        raw_ident ident;
+        key_rec *k;
+
+        ret = tc_get_attributes(ctx, s, objs[i], a, priv ? 5 : 3, MAX_ATTR_LEN);
+        if (ret == TC_ERR_TOKEN_ABSENT)
+            goto out;
+        if (ret != TC_OK) {
+            tc_warning(ctx, "skipping a key object: %s", tokencert_ctx_error(ctx));
+            continue;
+        }
+        raw_ident_take(&ident, &a[0], &a[1]);
+        k = find_key_by_id(*keys, *n_keys, &ident);
+        if (k == NULL) {
+            key_rec *nv = realloc(*keys, (*n_keys + 1) * sizeof *nv);
+            if (nv == NULL) {
+                raw_ident_clear(&ident);
+                tc_attrs_clear(a, 5);
+                ret = TC_ERR_NOMEM;
+                goto out;
+            }
+            *keys = nv;
+            k = &nv[(*n_keys)++];
+            memset(k, 0, sizeof *k);
+            k->ident = ident;
+            k->key.sensitive = -1;
+            k->key.extractable = -1;
+            k->type = attr_ulong(&a[2], CK_UNAVAILABLE_INFORMATION);
+        } else {
+            /* The private key's label wins: it is the one applications ask for. */
+            if (priv && ident.label_len > 0) {
+                free(k->ident.label);
+                k->ident.label = ident.label;
+                k->ident.label_len = ident.label_len;
+                ident.label = NULL;
+            }
+            raw_ident_clear(&ident);
+        }
+        if (priv) {
+            k->priv = objs[i];
+            k->has_priv = 1;
+            k->key.sensitive = attr_bool(&a[3]);
+            k->key.extractable = attr_bool(&a[4]);
+        } else {
+            k->pub = objs[i];
+            k->has_pub = 1;
+        }
+        tc_attrs_clear(a, 5);
+    }
+    ret = TC_OK;
+out:
+    free(objs);
+    return ret;
+}
+
+static int ec_params_bits(const unsigned char *p, size_t len)
+{
+    ASN1_OBJECT *o = d2i_ASN1_OBJECT(NULL, &p, (long)len);
+    int bits = 0;
+    if (o == NULL)
+        return 0;
+    switch (OBJ_obj2nid(o)) {
+    case NID_X9_62_prime256v1:
+    case NID_secp256k1:
+        bits = 256;
+        break;
+    case NID_secp384r1:
+        bits = 384;
+        break;
+    case NID_secp521r1:
+        bits = 521;
+        break;
+    case NID_ED25519:
+        bits = 256;
+        break;
+    case NID_ED448:
+        bits = 456;
+        break;
+    default:
+        bits = 0;
+    }
+    ASN1_OBJECT_free(o);
+    return bits;
+}
+
+/* Reads the public key material of a key that has no certificate by CKA_ID: used to pair it with
+ * a certificate by public key, and for its size. */
+static tokencert_err read_key_material(tokencert_ctx *ctx, tc_session *s, key_rec *k)
+{
+    tokencert_err ret;
+    CK_OBJECT_HANDLE h = k->has_pub ? k->pub : k->priv;
+    unsigned char *p;
+    size_t len;
+
+    if (k->type == CKK_RSA) {
+        tc_attr a[1] = {{CKA_MODULUS, NULL, 1024, 0}};
+        ret = tc_get_attributes(ctx, s, h, a, 1, MAX_ATTR_LEN);
+        if (ret != TC_OK || !a[0].available) {
+            tc_attrs_clear(a, 1);
+            return ret;
+        }
+        p = a[0].value;
+        len = a[0].len;
+        while (len > 0 && *p == 0) {
+            p++;
+            len--;
+        }
+        SHA256(p, len, k->keyhash);
+        k->has_keyhash = 1;
+        k->key.key_bits = (int)len * 8;
+        if (len > 0)
+            for (unsigned v = 0x80; v != 0 && !(*p & v); v >>= 1)
+                k->key.key_bits--;
+        tc_attrs_clear(a, 1);
+        return TC_OK;
+    }
+    if (k->type == CKK_EC || k->type == CKK_EC_EDWARDS) {
+        tc_attr a[2] = {{CKA_EC_PARAMS, NULL, 64, 0}, {CKA_EC_POINT, NULL, 256, 0}};
+        ret = tc_get_attributes(ctx, s, h, a, k->has_pub ? 2 : 1, MAX_ATTR_LEN);
+        if (ret != TC_OK) {
+            tc_attrs_clear(a, 2);
+            return ret;
+        }
+        if (a[0].available)
+            k->key.key_bits = ec_params_bits(a[0].value, a[0].len);
+        if (k->type == CKK_EC_EDWARDS && k->key.key_bits == 0)
+            k->key.key_bits = 256;
+        if (a[1].available) {
+            /* CKA_EC_POINT is normally a DER OCTET STRING; some tokens store the raw point. */
+            const unsigned char *q = a[1].value;
+            ASN1_OCTET_STRING *os = d2i_ASN1_OCTET_STRING(NULL, &q, (long)a[1].len);
+            if (os != NULL && q == (unsigned char *)a[1].value + a[1].len)
+                SHA256(ASN1_STRING_get0_data(os), (size_t)ASN1_STRING_length(os), k->keyhash);
+            else
+                SHA256(a[1].value, a[1].len, k->keyhash);
+            ASN1_OCTET_STRING_free(os);
+            k->has_keyhash = 1;
+        }
+        tc_attrs_clear(a, 2);
+    }
+    return TC_OK;
+}
+
+static const char *key_type_name(CK_KEY_TYPE t)
+{
+    switch (t) {
+    case CKK_RSA:
+        return "rsa";
+    case CKK_EC:
+        return "ec";
+    case CKK_EC_EDWARDS:
+        return "eddsa";
+    case CKK_DSA:
+        return "dsa";
+    default:
+        return "unknown";
+    }
+}
+
+static int cmp_cert_by_not_after(const void *a, const void *b)
+{
+    const tokencert_cert *x = a, *y = b;
+    if (x->not_after != y->not_after)
+        return x->not_after < y->not_after ? -1 : 1;
+    return strcmp(x->serial ? x->serial : "", y->serial ? y->serial : "");
+}
+
+static int cmp_cred(const void *a, const void *b)
+{
+    const tokencert_credential *x = a, *y = b;
+    int kx = x->kind == TOKENCERT_CRED_KEY_ONLY ? 0 : (int)x->kind;
+    int ky = y->kind == TOKENCERT_CRED_KEY_ONLY ? 0 : (int)y->kind;
+    int c;
+    if (kx != ky)
+        return kx - ky;
+    c = strcmp(x->name, y->name);
+    return c != 0 ? c : strcmp(x->id, y->id);
+}
+
+static void cred_clear(tokencert_credential *c)
+{
+    size_t i;
+    free(c->name);
+    free(c->id);
+    if (c->key != NULL) {
+        free(c->key->label);
+        free(c->key->id);
+        free(c->key->uri);
+        free(c->key->key_type);
+        free(c->key);
+    }
+    for (i = 0; i < c->n_certs; i++)
+        tc_cert_clear(&c->certs[i]);
+    free(c->certs);
+}
+
+static void token_inventory_clear(tokencert_token_inventory *t)
+{
+    size_t i;
+    tc_token_info_clear(&t->token);
+    for (i = 0; i < t->n_notes; i++)
+        free(t->notes[i]);
+    free(t->notes);
+    for (i = 0; i < t->n_creds; i++)
+        cred_clear(&t->creds[i]);
+    free(t->creds);
+    memset(t, 0, sizeof *t);
+}
+
+void tokencert_inventory_free(tokencert_inventory *inv)
+{
+    size_t i;
+    if (inv == NULL)
+        return;
+    for (i = 0; i < inv->n_tokens; i++)
+        token_inventory_clear(&inv->tokens[i]);
+    free(inv->tokens);
+    free(inv);
+}
+
+static int add_note(tokencert_token_inventory *t, const char *msg)
+{
+    char **nv = realloc(t->notes, (t->n_notes + 1) * sizeof *nv);
+    if (nv == NULL)
+        return -1;
+    t->notes = nv;
+    nv[t->n_notes] = tc_strdup(msg);
+    if (nv[t->n_notes] == NULL)
+        return -1;
+    t->n_notes++;
+    return 0;
+}
+
+static tokencert_credential *new_cred(tokencert_token_inventory *t, size_t *cap)
+{
+    tokencert_credential *c;
+    if (t->n_creds == *cap) {
+        size_t nc = *cap ? *cap * 2 : 16;
+        tokencert_credential *nv = realloc(t->creds, nc * sizeof *nv);
+        if (nv == NULL)
+            return NULL;
+        t->creds = nv;
+        *cap = nc;
+    }
+    c = &t->creds[t->n_creds++];
+    memset(c, 0, sizeof *c);
+    return c;
+}
+
+/* Moves a certificate record into a credential (the record's strings change owner). */
+static int cred_add_cert(tokencert_credential *c, cert_rec *r)
+{
+    tokencert_cert *nv = realloc(c->certs, (c->n_certs + 1) * sizeof *nv);
+    if (nv == NULL)
+        return -1;
+    c->certs = nv;
+    nv[c->n_certs++] = r->cert;
+    memset(&r->cert, 0, sizeof r->cert);
+    return 0;
+}
+
+static tokencert_err build_credentials(tokencert_token_inventory *t, P11KitUri *uri,
+                                       P11KitUri *filter, cert_rec *certs, size_t n_certs,
+                                       key_rec *keys, size_t n_keys)
+{
+    size_t cap = 0, i, j;
+    int filtering = tc_uri_names_object(filter);
+
+    for (i = 0; i < n_keys; i++) {
+        key_rec *k = &keys[i];
+        tokencert_credential *c;
+        int any_match = !filtering ||
+                        (k->has_priv && object_matches(filter, CKO_PRIVATE_KEY, &k->ident)) ||
+                        (k->has_pub && object_matches(filter, CKO_PUBLIC_KEY, &k->ident));
+        int all_ca = k->n_certs > 0;
+
+        for (j = 0; j < n_certs; j++)
+            if (certs[j].key_index == (int)i) {
+                any_match = any_match || object_matches(filter, CKO_CERTIFICATE, &certs[j].ident);
+                all_ca = all_ca && certs[j].cert.is_ca;
+            }
+        if (!any_match)
+            continue;
+        c = new_cred(t, &cap);
+        if (c == NULL)
+            return TC_ERR_NOMEM;
+        c->kind = k->n_certs == 0 ? TOKENCERT_CRED_KEY_ONLY
+                                  : (all_ca ? TOKENCERT_CRED_AUTHORITY : TOKENCERT_CRED_FULL);
+        c->key = calloc(1, sizeof *c->key);
+        if (c->key == NULL)
+            return TC_ERR_NOMEM;
+        *c->key = k->key;
+        c->key->label = ident_label(&k->ident);
+        c->key->id = ident_id(&k->ident);
+        c->key->uri = object_uri(uri, k->has_priv ? CKO_PRIVATE_KEY : CKO_PUBLIC_KEY, &k->ident);
+        c->key->has_private = k->has_priv;
+        c->key->has_public = k->has_pub;
+        for (j = 0; j < n_certs; j++)
+            if (certs[j].key_index == (int)i && cred_add_cert(c, &certs[j]) != 0)
+                return TC_ERR_NOMEM;
+        /* Key type and size: the certificate knows them without another token call. */
+        if (c->n_certs > 0 && c->certs[0].key_type != NULL && k->key.key_bits == 0) {
+            c->key->key_type = tc_strdup(c->certs[0].key_type);
+            c->key->key_bits = c->certs[0].key_bits;
+        } else {
+            c->key->key_type = tc_strdup(key_type_name(k->type));
+        }
+        c->name = tc_strdup(c->key->label[0] != '\0' || c->n_certs == 0 ? c->key->label
+                                                                         : c->certs[0].label);
+        c->id = tc_strdup(c->key->id);
+        if (c->key->label == NULL || c->key->id == NULL || c->key->uri == NULL ||
+            c->key->key_type == NULL || c->name == NULL || c->id == NULL)
+            return TC_ERR_NOMEM;
+    }
+    /* Certificates without a key: authorities one by one, end-entity ones grouped by CKA_ID. */
+    for (i = 0; i < n_certs; i++) {
+        cert_rec *r = &certs[i];
+        tokencert_credential *c = NULL;
+        int ca = r->cert.is_ca;
+
+        if (r->key_index >= 0 || r->cert.label == NULL)
+            continue;
+        if (filtering && !object_matches(filter, CKO_CERTIFICATE, &r->ident))
+            continue;
+        if (!ca && r->ident.id_len > 0)
+            for (j = 0; j < t->n_creds; j++)
+                if (t->creds[j].kind == TOKENCERT_CRED_CERT_ONLY && r->cert.id != NULL &&
+                    strcmp(t->creds[j].id, r->cert.id) == 0)
+                    c = &t->creds[j];
+        if (c == NULL) {
+            c = new_cred(t, &cap);
+            if (c == NULL)
+                return TC_ERR_NOMEM;
+            c->kind = ca ? TOKENCERT_CRED_AUTHORITY : TOKENCERT_CRED_CERT_ONLY;
+            c->name = tc_strdup(r->cert.label);
+            c->id = tc_strdup(r->cert.id);
+            if (c->name == NULL || c->id == NULL)
+                return TC_ERR_NOMEM;
+        }
+        if (cred_add_cert(c, r) != 0)
+            return TC_ERR_NOMEM;
+    }
+    for (i = 0; i < t->n_creds; i++)
+        qsort(t->creds[i].certs, t->creds[i].n_certs, sizeof(tokencert_cert),
+              cmp_cert_by_not_after);
+    qsort(t->creds, t->n_creds, sizeof *t->creds, cmp_cred);
+    return TC_OK;
+}
+
+/* Pairs certificates with keys: by CKA_ID first, then by public key for what is left. */
+static tokencert_err pair(tokencert_ctx *ctx, tc_session *s, cert_rec *certs, size_t n_certs,
+                          key_rec *keys, size_t n_keys)
+{
+    size_t i, j, unpaired_certs = 0;
+    tokencert_err ret;
+
+    for (i = 0; i < n_certs; i++) {
+        key_rec *k = find_key_by_id(keys, n_keys, &certs[i].ident);
+        if (k != NULL) {
+            certs[i].key_index = (int)(k - keys);
+            k->n_certs++;
+        } else if (certs[i].has_keyhash) {
+            unpaired_certs++;
+        }
+    }
+    for (i = 0; i < n_keys; i++) {
+        if (keys[i].n_certs > 0)
+            continue;
+        ret = read_key_material(ctx, s, &keys[i]);
+        if (ret == TC_ERR_TOKEN_ABSENT || ret == TC_ERR_NOMEM)
+            return ret;
+        if (!keys[i].has_keyhash || unpaired_certs == 0)
+            continue;
+        for (j = 0; j < n_certs; j++)
+            if (certs[j].key_index < 0 && certs[j].has_keyhash &&
+                memcmp(certs[j].keyhash, keys[i].keyhash, 32) == 0) {
+                certs[j].key_index = (int)i;
+                keys[i].n_certs++;
+            }
+    }
+    return TC_OK;
+}
+
+static tokencert_err inventory_token(tokencert_ctx *ctx, tc_slot *slot, P11KitUri *filter,
+                                     const tokencert_login_opts *opts, time_t now,
+                                     long expiring_days, tokencert_token_inventory *t)
+{
+    tokencert_err ret = TC_ERR_INTERNAL;
+    tc_session s;
+    int open = 0;
+    P11KitUri *uri = NULL;
+    cert_rec *certs = NULL;
+    key_rec *keys = NULL;
+    size_t n_certs = 0, n_keys = 0, i;
+    const char *uri_pin = p11_kit_uri_get_pin_source(filter);
+    int want_login = opts != NULL && (opts->login || opts->pin_source != NULL);
+
+    ret = tc_token_info_fill(slot, &t->token);
+    if (ret != TC_OK)
+        goto out;
+    uri = p11_kit_uri_new();
+    if (uri == NULL) {
+        ret = TC_ERR_NOMEM;
+        goto out;
+    }
+    if (p11_kit_uri_parse(t->token.uri, P11_KIT_URI_FOR_TOKEN, uri) != P11_KIT_URI_OK) {
+        ret = tc_error(ctx, TC_ERR_INTERNAL, "cannot re-parse a token URI");
+        goto out;
+    }
+    ret = tc_session_open(ctx, slot, 0, &s);
+    if (ret != TC_OK)
+        goto out;
+    open = 1;
+    if (want_login || uri_pin != NULL) {
+        ret = tc_session_login(ctx, &s, opts, uri_pin);
+        if (ret != TC_OK)
+            goto out;
+        t->logged_in = 1;
+    }
+    ret = read_certs(ctx, &s, uri, now, expiring_days, &certs, &n_certs);
+    if (ret != TC_OK)
+        goto out;
+    ret = read_keys(ctx, &s, CKO_PUBLIC_KEY, &keys, &n_keys);
+    if (ret != TC_OK)
+        goto out;
+    ret = read_keys(ctx, &s, CKO_PRIVATE_KEY, &keys, &n_keys);
+    if (ret != TC_OK)
+        goto out;
+    ret = pair(ctx, &s, certs, n_certs, keys, n_keys);
+    if (ret != TC_OK)
+        goto out;
+    ret = build_credentials(t, uri, filter, certs, n_certs, keys, n_keys);
+    if (ret != TC_OK)
+        goto out;
+    if (!t->logged_in &&
+        add_note(t, "not logged in: private keys are not visible, so keys are paired through "
+                    "public-key objects and a certificate shown without a key may still have "
+                    "one; use --login to see everything") != 0) {
+        ret = TC_ERR_NOMEM;
+        goto out;
+    }
+    ret = TC_OK;
+out:
+    for (i = 0; i < n_certs; i++) {
+        tc_cert_clear(&certs[i].cert);
+        raw_ident_clear(&certs[i].ident);
+    }
+    free(certs);
+    for (i = 0; i < n_keys; i++)
+        raw_ident_clear(&keys[i].ident);
+    free(keys);
+    if (open)
+        tc_session_close(&s);
+    if (uri != NULL)
+        p11_kit_uri_free(uri);
+    return ret;
+}
+
+static time_t inventory_now(void)
+{
+    return time(NULL);
+}
+
+tokencert_err tokencert_inventory_load(tokencert_ctx *ctx, const char *uri_str,
+                                       const tokencert_login_opts *opts, long expiring_days,
+                                       tokencert_inventory **out)
+{
+    tokencert_err ret = TC_ERR_INTERNAL;
+    P11KitUri *filter = NULL;
+    tc_slot *slots = NULL;
+    size_t n_slots = 0, i, matched = 0;
+    tokencert_inventory *inv = NULL;
+
+    tc_return_val_if_fail(ctx != NULL && out != NULL, TC_ERR_INVALID_ARG);
+    *out = NULL;
+    ret = tc_uri_parse(ctx, uri_str, &filter);
+    if (ret != TC_OK)
+        goto out;
+    ret = tc_slots_match(ctx, filter, &slots, &n_slots);
+    if (ret != TC_OK)
+        goto out;
+    inv = calloc(1, sizeof *inv);
+    if (inv == NULL || (n_slots > 0 && (inv->tokens = calloc(n_slots, sizeof *inv->tokens)) == NULL)) {
+        ret = TC_ERR_NOMEM;
+        goto out;
+    }
+    inv->now = inventory_now();
+    inv->expiring_days = expiring_days;
+    for (i = 0; i < n_slots; i++) {
+        tokencert_token_inventory *t = &inv->tokens[inv->n_tokens];
+        /* Empty slots and uninitialised tokens (SoftHSM always offers one) hold no credentials. */
+        if (!slots[i].present || !(slots[i].token_info.flags & CKF_TOKEN_INITIALIZED))
+            continue;
+        ret = inventory_token(ctx, &slots[i], filter, opts, inv->now, expiring_days, t);
+        inv->n_tokens++;
+        if (ret != TC_OK)
+            goto out;
+        matched += t->n_creds;
+    }
+    if (inv->n_tokens == 0 && tc_uri_names_token(filter)) {
+        ret = tc_error(ctx, TC_ERR_TOKEN_ABSENT,
+                       "no token matching the URI is present (is it inserted?)");
+        goto out;
+    }
+    if (matched == 0 && tc_uri_names_object(filter)) {
+        ret = tc_error(ctx, TC_ERR_NOT_FOUND, "no object on %s matches the URI",
+                       inv->n_tokens == 1 ? "the token" : "any matching token");
+        goto out;
+    }
+    *out = inv;
+    inv = NULL;
+    ret = TC_OK;
+out:
+    tokencert_inventory_free(inv);
+    free(slots);
+    if (filter != NULL)
+        p11_kit_uri_free(filter);
+    return ret;
+}

@@ -1,0 +1,166 @@
+/* object.c — object search in batches and attribute reads in one call per object, with safe
+ * fallbacks for tokens that refuse a combined read. */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Large batches keep the call count per object near one on big tokens. */
+#define FIND_BATCH 512
+
+tokencert_err tc_find_objects(tokencert_ctx *ctx, tc_session *s, CK_ATTRIBUTE *tmpl, CK_ULONG n,
+                              size_t max_objects, CK_OBJECT_HANDLE **out, size_t *n_out)
+{
+    tokencert_err ret = TC_ERR_INTERNAL;
+    tc_module *m = s->slot->module;
+    CK_OBJECT_HANDLE *v = NULL;
+    size_t total = 0, cap = 0;
+    int active = 0;
+    CK_RV rv;
+
+    *out = NULL;
+    *n_out = 0;
+    rv = tc_p11_find_objects_init(m, s->h, tmpl, n);
+    if (rv != CKR_OK) {
+        ret = tc_error(ctx, tc_err_from_rv(rv), "C_FindObjectsInit failed: %s", tc_ckr_name(rv));
+        goto out;
+    }
+    active = 1;
+    for (;;) {
+        CK_ULONG got = 0;
+        if (cap - total < FIND_BATCH) {
+            size_t ncap = cap + FIND_BATCH * (cap < 4 * FIND_BATCH ? 1 : cap / FIND_BATCH);
+            CK_OBJECT_HANDLE *nv = realloc(v, ncap * sizeof *nv);
+            if (nv == NULL) {
+                ret = TC_ERR_NOMEM;
+                goto out;
+            }
+            v = nv;
+            cap = ncap;
+        }
+        rv = tc_p11_find_objects(m, s->h, v + total, FIND_BATCH, &got);
+        if (rv != CKR_OK) {
+            ret = tc_error(ctx, tc_err_from_rv(rv), "C_FindObjects failed: %s", tc_ckr_name(rv));
+            goto out;
+        }
+        if (got > FIND_BATCH) {
+            ret = tc_error(ctx, TC_ERR_PKCS11, "C_FindObjects returned more objects than asked");
+            goto out;
+        }
+        total += got;
+        if (total > max_objects) {
+            ret = tc_error(ctx, TC_ERR_BAD_DATA, "the token holds more than %zu matching objects",
+                           max_objects);
+            goto out;
+        }
+        if (got < FIND_BATCH)
+            break;
+    }
+    *out = v;
+    *n_out = total;
+    v = NULL;
+    ret = TC_OK;
+out:
+    if (active)
+        tc_p11_find_objects_final(m, s->h);
+    free(v);
+    return ret;
+}
+
+void tc_attrs_clear(tc_attr *attrs, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        free(attrs[i].value);
+        attrs[i].value = NULL;
+        attrs[i].len = 0;
+        attrs[i].available = 0;
+    }
+}
+
+static int is_attr_error(CK_RV rv)
+{
+    return rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_SENSITIVE ||
+           rv == CKR_BUFFER_TOO_SMALL;
+}
+
+/* Reads one attribute on its own: size query, then value. */
+static CK_RV get_one(tc_session *s, CK_OBJECT_HANDLE obj, tc_attr *a, size_t max_len)
+{
+    CK_ATTRIBUTE t = {a->type, NULL, 0};
+    CK_RV rv = tc_p11_get_attribute_value(s->slot->module, s->h, obj, &t, 1);
+
+    free(a->value);
+    a->value = NULL;
+    a->len = 0;
+    a->available = 0;
+    if (is_attr_error(rv) || t.ulValueLen == CK_UNAVAILABLE_INFORMATION)
+        return CKR_OK;
+    if (rv != CKR_OK)
+        return rv;
+    if (t.ulValueLen > max_len)
+        return CKR_OK; /* larger than anything legitimate: treated as unavailable */
+    a->value = malloc(t.ulValueLen ? t.ulValueLen : 1);
+    if (a->value == NULL)
+        return CKR_HOST_MEMORY;
+    t.pValue = a->value;
+    rv = tc_p11_get_attribute_value(s->slot->module, s->h, obj, &t, 1);
+    if (is_attr_error(rv) || t.ulValueLen == CK_UNAVAILABLE_INFORMATION)
+        return CKR_OK;
+    if (rv != CKR_OK)
+        return rv;
+    a->len = t.ulValueLen;
+    a->available = 1;
+    return CKR_OK;
+}
+
+tokencert_err tc_get_attributes(tokencert_ctx *ctx, tc_session *s, CK_OBJECT_HANDLE obj,
+                                tc_attr *attrs, size_t n, size_t max_len)
+{
+    tokencert_err ret = TC_ERR_INTERNAL;
+    CK_ATTRIBUTE t[16];
+    size_t i;
+    CK_RV rv;
+
+    tc_return_val_if_fail(n <= 16, TC_ERR_INVALID_ARG);
+    /* First try: one call with buffers the caller sized (attrs[i].len is the size hint). */
+    for (i = 0; i < n; i++) {
+        size_t hint = attrs[i].len ? attrs[i].len : 256;
+        attrs[i].value = malloc(hint);
+        attrs[i].available = 0;
+        if (attrs[i].value == NULL) {
+            ret = TC_ERR_NOMEM;
+            goto out;
+        }
+        t[i].type = attrs[i].type;
+        t[i].pValue = attrs[i].value;
+        t[i].ulValueLen = hint;
+    }
+    rv = tc_p11_get_attribute_value(s->slot->module, s->h, obj, t, n);
+    if (rv == CKR_OK) {
+        for (i = 0; i < n; i++) {
+            attrs[i].len = t[i].ulValueLen == CK_UNAVAILABLE_INFORMATION ? 0 : t[i].ulValueLen;
+            attrs[i].available = t[i].ulValueLen != CK_UNAVAILABLE_INFORMATION;
+        }
+        ret = TC_OK;
+        goto out;
+    }
+    if (!is_attr_error(rv)) {
+        ret = tc_error(ctx, tc_err_from_rv(rv), "C_GetAttributeValue failed: %s", tc_ckr_name(rv));
+        goto out;
+    }
+    /* Some tokens stop at the first bad attribute: read them one at a time. */
+    for (i = 0; i < n; i++) {
+        rv = get_one(s, obj, &attrs[i], max_len);
+        if (rv != CKR_OK) {
+            ret = tc_error(ctx, tc_err_from_rv(rv), "C_GetAttributeValue failed: %s",
+                           tc_ckr_name(rv));
+            goto out;
+        }
+    }
+    ret = TC_OK;
+out:
+    if (ret != TC_OK)
+        tc_attrs_clear(attrs, n);
+    return ret;
+}

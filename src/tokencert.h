@@ -1,0 +1,194 @@
+/* tokencert.h — the public API of libtokencert.
+ *
+ * libtokencert manages client certificates whose private keys live on PKCS#11 tokens. This is its
+ * only installed header; everything else is internal. Structures returned by the library are
+ * read-only for the caller and are released with the matching *_free function.
+ *
+ * Error handling: every fallible function returns a tokencert_err. The numbers are stable and never
+ * renumbered; tokencert_strerror() names them, and tokencert_ctx_error() gives the detail of the
+ * last failure on a context (which module, which token, the CK_RV name, the OpenSSL reason).
+ */
+#ifndef TOKENCERT_H
+#define TOKENCERT_H
+
+#include <stddef.h>
+#include <time.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TOKENCERT_API __attribute__((visibility("default")))
+
+/* Stable error numbers. Never renumber; append only. */
+typedef enum {
+    TC_OK = 0,
+    TC_ERR_INTERNAL = 1,      /* a bug or an unexpected library failure */
+    TC_ERR_NOMEM = 2,         /* out of memory */
+    TC_ERR_INVALID_ARG = 3,   /* a caller passed something malformed */
+    TC_ERR_MODULE = 4,        /* a PKCS#11 module failed to load or initialise */
+    TC_ERR_URI = 5,           /* a malformed pkcs11: URI */
+    TC_ERR_NOT_FOUND = 6,     /* a URI or name matched nothing */
+    TC_ERR_TOKEN_ABSENT = 7,  /* the token is not present or was removed */
+    TC_ERR_PIN_INCORRECT = 8, /* the token rejected the PIN (never retried) */
+    TC_ERR_PIN_LOCKED = 9,    /* the PIN is locked */
+    TC_ERR_PIN_FINAL_TRY = 10, /* one try left: login refused without an explicit override */
+    TC_ERR_PIN_SOURCE = 11,   /* the PIN could not be read from its source */
+    TC_ERR_PKCS11 = 12,       /* any other PKCS#11 failure (the detail names the CK_RV) */
+    TC_ERR_IO = 13,           /* reading or writing a file failed */
+    TC_ERR_BAD_DATA = 14,     /* malformed data from a token, a file or a server */
+    TC_ERR_CANCELLED = 15,    /* the user cancelled (e.g. an empty PIN prompt) */
+    TC_ERR_NOT_SUPPORTED = 16 /* the token or module cannot do this */
+} tokencert_err;
+
+TOKENCERT_API const char *tokencert_strerror(tokencert_err err);
+TOKENCERT_API const char *tokencert_version(void);
+
+/* ---- context ------------------------------------------------------------------------------ */
+
+typedef struct tokencert_ctx tokencert_ctx;
+
+TOKENCERT_API tokencert_err tokencert_ctx_new(tokencert_ctx **out);
+TOKENCERT_API void tokencert_ctx_free(tokencert_ctx *ctx);
+/* Detail of the last error on ctx ("" when none). Never contains a PIN or password. */
+TOKENCERT_API const char *tokencert_ctx_error(const tokencert_ctx *ctx);
+/* Non-fatal problems met so far, e.g. a registered module that failed to initialise. */
+TOKENCERT_API size_t tokencert_ctx_warning_count(const tokencert_ctx *ctx);
+TOKENCERT_API const char *tokencert_ctx_warning(const tokencert_ctx *ctx, size_t i);
+
+/* Loads one module from module_path, or every module registered with p11-kit when module_path is
+ * NULL. With the registry, a module that fails is recorded as a warning and the others are used;
+ * an explicit module that fails is an error (TC_ERR_MODULE) naming it. */
+TOKENCERT_API tokencert_err tokencert_load_modules(tokencert_ctx *ctx, const char *module_path);
+
+/* ---- tokens ------------------------------------------------------------------------------- */
+
+typedef struct {
+    char *uri;       /* pkcs11: URI selecting this token (or slot when no token is present) */
+    char *module;    /* module name or file */
+    unsigned long slot_id;
+    char *slot_description;
+    int present;     /* a token is in the slot */
+    char *label;     /* trimmed, control characters and invalid UTF-8 escaped */
+    char *manufacturer;
+    char *model;
+    char *serial;
+    unsigned long flags; /* CK_TOKEN_INFO flags */
+    /* Memory in bytes as the token reports it; -1 when unavailable or not reported. */
+    long long free_public_memory, total_public_memory;
+    long long free_private_memory, total_private_memory;
+    unsigned int hw_major, hw_minor, fw_major, fw_minor;
+} tokencert_token_info;
+
+/* Slots and tokens matching uri (NULL or "pkcs11:" for all), absent tokens included. */
+TOKENCERT_API tokencert_err tokencert_tokens(tokencert_ctx *ctx, const char *uri,
+                                             tokencert_token_info **out, size_t *n_out);
+TOKENCERT_API void tokencert_tokens_free(tokencert_token_info *tokens, size_t n);
+
+/* ---- login -------------------------------------------------------------------------------- */
+
+typedef struct {
+    /* "file:PATH", "env:VAR" or "fd:N"; NULL to use the URI's pin-source, else a prompt. */
+    const char *pin_source;
+    int login;           /* log in even without a pin source (prompting on a TTY) */
+    int allow_final_try; /* log in even when the token reports one try left */
+    int interactive;     /* a prompt on the controlling terminal is allowed */
+} tokencert_login_opts;
+
+/* ---- inventory ---------------------------------------------------------------------------- */
+
+typedef enum {
+    TOKENCERT_CERT_VALID = 0,
+    TOKENCERT_CERT_EXPIRING = 1,
+    TOKENCERT_CERT_EXPIRED = 2,
+    TOKENCERT_CERT_NOT_YET_VALID = 3,
+    TOKENCERT_CERT_UNREADABLE = 4
+} tokencert_cert_status;
+
+TOKENCERT_API const char *tokencert_cert_status_name(tokencert_cert_status s);
+
+typedef struct {
+    char *label;
+    char *id;   /* CKA_ID, lowercase hex ("" when empty) */
+    char *uri;  /* pkcs11: URI of this certificate object */
+    char *subject; /* RFC 4514 */
+    char *issuer;
+    char *serial;  /* uppercase hex, as openssl prints it */
+    time_t not_before, not_after;
+    long days_left; /* whole days until not_after, negative when expired */
+    tokencert_cert_status status;
+    char *error;    /* why it is unreadable, else NULL */
+    char sha1[60];  /* "AB:CD:..." */
+    char sha256[96];
+    char *key_type; /* "rsa", "ec", "ed25519", "ed448", "dsa" or the algorithm OID */
+    int key_bits;
+    char **key_usage;
+    size_t n_key_usage;
+    char **ext_key_usage;
+    size_t n_ext_key_usage;
+    int is_ca;
+    int self_signed;
+} tokencert_cert;
+
+typedef struct {
+    char *label;
+    char *id;
+    char *uri;
+    char *key_type;
+    int key_bits;     /* 0 when unknown */
+    int has_private;  /* a private-key object was seen (needs login on most tokens) */
+    int has_public;   /* a public-key object was seen */
+    int sensitive;    /* CKA_SENSITIVE of the private key; -1 unknown */
+    int extractable;  /* CKA_EXTRACTABLE of the private key; -1 unknown */
+} tokencert_key;
+
+typedef enum {
+    TOKENCERT_CRED_FULL = 0,      /* a key and its certificate(s) */
+    TOKENCERT_CRED_KEY_ONLY = 1,  /* a key without certificate */
+    TOKENCERT_CRED_CERT_ONLY = 2, /* an end-entity certificate without key */
+    TOKENCERT_CRED_AUTHORITY = 3  /* a CA certificate */
+} tokencert_cred_kind;
+
+TOKENCERT_API const char *tokencert_cred_kind_name(tokencert_cred_kind k);
+
+typedef struct {
+    char *name; /* the key's label, else the certificate's */
+    char *id;
+    tokencert_cred_kind kind;
+    tokencert_key *key; /* NULL for certificate-only and authority entries */
+    tokencert_cert *certs;
+    size_t n_certs; /* ordered by not_after, newest last */
+} tokencert_credential;
+
+typedef struct {
+    tokencert_token_info token;
+    int logged_in;
+    char **notes; /* what this listing could not see, and why */
+    size_t n_notes;
+    tokencert_credential *creds;
+    size_t n_creds;
+} tokencert_token_inventory;
+
+typedef struct {
+    time_t now;
+    long expiring_days;
+    tokencert_token_inventory *tokens;
+    size_t n_tokens;
+} tokencert_inventory;
+
+/* Reads every credential on the tokens matching uri. Token attributes in the URI select tokens;
+ * object attributes (object, id, type) select credentials having a matching object. Logs in only
+ * when opts asks for it (opts may be NULL). A certificate is "expiring" when fewer than
+ * expiring_days remain. TC_ERR_TOKEN_ABSENT when the URI names a token that is not present,
+ * TC_ERR_NOT_FOUND when its object attributes match nothing. */
+TOKENCERT_API tokencert_err tokencert_inventory_load(tokencert_ctx *ctx, const char *uri,
+                                                     const tokencert_login_opts *opts,
+                                                     long expiring_days,
+                                                     tokencert_inventory **out);
+TOKENCERT_API void tokencert_inventory_free(tokencert_inventory *inv);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TOKENCERT_H */

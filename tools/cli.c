@@ -1,0 +1,134 @@
+/* cli.c — shared CLI plumbing: common options, the error -> exit code map, context setup. */
+#include "cli.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common.h"
+
+int cli_common_option(cli_common *c, int opt, const char *arg)
+{
+    switch (opt) {
+    case 1001:
+        c->module = arg;
+        return 1;
+    case 1002:
+        c->pin_source = arg;
+        return 1;
+    case 1003:
+        c->login = 1;
+        return 1;
+    case 1004:
+        c->allow_final_try = 1;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+int cli_exit_code(tokencert_err err)
+{
+    switch (err) {
+    case TC_OK:
+        return EXIT_OK;
+    case TC_ERR_INVALID_ARG:
+    case TC_ERR_URI:
+        return EXIT_USAGE;
+    case TC_ERR_MODULE:
+        return EXIT_MODULE;
+    case TC_ERR_NOT_FOUND:
+        return EXIT_NOT_FOUND;
+    case TC_ERR_TOKEN_ABSENT:
+        return EXIT_TOKEN_ABSENT;
+    case TC_ERR_PIN_INCORRECT:
+        return EXIT_PIN_INCORRECT;
+    case TC_ERR_PIN_SOURCE:
+        return EXIT_PIN_SOURCE;
+    case TC_ERR_PIN_LOCKED:
+    case TC_ERR_PIN_FINAL_TRY:
+        return EXIT_PIN_LOCKED;
+    case TC_ERR_BAD_DATA:
+        return EXIT_BAD_INPUT;
+    case TC_ERR_IO:
+        return EXIT_IO;
+    case TC_ERR_INTERNAL:
+    case TC_ERR_NOMEM:
+    case TC_ERR_PKCS11:
+    case TC_ERR_NOT_SUPPORTED:
+    case TC_ERR_CANCELLED:
+        return EXIT_ERROR;
+    }
+    return EXIT_ERROR;
+}
+
+int cli_fail(tokencert_ctx *ctx, tokencert_err err, const char *what)
+{
+    const char *detail = tokencert_ctx_error(ctx);
+    cli_print_warnings(ctx);
+    if (detail[0] != '\0')
+        fprintf(stderr, "tokencert: %s: %s\n", what, detail);
+    else
+        fprintf(stderr, "tokencert: %s: %s\n", what, tokencert_strerror(err));
+    return cli_exit_code(err);
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "tokencert %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'tokencert %s --help'.\n", cmd);
+    return EXIT_USAGE;
+}
+
+void cli_print_warnings(tokencert_ctx *ctx)
+{
+    size_t i, n = tokencert_ctx_warning_count(ctx);
+    for (i = 0; i < n; i++)
+        fprintf(stderr, "tokencert: warning: %s\n", tokencert_ctx_warning(ctx, i));
+}
+
+void cli_print_help(const char *text)
+{
+    fputs(text, stdout);
+}
+
+int cli_open(const cli_common *c, tokencert_ctx **ctx)
+{
+    tokencert_err err = tokencert_ctx_new(ctx);
+    if (err != TC_OK) {
+        fprintf(stderr, "tokencert: %s\n", tokencert_strerror(err));
+        return EXIT_ERROR;
+    }
+    err = tokencert_load_modules(*ctx, c->module);
+    if (err != TC_OK) {
+        int code = cli_fail(*ctx, err, "loading modules");
+        tokencert_ctx_free(*ctx);
+        *ctx = NULL;
+        return code;
+    }
+    return EXIT_OK;
+}
+
+void cli_login_opts(const cli_common *c, tokencert_login_opts *opts)
+{
+    memset(opts, 0, sizeof *opts);
+    opts->pin_source = c->pin_source;
+    opts->login = c->login;
+    opts->allow_final_try = c->allow_final_try;
+    opts->interactive = isatty(STDIN_FILENO);
+}
+
+int cli_stdout_is_tty(void)
+{
+    return isatty(STDOUT_FILENO);
+}
+
+void cli_iso_time(time_t t, char *buf, size_t cap)
+{
+    tc_time_iso(t, buf, cap);
+}

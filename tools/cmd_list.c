@@ -1,0 +1,368 @@
+/* cmd_list.c — `tokencert list`: every credential on every token, as a table grouped by token
+ * and credential, as JSON (docs/json-schema.md), or as a validity timeline. */
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "common.h"
+#include "help_list.h"
+
+#define TIMELINE_WIDTH 56
+
+typedef struct {
+    int colour;
+} style;
+
+static const char *status_colour(const style *st, tokencert_cert_status s)
+{
+    if (!st->colour)
+        return "";
+    switch (s) {
+    case TOKENCERT_CERT_VALID:
+        return "\033[32m";
+    case TOKENCERT_CERT_EXPIRING:
+        return "\033[33m";
+    case TOKENCERT_CERT_EXPIRED:
+    case TOKENCERT_CERT_UNREADABLE:
+        return "\033[31m";
+    case TOKENCERT_CERT_NOT_YET_VALID:
+        return "\033[36m";
+    }
+    return "";
+}
+
+static const char *reset(const style *st)
+{
+    return st->colour ? "\033[0m" : "";
+}
+
+static void print_key(const tokencert_key *k)
+{
+    printf("    key      %s", k->key_type);
+    if (k->key_bits > 0)
+        printf(" %d", k->key_bits);
+    if (k->has_private) {
+        printf(", private key %s, %s", k->sensitive == 1 ? "sensitive" : "NOT sensitive",
+               k->extractable == 0 ? "non-extractable" : "EXTRACTABLE");
+    } else {
+        printf(", public key only seen");
+    }
+    printf("\n    key uri  %s\n", k->uri);
+}
+
+static void print_cert(const style *st, const tokencert_cert *c)
+{
+    char nb[32], na[32];
+    size_t i;
+
+    if (c->status == TOKENCERT_CERT_UNREADABLE) {
+        printf("    %sunreadable%s  label '%s' id %s: %s\n", status_colour(st, c->status),
+               reset(st), c->label, c->id[0] ? c->id : "(none)", c->error);
+        printf("             SHA-256 %s\n", c->sha256);
+        return;
+    }
+    cli_iso_time(c->not_before, nb, sizeof nb);
+    cli_iso_time(c->not_after, na, sizeof na);
+    printf("    %s%-13s%s %5ld days  %s .. %s  %s\n", status_colour(st, c->status),
+           tokencert_cert_status_name(c->status), reset(st), c->days_left, nb, na, c->subject);
+    printf("             issuer %s  serial %s  key %s", c->issuer, c->serial,
+           c->key_type ? c->key_type : "?");
+    if (c->key_bits > 0)
+        printf(" %d", c->key_bits);
+    printf("%s\n", c->is_ca ? "  CA" : "");
+    if (c->n_key_usage > 0 || c->n_ext_key_usage > 0) {
+        printf("             usage");
+        for (i = 0; i < c->n_key_usage; i++)
+            printf(" %s", c->key_usage[i]);
+        for (i = 0; i < c->n_ext_key_usage; i++)
+            printf(" %s", c->ext_key_usage[i]);
+        putchar('\n');
+    }
+    printf("             label '%s'  id %s\n", c->label, c->id[0] ? c->id : "(none)");
+    printf("             SHA-1   %s\n", c->sha1);
+    printf("             SHA-256 %s\n", c->sha256);
+    printf("             uri %s\n", c->uri);
+}
+
+static void print_token_header(const tokencert_token_inventory *t)
+{
+    size_t i;
+    printf("Token '%s'  %s %s, serial %s%s\n", t->token.label, t->token.manufacturer,
+           t->token.model, t->token.serial, t->logged_in ? "  (logged in)" : "");
+    printf("  %s\n", t->token.uri);
+    for (i = 0; i < t->n_notes; i++)
+        printf("  note: %s\n", t->notes[i]);
+}
+
+static void print_table(const style *st, const tokencert_inventory *inv)
+{
+    size_t i, j, k;
+
+    for (i = 0; i < inv->n_tokens; i++) {
+        const tokencert_token_inventory *t = &inv->tokens[i];
+        if (i > 0)
+            putchar('\n');
+        print_token_header(t);
+        if (t->n_creds == 0)
+            printf("\n  (no credentials)\n");
+        for (j = 0; j < t->n_creds; j++) {
+            const tokencert_credential *c = &t->creds[j];
+            printf("\n  %s '%s'  id %s\n", tokencert_cred_kind_name(c->kind), c->name,
+                   c->id[0] ? c->id : "(none)");
+            if (c->key != NULL)
+                print_key(c->key);
+            for (k = 0; k < c->n_certs; k++)
+                print_cert(st, &c->certs[k]);
+        }
+    }
+}
+
+static int timeline_col(time_t t, time_t start, time_t end)
+{
+    double f;
+    if (end <= start)
+        return 0;
+    f = (double)(t - start) / (double)(end - start);
+    if (f < 0)
+        f = 0;
+    if (f > 1)
+        f = 1;
+    return (int)(f * (TIMELINE_WIDTH - 1) + 0.5);
+}
+
+static void print_timeline(const style *st, const tokencert_inventory *inv)
+{
+    time_t start = inv->now, end = inv->now;
+    size_t i, j, k;
+    char a[32], b[32], today[32];
+    int now_col;
+
+    for (i = 0; i < inv->n_tokens; i++)
+        for (j = 0; j < inv->tokens[i].n_creds; j++)
+            for (k = 0; k < inv->tokens[i].creds[j].n_certs; k++) {
+                const tokencert_cert *c = &inv->tokens[i].creds[j].certs[k];
+                if (c->status == TOKENCERT_CERT_UNREADABLE)
+                    continue;
+                if (c->not_before < start)
+                    start = c->not_before;
+                if (c->not_after > end)
+                    end = c->not_after;
+            }
+    cli_iso_time(start, a, sizeof a);
+    cli_iso_time(end, b, sizeof b);
+    cli_iso_time(inv->now, today, sizeof today);
+    a[10] = b[10] = today[10] = '\0';
+    now_col = timeline_col(inv->now, start, end);
+    printf("%-28s %-*s%s\n", "", TIMELINE_WIDTH - 10, a, b);
+    printf("%-28s %*s| today %s\n", "", now_col, "", today);
+    for (i = 0; i < inv->n_tokens; i++) {
+        const tokencert_token_inventory *t = &inv->tokens[i];
+        printf("Token '%s'\n", t->token.label);
+        for (j = 0; j < t->n_creds; j++) {
+            const tokencert_credential *c = &t->creds[j];
+            if (c->n_certs == 0)
+                continue;
+            for (k = 0; k < c->n_certs; k++) {
+                const tokencert_cert *x = &c->certs[k];
+                char bar[TIMELINE_WIDTH + 1], name[29];
+                int from, to, col;
+                if (x->status == TOKENCERT_CERT_UNREADABLE)
+                    continue;
+                memset(bar, ' ', TIMELINE_WIDTH);
+                bar[TIMELINE_WIDTH] = '\0';
+                from = timeline_col(x->not_before, start, end);
+                to = timeline_col(x->not_after, start, end);
+                for (col = from; col <= to; col++)
+                    bar[col] = '=';
+                bar[from] = '[';
+                bar[to] = ']';
+                if (bar[now_col] == ' ')
+                    bar[now_col] = '|';
+                else if (bar[now_col] == '=')
+                    bar[now_col] = '#';
+                snprintf(name, sizeof name, "  %s", k == 0 ? c->name : "");
+                printf("%-28.28s %s %s%s%s %ld d\n", name, bar, status_colour(st, x->status),
+                       tokencert_cert_status_name(x->status), reset(st), x->days_left);
+            }
+        }
+    }
+    printf("\n[===] validity of each certificate; '|' or '#' marks today; certificates of one "
+           "credential are stacked, so overlaps and gaps line up.\n");
+}
+
+static json_object *str_array(char **v, size_t n)
+{
+    json_object *a = json_object_new_array();
+    size_t i;
+    for (i = 0; i < n; i++)
+        json_object_array_add(a, json_object_new_string(v[i]));
+    return a;
+}
+
+static json_object *cert_json(const tokencert_cert *c)
+{
+    json_object *o = json_object_new_object();
+    char t[32];
+    int ok = c->status != TOKENCERT_CERT_UNREADABLE;
+
+    json_object_object_add(o, "label", json_object_new_string(c->label));
+    json_object_object_add(o, "id", json_object_new_string(c->id));
+    json_object_object_add(o, "uri", json_object_new_string(c->uri));
+    json_object_object_add(o, "status",
+                           json_object_new_string(tokencert_cert_status_name(c->status)));
+    json_object_object_add(o, "error", c->error ? json_object_new_string(c->error) : NULL);
+    json_object_object_add(o, "subject", ok ? json_object_new_string(c->subject) : NULL);
+    json_object_object_add(o, "issuer", ok ? json_object_new_string(c->issuer) : NULL);
+    json_object_object_add(o, "serial", ok ? json_object_new_string(c->serial) : NULL);
+    cli_iso_time(c->not_before, t, sizeof t);
+    json_object_object_add(o, "not_before", ok ? json_object_new_string(t) : NULL);
+    cli_iso_time(c->not_after, t, sizeof t);
+    json_object_object_add(o, "not_after", ok ? json_object_new_string(t) : NULL);
+    json_object_object_add(o, "days_left", ok ? json_object_new_int64(c->days_left) : NULL);
+    json_object_object_add(o, "sha1", json_object_new_string(c->sha1));
+    json_object_object_add(o, "sha256", json_object_new_string(c->sha256));
+    json_object_object_add(o, "key_type", ok && c->key_type ? json_object_new_string(c->key_type)
+                                                            : NULL);
+    json_object_object_add(o, "key_bits", ok ? json_object_new_int(c->key_bits) : NULL);
+    json_object_object_add(o, "key_usage", str_array(c->key_usage, c->n_key_usage));
+    json_object_object_add(o, "extended_key_usage",
+                           str_array(c->ext_key_usage, c->n_ext_key_usage));
+    json_object_object_add(o, "is_ca", json_object_new_boolean(c->is_ca));
+    json_object_object_add(o, "self_signed", json_object_new_boolean(c->self_signed));
+    return o;
+}
+
+static json_object *tristate(int v)
+{
+    return v < 0 ? NULL : json_object_new_boolean(v);
+}
+
+static json_object *key_json(const tokencert_key *k)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "label", json_object_new_string(k->label));
+    json_object_object_add(o, "id", json_object_new_string(k->id));
+    json_object_object_add(o, "uri", json_object_new_string(k->uri));
+    json_object_object_add(o, "type", json_object_new_string(k->key_type));
+    json_object_object_add(o, "bits", k->key_bits > 0 ? json_object_new_int(k->key_bits) : NULL);
+    json_object_object_add(o, "private_key_seen", json_object_new_boolean(k->has_private));
+    json_object_object_add(o, "public_key_seen", json_object_new_boolean(k->has_public));
+    json_object_object_add(o, "sensitive", tristate(k->sensitive));
+    json_object_object_add(o, "extractable", tristate(k->extractable));
+    return o;
+}
+
+static void print_json(const tokencert_inventory *inv)
+{
+    json_object *root = json_object_new_object(), *tokens = json_object_new_array();
+    char t[32];
+    size_t i, j, k;
+
+    json_object_object_add(root, "version", json_object_new_int(1));
+    cli_iso_time(inv->now, t, sizeof t);
+    json_object_object_add(root, "generated_at", json_object_new_string(t));
+    json_object_object_add(root, "expiring_days", json_object_new_int64(inv->expiring_days));
+    for (i = 0; i < inv->n_tokens; i++) {
+        const tokencert_token_inventory *ti = &inv->tokens[i];
+        json_object *to = json_object_new_object(), *creds = json_object_new_array();
+        json_object_object_add(to, "uri", json_object_new_string(ti->token.uri));
+        json_object_object_add(to, "label", json_object_new_string(ti->token.label));
+        json_object_object_add(to, "manufacturer", json_object_new_string(ti->token.manufacturer));
+        json_object_object_add(to, "model", json_object_new_string(ti->token.model));
+        json_object_object_add(to, "serial", json_object_new_string(ti->token.serial));
+        json_object_object_add(to, "module", json_object_new_string(ti->token.module));
+        json_object_object_add(to, "logged_in", json_object_new_boolean(ti->logged_in));
+        json_object_object_add(to, "notes", str_array(ti->notes, ti->n_notes));
+        for (j = 0; j < ti->n_creds; j++) {
+            const tokencert_credential *c = &ti->creds[j];
+            json_object *co = json_object_new_object(), *certs = json_object_new_array();
+            json_object_object_add(co, "name", json_object_new_string(c->name));
+            json_object_object_add(co, "kind",
+                                   json_object_new_string(tokencert_cred_kind_name(c->kind)));
+            json_object_object_add(co, "id", json_object_new_string(c->id));
+            json_object_object_add(co, "key", c->key ? key_json(c->key) : NULL);
+            for (k = 0; k < c->n_certs; k++)
+                json_object_array_add(certs, cert_json(&c->certs[k]));
+            json_object_object_add(co, "certificates", certs);
+            json_object_array_add(creds, co);
+        }
+        json_object_object_add(to, "credentials", creds);
+        json_object_array_add(tokens, to);
+    }
+    json_object_object_add(root, "tokens", tokens);
+    puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
+                                                  JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(root);
+}
+
+int cmd_list(int argc, char **argv)
+{
+    static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
+                                         {"timeline", no_argument, NULL, 't'},
+                                         {"expiring", required_argument, NULL, 'e'},
+                                         CLI_COMMON_OPTIONS,
+                                         {NULL, 0, NULL, 0}};
+    cli_common c;
+    tokencert_ctx *ctx = NULL;
+    tokencert_inventory *inv = NULL;
+    tokencert_login_opts lo;
+    tokencert_err err;
+    style st;
+    long long expiring = 30 * 86400LL;
+    int opt, code, timeline = 0;
+
+    memset(&c, 0, sizeof c);
+    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (cli_common_option(&c, opt, optarg))
+            continue;
+        switch (opt) {
+        case 'j':
+            c.json = 1;
+            break;
+        case 't':
+            timeline = 1;
+            break;
+        case 'e':
+            expiring = tc_parse_duration(optarg);
+            if (expiring < 0)
+                return cli_usage_error("list", "--expiring: '%s' is not a duration like 30d",
+                                       optarg);
+            break;
+        case 'h':
+            cli_print_help(help_list);
+            return EXIT_OK;
+        default:
+            return cli_usage_error("list", "invalid option");
+        }
+    }
+    if (argc - optind > 1)
+        return cli_usage_error("list", "at most one URI expected");
+    if (c.json && timeline)
+        return cli_usage_error("list", "--json and --timeline exclude each other");
+    code = cli_open(&c, &ctx);
+    if (code != EXIT_OK)
+        return code;
+    cli_login_opts(&c, &lo);
+    err = tokencert_inventory_load(ctx, optind < argc ? argv[optind] : NULL, &lo,
+                                   (long)(expiring / 86400), &inv);
+    if (err != TC_OK) {
+        code = cli_fail(ctx, err, "list");
+        goto out;
+    }
+    cli_print_warnings(ctx);
+    st.colour = cli_stdout_is_tty() && getenv("NO_COLOR") == NULL;
+    if (c.json)
+        print_json(inv);
+    else if (inv->n_tokens == 0)
+        printf("No initialised token found.\n");
+    else if (timeline)
+        print_timeline(&st, inv);
+    else
+        print_table(&st, inv);
+    code = EXIT_OK;
+out:
+    tokencert_inventory_free(inv);
+    tokencert_ctx_free(ctx);
+    return code;
+}
