@@ -137,7 +137,7 @@ char *tc_printable(const unsigned char *p, size_t n, size_t cap)
     o = out;
     while (i < n) {
         size_t l = utf8_len(p + i, n - i);
-        if (l == 1 && p[i] >= 0x20 && p[i] != 0x7f && p[i] != '\\') {
+        if (l == 1 && p[i] >= 0x20 && p[i] != 0x7f) {
             *o++ = (char)p[i++];
         } else if (l > 1) {
             memcpy(o, p + i, l);

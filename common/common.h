@@ -10,7 +10,7 @@
 
 /* Precondition check: logs and returns val; aborts in the strict build that CI uses. */
 void tc_precondition_failed(const char *expr, const char *func, const char *file, int line);
-#define tc_return_val_if_fail(expr, val)                                                          \
+#define tc_return_val_if_fail(expr, val)                                                           \
     do {                                                                                           \
         if (!(expr)) {                                                                             \
             tc_precondition_failed(#expr, __func__, __FILE__, __LINE__);                           \

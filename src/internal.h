@@ -41,8 +41,8 @@ CK_RV tc_p11_get_token_info(tc_module *m, CK_SLOT_ID slot, CK_TOKEN_INFO *info);
 CK_RV tc_p11_open_session(tc_module *m, CK_SLOT_ID slot, CK_FLAGS flags,
                           CK_SESSION_HANDLE *session);
 CK_RV tc_p11_close_session(tc_module *m, CK_SESSION_HANDLE session);
-CK_RV tc_p11_login(tc_module *m, CK_SESSION_HANDLE session, CK_USER_TYPE type,
-                   unsigned char *pin, CK_ULONG pin_len);
+CK_RV tc_p11_login(tc_module *m, CK_SESSION_HANDLE session, CK_USER_TYPE type, unsigned char *pin,
+                   CK_ULONG pin_len);
 CK_RV tc_p11_logout(tc_module *m, CK_SESSION_HANDLE session);
 CK_RV tc_p11_find_objects_init(tc_module *m, CK_SESSION_HANDLE session, CK_ATTRIBUTE *tmpl,
                                CK_ULONG n);
@@ -84,8 +84,8 @@ typedef struct {
 tokencert_err tc_session_open(tokencert_ctx *ctx, tc_slot *slot, int rw, tc_session *out);
 void tc_session_close(tc_session *s);
 /* Logs in as the user once; pin_source_uri is the URI's pin-source, may be NULL. */
-tokencert_err tc_session_login(tokencert_ctx *ctx, tc_session *s,
-                               const tokencert_login_opts *opts, const char *uri_pin_source);
+tokencert_err tc_session_login(tokencert_ctx *ctx, tc_session *s, const tokencert_login_opts *opts,
+                               const char *uri_pin_source);
 
 /* ---- objects (object.c) ---- */
 /* Finds objects matching tmpl, in batches, always finalising; capped at max_objects. */

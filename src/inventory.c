@@ -13,8 +13,8 @@
 #include <openssl/sha.h>
 #include <openssl/x509.h>
 
-#define MAX_OBJECTS 1000000
-#define MAX_ATTR_LEN (1024 * 1024)
+#define MAX_OBJECTS       1000000
+#define MAX_ATTR_LEN      (1024 * 1024)
 #define LABEL_DISPLAY_CAP 1024
 
 typedef struct {
@@ -589,7 +589,7 @@ static tokencert_err build_credentials(tokencert_token_inventory *t, P11KitUri *
             c->key->key_type = tc_strdup(key_type_name(k->type));
         }
         c->name = tc_strdup(c->key->label[0] != '\0' || c->n_certs == 0 ? c->key->label
-                                                                         : c->certs[0].label);
+                                                                        : c->certs[0].label);
         c->id = tc_strdup(c->key->id);
         if (c->key->label == NULL || c->key->id == NULL || c->key->uri == NULL ||
             c->key->key_type == NULL || c->name == NULL || c->id == NULL)
@@ -763,7 +763,8 @@ tokencert_err tokencert_inventory_load(tokencert_ctx *ctx, const char *uri_str,
     if (ret != TC_OK)
         goto out;
     inv = calloc(1, sizeof *inv);
-    if (inv == NULL || (n_slots > 0 && (inv->tokens = calloc(n_slots, sizeof *inv->tokens)) == NULL)) {
+    if (inv == NULL ||
+        (n_slots > 0 && (inv->tokens = calloc(n_slots, sizeof *inv->tokens)) == NULL)) {
         ret = TC_ERR_NOMEM;
         goto out;
     }

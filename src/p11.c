@@ -23,7 +23,10 @@ static CK_RV trace(const char *fn, const tc_module *m, CK_RV rv)
     return rv;
 }
 
-#define NAME(x) {x, #x}
+#define NAME(x)                                                                                    \
+    {                                                                                              \
+        x, #x                                                                                      \
+    }
 static const struct {
     CK_RV rv;
     const char *name;
@@ -158,8 +161,7 @@ CK_RV tc_p11_get_token_info(tc_module *m, CK_SLOT_ID slot, CK_TOKEN_INFO *info)
     return CALL(m, C_GetTokenInfo, slot, info);
 }
 
-CK_RV tc_p11_open_session(tc_module *m, CK_SLOT_ID slot, CK_FLAGS flags,
-                          CK_SESSION_HANDLE *session)
+CK_RV tc_p11_open_session(tc_module *m, CK_SLOT_ID slot, CK_FLAGS flags, CK_SESSION_HANDLE *session)
 {
     return CALL(m, C_OpenSession, slot, flags, NULL, NULL, session);
 }
@@ -169,8 +171,8 @@ CK_RV tc_p11_close_session(tc_module *m, CK_SESSION_HANDLE session)
     return CALL(m, C_CloseSession, session);
 }
 
-CK_RV tc_p11_login(tc_module *m, CK_SESSION_HANDLE session, CK_USER_TYPE type,
-                   unsigned char *pin, CK_ULONG pin_len)
+CK_RV tc_p11_login(tc_module *m, CK_SESSION_HANDLE session, CK_USER_TYPE type, unsigned char *pin,
+                   CK_ULONG pin_len)
 {
     return CALL(m, C_Login, session, type, pin, pin_len);
 }

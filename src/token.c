@@ -24,8 +24,8 @@ tokencert_err tc_uri_parse(tokencert_ctx *ctx, const char *s, P11KitUri **out)
         /* A URI carrying a pin-value is never echoed. */
         if (strstr(s, "pin-value") == NULL)
             ret = tc_error(ctx, TC_ERR_URI,
-                           "malformed PKCS#11 URI '%.200s': %s (expected e.g. pkcs11:token=NAME)", s,
-                           p11_kit_uri_message(r));
+                           "malformed PKCS#11 URI '%.200s': %s (expected e.g. pkcs11:token=NAME)",
+                           s, p11_kit_uri_message(r));
         else
             ret = tc_error(ctx, TC_ERR_URI, "malformed PKCS#11 URI: %s", p11_kit_uri_message(r));
         goto out;
@@ -346,15 +346,15 @@ tokencert_err tc_session_login(tokencert_ctx *ctx, tc_session *s, const tokencer
     tokencert_err ret = TC_ERR_INTERNAL;
     CK_TOKEN_INFO ti;
     char *pin = NULL, *label = NULL, *prompt = NULL;
-    const char *source = opts != NULL && opts->pin_source != NULL ? opts->pin_source
-                                                                  : uri_pin_source;
+    const char *source =
+        opts != NULL && opts->pin_source != NULL ? opts->pin_source : uri_pin_source;
     CK_RV rv;
 
     /* Fresh flags: the cached ones may predate another process's failed attempt. */
     rv = tc_p11_get_token_info(s->slot->module, s->slot->slot, &ti);
     if (rv != CKR_OK) {
-        ret = tc_error(ctx, tc_err_from_rv(rv), "cannot read token information: %s",
-                       tc_ckr_name(rv));
+        ret =
+            tc_error(ctx, tc_err_from_rv(rv), "cannot read token information: %s", tc_ckr_name(rv));
         goto out;
     }
     label = tc_token_string(ti.label, sizeof ti.label);

@@ -23,22 +23,22 @@ extern "C" {
 /* Stable error numbers. Never renumber; append only. */
 typedef enum {
     TC_OK = 0,
-    TC_ERR_INTERNAL = 1,      /* a bug or an unexpected library failure */
-    TC_ERR_NOMEM = 2,         /* out of memory */
-    TC_ERR_INVALID_ARG = 3,   /* a caller passed something malformed */
-    TC_ERR_MODULE = 4,        /* a PKCS#11 module failed to load or initialise */
-    TC_ERR_URI = 5,           /* a malformed pkcs11: URI */
-    TC_ERR_NOT_FOUND = 6,     /* a URI or name matched nothing */
-    TC_ERR_TOKEN_ABSENT = 7,  /* the token is not present or was removed */
-    TC_ERR_PIN_INCORRECT = 8, /* the token rejected the PIN (never retried) */
-    TC_ERR_PIN_LOCKED = 9,    /* the PIN is locked */
+    TC_ERR_INTERNAL = 1,       /* a bug or an unexpected library failure */
+    TC_ERR_NOMEM = 2,          /* out of memory */
+    TC_ERR_INVALID_ARG = 3,    /* a caller passed something malformed */
+    TC_ERR_MODULE = 4,         /* a PKCS#11 module failed to load or initialise */
+    TC_ERR_URI = 5,            /* a malformed pkcs11: URI */
+    TC_ERR_NOT_FOUND = 6,      /* a URI or name matched nothing */
+    TC_ERR_TOKEN_ABSENT = 7,   /* the token is not present or was removed */
+    TC_ERR_PIN_INCORRECT = 8,  /* the token rejected the PIN (never retried) */
+    TC_ERR_PIN_LOCKED = 9,     /* the PIN is locked */
     TC_ERR_PIN_FINAL_TRY = 10, /* one try left: login refused without an explicit override */
-    TC_ERR_PIN_SOURCE = 11,   /* the PIN could not be read from its source */
-    TC_ERR_PKCS11 = 12,       /* any other PKCS#11 failure (the detail names the CK_RV) */
-    TC_ERR_IO = 13,           /* reading or writing a file failed */
-    TC_ERR_BAD_DATA = 14,     /* malformed data from a token, a file or a server */
-    TC_ERR_CANCELLED = 15,    /* the user cancelled (e.g. an empty PIN prompt) */
-    TC_ERR_NOT_SUPPORTED = 16 /* the token or module cannot do this */
+    TC_ERR_PIN_SOURCE = 11,    /* the PIN could not be read from its source */
+    TC_ERR_PKCS11 = 12,        /* any other PKCS#11 failure (the detail names the CK_RV) */
+    TC_ERR_IO = 13,            /* reading or writing a file failed */
+    TC_ERR_BAD_DATA = 14,      /* malformed data from a token, a file or a server */
+    TC_ERR_CANCELLED = 15,     /* the user cancelled (e.g. an empty PIN prompt) */
+    TC_ERR_NOT_SUPPORTED = 16  /* the token or module cannot do this */
 } tokencert_err;
 
 TOKENCERT_API const char *tokencert_strerror(tokencert_err err);
@@ -64,12 +64,12 @@ TOKENCERT_API tokencert_err tokencert_load_modules(tokencert_ctx *ctx, const cha
 /* ---- tokens ------------------------------------------------------------------------------- */
 
 typedef struct {
-    char *uri;       /* pkcs11: URI selecting this token (or slot when no token is present) */
-    char *module;    /* module name or file */
+    char *uri;    /* pkcs11: URI selecting this token (or slot when no token is present) */
+    char *module; /* module name or file */
     unsigned long slot_id;
     char *slot_description;
-    int present;     /* a token is in the slot */
-    char *label;     /* trimmed, control characters and invalid UTF-8 escaped */
+    int present; /* a token is in the slot */
+    char *label; /* trimmed, control characters and invalid UTF-8 escaped */
     char *manufacturer;
     char *model;
     char *serial;
@@ -109,16 +109,16 @@ TOKENCERT_API const char *tokencert_cert_status_name(tokencert_cert_status s);
 
 typedef struct {
     char *label;
-    char *id;   /* CKA_ID, lowercase hex ("" when empty) */
-    char *uri;  /* pkcs11: URI of this certificate object */
+    char *id;      /* CKA_ID, lowercase hex ("" when empty) */
+    char *uri;     /* pkcs11: URI of this certificate object */
     char *subject; /* RFC 4514 */
     char *issuer;
-    char *serial;  /* uppercase hex, as openssl prints it */
+    char *serial; /* uppercase hex, as openssl prints it */
     time_t not_before, not_after;
     long days_left; /* whole days until not_after, negative when expired */
     tokencert_cert_status status;
-    char *error;    /* why it is unreadable, else NULL */
-    char sha1[60];  /* "AB:CD:..." */
+    char *error;   /* why it is unreadable, else NULL */
+    char sha1[60]; /* "AB:CD:..." */
     char sha256[96];
     char *key_type; /* "rsa", "ec", "ed25519", "ed448", "dsa" or the algorithm OID */
     int key_bits;
@@ -135,11 +135,11 @@ typedef struct {
     char *id;
     char *uri;
     char *key_type;
-    int key_bits;     /* 0 when unknown */
-    int has_private;  /* a private-key object was seen (needs login on most tokens) */
-    int has_public;   /* a public-key object was seen */
-    int sensitive;    /* CKA_SENSITIVE of the private key; -1 unknown */
-    int extractable;  /* CKA_EXTRACTABLE of the private key; -1 unknown */
+    int key_bits;    /* 0 when unknown */
+    int has_private; /* a private-key object was seen (needs login on most tokens) */
+    int has_public;  /* a public-key object was seen */
+    int sensitive;   /* CKA_SENSITIVE of the private key; -1 unknown */
+    int extractable; /* CKA_EXTRACTABLE of the private key; -1 unknown */
 } tokencert_key;
 
 typedef enum {
@@ -183,8 +183,7 @@ typedef struct {
  * TC_ERR_NOT_FOUND when its object attributes match nothing. */
 TOKENCERT_API tokencert_err tokencert_inventory_load(tokencert_ctx *ctx, const char *uri,
                                                      const tokencert_login_opts *opts,
-                                                     long expiring_days,
-                                                     tokencert_inventory **out);
+                                                     long expiring_days, tokencert_inventory **out);
 TOKENCERT_API void tokencert_inventory_free(tokencert_inventory *inv);
 
 #ifdef __cplusplus

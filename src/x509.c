@@ -36,7 +36,7 @@ typedef struct {
     TC_SPKI *spki;
     ASN1_BIT_STRING *issuer_uid;
     ASN1_BIT_STRING *subject_uid;
-    STACK_OF(X509_EXTENSION) *exts;
+    STACK_OF(X509_EXTENSION) * exts;
 } TC_TBS;
 
 typedef struct {
@@ -50,6 +50,7 @@ typedef struct {
     ASN1_INTEGER *e;
 } TC_RSAPUB;
 
+/* clang-format off */
 DECLARE_ASN1_FUNCTIONS(TC_VALIDITY)
 DECLARE_ASN1_FUNCTIONS(TC_SPKI)
 DECLARE_ASN1_FUNCTIONS(TC_TBS)
@@ -95,8 +96,9 @@ IMPLEMENT_ASN1_FUNCTIONS(TC_SPKI)
 IMPLEMENT_ASN1_FUNCTIONS(TC_TBS)
 IMPLEMENT_ASN1_FUNCTIONS(TC_CERT)
 IMPLEMENT_ASN1_FUNCTIONS(TC_RSAPUB)
+    /* clang-format on */
 
-void tc_cert_clear(tokencert_cert *c)
+    void tc_cert_clear(tokencert_cert * c)
 {
     size_t i;
 
@@ -122,7 +124,8 @@ void tc_cert_clear(tokencert_cert *c)
 static char *name_string(const X509_NAME *name)
 {
     /* RFC 4514 order and escaping, but UTF-8 kept readable rather than \XX-escaped. */
-    const unsigned long flags = (XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) | ASN1_STRFLGS_UTF8_CONVERT;
+    const unsigned long flags =
+        (XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) | ASN1_STRFLGS_UTF8_CONVERT;
     BIO *b = BIO_new(BIO_s_mem());
     char *data = NULL, *out = NULL;
     long len;
@@ -193,8 +196,8 @@ static int decode_key_usage(const ASN1_OCTET_STRING *data, tokencert_cert *out)
     if (bits == NULL)
         return -1;
     for (i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (ASN1_BIT_STRING_get_bit(bits, (int)i) && push_str(&out->key_usage, &out->n_key_usage,
-                                                              names[i]) != 0)
+        if (ASN1_BIT_STRING_get_bit(bits, (int)i) &&
+            push_str(&out->key_usage, &out->n_key_usage, names[i]) != 0)
             ret = -1;
     ASN1_BIT_STRING_free(bits);
     return ret;

@@ -37,7 +37,9 @@ typedef struct {
 #define CLI_COMMON_OPTIONS                                                                         \
     {"module", required_argument, NULL, 1001}, {"pin-source", required_argument, NULL, 1002},      \
         {"login", no_argument, NULL, 1003}, {"allow-final-try", no_argument, NULL, 1004},          \
-        {"help", no_argument, NULL, 'h'}
+    {                                                                                              \
+        "help", no_argument, NULL, 'h'                                                             \
+    }
 
 /* Handles a common option; returns 1 when handled, 0 when not one of them. */
 int cli_common_option(cli_common *c, int opt, const char *arg);

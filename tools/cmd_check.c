@@ -215,8 +215,8 @@ static void print_json(const judged *js, size_t n, int overall, const char *summ
         json_object_array_add(arr, o);
     }
     json_object_object_add(root, "credentials", arr);
-    puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
-                                                  JSON_C_TO_STRING_NOSLASHESCAPE));
+    puts(json_object_to_json_string_ext(root,
+                                        JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(root);
 }
 

@@ -222,8 +222,8 @@ static json_object *cert_json(const tokencert_cert *c)
     json_object_object_add(o, "days_left", ok ? json_object_new_int64(c->days_left) : NULL);
     json_object_object_add(o, "sha1", json_object_new_string(c->sha1));
     json_object_object_add(o, "sha256", json_object_new_string(c->sha256));
-    json_object_object_add(o, "key_type", ok && c->key_type ? json_object_new_string(c->key_type)
-                                                            : NULL);
+    json_object_object_add(o, "key_type",
+                           ok && c->key_type ? json_object_new_string(c->key_type) : NULL);
     json_object_object_add(o, "key_bits", ok ? json_object_new_int(c->key_bits) : NULL);
     json_object_object_add(o, "key_usage", str_array(c->key_usage, c->n_key_usage));
     json_object_object_add(o, "extended_key_usage",
@@ -291,8 +291,8 @@ static void print_json(const tokencert_inventory *inv)
         json_object_array_add(tokens, to);
     }
     json_object_object_add(root, "tokens", tokens);
-    puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
-                                                  JSON_C_TO_STRING_NOSLASHESCAPE));
+    puts(json_object_to_json_string_ext(root,
+                                        JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(root);
 }
 

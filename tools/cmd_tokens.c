@@ -112,22 +112,21 @@ static void print_json(const tokencert_token_info *t, size_t n)
             json_object_object_add(o, "free_public_memory", mem_json(t[i].free_public_memory));
             json_object_object_add(o, "total_public_memory", mem_json(t[i].total_public_memory));
             json_object_object_add(o, "free_private_memory", mem_json(t[i].free_private_memory));
-            json_object_object_add(o, "total_private_memory",
-                                   mem_json(t[i].total_private_memory));
+            json_object_object_add(o, "total_private_memory", mem_json(t[i].total_private_memory));
         }
         json_object_object_add(o, "flags", flags);
         json_object_array_add(arr, o);
     }
     json_object_object_add(root, "tokens", arr);
-    puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
-                                                  JSON_C_TO_STRING_NOSLASHESCAPE));
+    puts(json_object_to_json_string_ext(root,
+                                        JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(root);
 }
 
 int cmd_tokens(int argc, char **argv)
 {
-    static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, CLI_COMMON_OPTIONS,
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'}, CLI_COMMON_OPTIONS, {NULL, 0, NULL, 0}};
     cli_common c;
     tokencert_ctx *ctx = NULL;
     tokencert_token_info *tokens = NULL;

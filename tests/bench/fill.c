@@ -31,19 +31,19 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#define MAX_PIN         256
-#define MAX_COUNT       1000000UL
-#define N_SUBJECT_KEYS  6
-#define DAY             (24L * 60 * 60)
-#define ID_LEN          8
-#define MAX_EC_POINT    256
+#define MAX_PIN        256
+#define MAX_COUNT      1000000UL
+#define N_SUBJECT_KEYS 6
+#define DAY            (24L * 60 * 60)
+#define ID_LEN         8
+#define MAX_EC_POINT   256
 
 /* DER OID of prime256v1, the CKA_EC_PARAMS value for P-256. */
 static const unsigned char p256_params[] = {0x06, 0x08, 0x2a, 0x86, 0x48,
                                             0xce, 0x3d, 0x03, 0x01, 0x07};
 
-static const char *const orgs[] = {"Bench Org", "Example Corp", "Acme Labs",
-                                   "Test Office", "Sample GmbH"};
+static const char *const orgs[] = {"Bench Org", "Example Corp", "Acme Labs", "Test Office",
+                                   "Sample GmbH"};
 
 struct fill {
     CK_FUNCTION_LIST_PTR f;
@@ -56,31 +56,42 @@ struct fill {
     unsigned long keys;
 };
 
+/* The codes this program can plausibly meet, so errors read CKR_PIN_INCORRECT, not 0xa0. */
+static const struct {
+    CK_RV rv;
+    const char *name;
+} rv_names[] = {
+    {CKR_OK, "CKR_OK"},
+    {CKR_HOST_MEMORY, "CKR_HOST_MEMORY"},
+    {CKR_GENERAL_ERROR, "CKR_GENERAL_ERROR"},
+    {CKR_FUNCTION_FAILED, "CKR_FUNCTION_FAILED"},
+    {CKR_ARGUMENTS_BAD, "CKR_ARGUMENTS_BAD"},
+    {CKR_ATTRIBUTE_TYPE_INVALID, "CKR_ATTRIBUTE_TYPE_INVALID"},
+    {CKR_ATTRIBUTE_VALUE_INVALID, "CKR_ATTRIBUTE_VALUE_INVALID"},
+    {CKR_DEVICE_ERROR, "CKR_DEVICE_ERROR"},
+    {CKR_DEVICE_MEMORY, "CKR_DEVICE_MEMORY"},
+    {CKR_MECHANISM_INVALID, "CKR_MECHANISM_INVALID"},
+    {CKR_PIN_INCORRECT, "CKR_PIN_INCORRECT"},
+    {CKR_PIN_LOCKED, "CKR_PIN_LOCKED"},
+    {CKR_SESSION_READ_ONLY, "CKR_SESSION_READ_ONLY"},
+    {CKR_TEMPLATE_INCOMPLETE, "CKR_TEMPLATE_INCOMPLETE"},
+    {CKR_TEMPLATE_INCONSISTENT, "CKR_TEMPLATE_INCONSISTENT"},
+    {CKR_TOKEN_NOT_PRESENT, "CKR_TOKEN_NOT_PRESENT"},
+    {CKR_USER_NOT_LOGGED_IN, "CKR_USER_NOT_LOGGED_IN"},
+    {CKR_USER_PIN_NOT_INITIALIZED, "CKR_USER_PIN_NOT_INITIALIZED"},
+    {CKR_BUFFER_TOO_SMALL, "CKR_BUFFER_TOO_SMALL"},
+    {CKR_CRYPTOKI_NOT_INITIALIZED, "CKR_CRYPTOKI_NOT_INITIALIZED"},
+};
+
 static const char *rv_name(CK_RV rv)
 {
-    switch (rv) {
-    case CKR_OK: return "CKR_OK";
-    case CKR_HOST_MEMORY: return "CKR_HOST_MEMORY";
-    case CKR_GENERAL_ERROR: return "CKR_GENERAL_ERROR";
-    case CKR_FUNCTION_FAILED: return "CKR_FUNCTION_FAILED";
-    case CKR_ARGUMENTS_BAD: return "CKR_ARGUMENTS_BAD";
-    case CKR_ATTRIBUTE_TYPE_INVALID: return "CKR_ATTRIBUTE_TYPE_INVALID";
-    case CKR_ATTRIBUTE_VALUE_INVALID: return "CKR_ATTRIBUTE_VALUE_INVALID";
-    case CKR_DEVICE_ERROR: return "CKR_DEVICE_ERROR";
-    case CKR_DEVICE_MEMORY: return "CKR_DEVICE_MEMORY";
-    case CKR_MECHANISM_INVALID: return "CKR_MECHANISM_INVALID";
-    case CKR_PIN_INCORRECT: return "CKR_PIN_INCORRECT";
-    case CKR_PIN_LOCKED: return "CKR_PIN_LOCKED";
-    case CKR_SESSION_READ_ONLY: return "CKR_SESSION_READ_ONLY";
-    case CKR_TEMPLATE_INCOMPLETE: return "CKR_TEMPLATE_INCOMPLETE";
-    case CKR_TEMPLATE_INCONSISTENT: return "CKR_TEMPLATE_INCONSISTENT";
-    case CKR_TOKEN_NOT_PRESENT: return "CKR_TOKEN_NOT_PRESENT";
-    case CKR_USER_NOT_LOGGED_IN: return "CKR_USER_NOT_LOGGED_IN";
-    case CKR_USER_PIN_NOT_INITIALIZED: return "CKR_USER_PIN_NOT_INITIALIZED";
-    case CKR_BUFFER_TOO_SMALL: return "CKR_BUFFER_TOO_SMALL";
-    case CKR_CRYPTOKI_NOT_INITIALIZED: return "CKR_CRYPTOKI_NOT_INITIALIZED";
-    default: return "CKR_(other)";
+    size_t i;
+
+    for (i = 0; i < sizeof rv_names / sizeof rv_names[0]; i++) {
+        if (rv_names[i].rv == rv)
+            return rv_names[i].name;
     }
+    return "CKR_(other)";
 }
 
 static void p11_error(const char *what, CK_RV rv)
@@ -138,6 +149,7 @@ static int read_pin(const char *path, char *pin, size_t pin_size, size_t *pin_le
         fprintf(stderr, "fill: cannot open PIN file %s: %s\n", path, strerror(errno));
         goto out;
     }
+    setvbuf(fp, NULL, _IONBF, 0); /* no stdio buffer holding a copy of the PIN */
     n = fread(pin, 1, pin_size - 1, fp);
     if (ferror(fp)) {
         fprintf(stderr, "fill: cannot read PIN file %s\n", path);
@@ -293,14 +305,14 @@ static X509_NAME *make_name(const char *cn, const char *org, const char *ou)
 
     if (name == NULL)
         return NULL;
-    if (!X509_NAME_add_entry_by_txt(name, "C", MBSTRING_ASC, (const unsigned char *)"DE", -1,
-                                    -1, 0) ||
-        !X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, (const unsigned char *)org, -1,
-                                    -1, 0) ||
+    if (!X509_NAME_add_entry_by_txt(name, "C", MBSTRING_ASC, (const unsigned char *)"DE", -1, -1,
+                                    0) ||
+        !X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, (const unsigned char *)org, -1, -1,
+                                    0) ||
         (ou != NULL && !X509_NAME_add_entry_by_txt(name, "OU", MBSTRING_UTF8,
                                                    (const unsigned char *)ou, -1, -1, 0)) ||
-        !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1,
-                                    -1, 0)) {
+        !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1,
+                                    0)) {
         X509_NAME_free(name);
         return NULL;
     }
@@ -318,7 +330,7 @@ static int make_issuer(struct fill *fl)
         goto out;
     x = X509_new();
     name = make_name("tokencert bench issuing CA", "tokencert bench", NULL);
-    if (x == NULL || name == NULL || !X509_set_version(x, 2) || set_serial(x, 0xca) != 0 ||
+    if (x == NULL || name == NULL || !X509_set_version(x, 2) || set_serial(x, UINT64_MAX) != 0 ||
         !X509_set_subject_name(x, name) || !X509_set_issuer_name(x, name) ||
         X509_time_adj_ex(X509_getm_notBefore(x), -3650, 0, &fl->now) == NULL ||
         X509_time_adj_ex(X509_getm_notAfter(x), 3650, 0, &fl->now) == NULL ||
@@ -462,9 +474,9 @@ static EVP_PKEY *token_keygen(struct fill *fl, const unsigned char *id, const ch
     OSSL_PARAM params[3];
     CK_RV rv;
 
-    rv = fl->f->C_GenerateKeyPair(fl->session, &mech, pub_tmpl,
-                                  sizeof pub_tmpl / sizeof pub_tmpl[0], priv_tmpl,
-                                  sizeof priv_tmpl / sizeof priv_tmpl[0], &pub, &priv);
+    rv =
+        fl->f->C_GenerateKeyPair(fl->session, &mech, pub_tmpl, sizeof pub_tmpl / sizeof pub_tmpl[0],
+                                 priv_tmpl, sizeof priv_tmpl / sizeof priv_tmpl[0], &pub, &priv);
     if (rv != CKR_OK) {
         p11_error("C_GenerateKeyPair", rv);
         goto out;
@@ -520,16 +532,11 @@ static int store_cert(struct fill *fl, X509 *x, const unsigned char *id, const c
     }
     {
         CK_ATTRIBUTE tmpl[] = {
-            {CKA_CLASS, &cls, sizeof cls},
-            {CKA_CERTIFICATE_TYPE, &ct, sizeof ct},
-            {CKA_TOKEN, &yes, sizeof yes},
-            {CKA_PRIVATE, &no, sizeof no},
-            {CKA_MODIFIABLE, &yes, sizeof yes},
-            {CKA_LABEL, (void *)label, strlen(label)},
-            {CKA_ID, (void *)id, ID_LEN},
-            {CKA_SUBJECT, subj, (CK_ULONG)subj_len},
-            {CKA_ISSUER, iss, (CK_ULONG)iss_len},
-            {CKA_SERIAL_NUMBER, serial, (CK_ULONG)serial_len},
+            {CKA_CLASS, &cls, sizeof cls},        {CKA_CERTIFICATE_TYPE, &ct, sizeof ct},
+            {CKA_TOKEN, &yes, sizeof yes},        {CKA_PRIVATE, &no, sizeof no},
+            {CKA_MODIFIABLE, &yes, sizeof yes},   {CKA_LABEL, (void *)label, strlen(label)},
+            {CKA_ID, (void *)id, ID_LEN},         {CKA_SUBJECT, subj, (CK_ULONG)subj_len},
+            {CKA_ISSUER, iss, (CK_ULONG)iss_len}, {CKA_SERIAL_NUMBER, serial, (CK_ULONG)serial_len},
             {CKA_VALUE, der, (CK_ULONG)der_len},
         };
 
@@ -602,9 +609,10 @@ int main(int argc, char **argv)
     fl.session = CK_INVALID_HANDLE;
     if (argc != 6 || parse_ulong(argv[4], MAX_COUNT, &count) != 0 ||
         parse_ulong(argv[5], MAX_COUNT, &keys_every) != 0) {
-        fprintf(stderr, "usage: %s MODULE TOKEN-LABEL PIN-FILE COUNT KEYS_EVERY\n"
-                        "  creates COUNT certificates; every KEYS_EVERY-th (0: none) gets an "
-                        "EC P-256 key pair generated on the token\n",
+        fprintf(stderr,
+                "usage: %s MODULE TOKEN-LABEL PIN-FILE COUNT KEYS_EVERY\n"
+                "  creates COUNT certificates; every KEYS_EVERY-th (0: none) gets an "
+                "EC P-256 key pair generated on the token\n",
                 argc > 0 ? argv[0] : "fill");
         ret = 2;
         goto out;

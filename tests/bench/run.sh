@@ -118,6 +118,7 @@ if [ -z "$tmpbase" ]; then
     fi
 fi
 work=$(mktemp -d "$tmpbase/tc-bench.XXXXXX") || exit 1
+# shellcheck disable=SC2317  # called from the EXIT trap
 cleanup() {
     if [ "$keep" -eq 1 ]; then
         echo "work directory kept: $work"

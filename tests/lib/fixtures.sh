@@ -56,14 +56,15 @@ tc__fix_init() {
     fi
     tc_require_tool openssl certtool p11tool pkcs11-tool
     mkdir -p "$TC_WORLD/fixture/ca/newcerts" "$TC_WORLD/fixture/keys" \
-        "$TC_WORLD/fixture/certs" "$TC_WORLD/expected"
+        "$TC_WORLD/fixture/certs" "$TC_WORLD/expected" || tc_die "fixture: cannot create dirs"
     : >"$TC_WORLD/fixture/fixture.log"
     # All dates are relative to one instant, so a whole fixture is consistent.
-    TC_FIXTURE_NOW=$(date -u +%s)
+    printf -v TC_FIXTURE_NOW '%(%s)T' -1
     TC_FIXTURE=$TC_WORLD/fixture
     export TC_FIXTURE_NOW TC_FIXTURE
-    printf '#label\tid\tserial\tnot_before\tnot_after\tsha1\tsha256\tsubject\tissuer\tkey_type\tkey_bits\tis_ca\tn\tfile\n' \
-        >"$TC_WORLD/expected.tsv"
+    local cols=(label id serial not_before not_after sha1 sha256 subject issuer key_type key_bits
+        is_ca n file)
+    (IFS=$'\t' && printf '#%s\n' "${cols[*]}") >"$TC_WORLD/expected.tsv"
     printf '#label\tid\tkey_type\tkey_bits\n' >"$TC_WORLD/expected-keys.tsv"
 }
 
@@ -124,9 +125,11 @@ tc_fixture_keypair() {
     local pub=$TC_FIXTURE/keys/$id.pub
     tc__fix_log tc_p11_login --keypairgen --key-type "$keytype" --id "$id" --label "$label"
     tc__fix_log tc_p11 --read-object --type pubkey --id "$id" --output-file "$pub.der"
-    tc__fix_log openssl pkey -pubin -inform DER -in "$pub.der" -out "$pub.pem"
+    # One openssl run: the PEM (kept for issuing) followed by the text (for expected-keys.tsv).
     local text type=other bits=""
-    text=$(openssl pkey -pubin -in "$pub.pem" -noout -text)
+    text=$(openssl pkey -pubin -inform DER -in "$pub.der" -text) ||
+        tc_die "fixture: openssl cannot read the public key of '$label' read back from the token"
+    printf '%s\n' "${text%%-----END PUBLIC KEY-----*}-----END PUBLIC KEY-----" >"$pub.pem"
     case "$text" in
     *Modulus:*) type=rsa ;;
     *"ASN1 OID:"*) type=ec ;;
@@ -138,14 +141,15 @@ tc_fixture_keypair() {
     printf '%s\t%s\t%s\t%s\n' "$label" "$id" "$type" "$bits" >>"$TC_WORLD/expected-keys.tsv"
 }
 
-# tc__fix_expect LABEL ID BASE N: appends the openssl view of BASE.pem to expected.tsv.
+# tc__fix_expect LABEL ID BASE N: appends the openssl view of BASE.der to expected.tsv.
 # Two openssl runs per certificate: the fixture's cost is mostly process start-up.
 tc__fix_expect() {
     local label=$1 id=$2 base=$3 n=$4
     local out line sha256 serial="" nb="" na="" sha1="" subject="" issuer=""
     local type=other bits="" is_ca=false
-    out=$(openssl x509 -in "$base.pem" -noout -dateopt iso_8601 -serial -startdate -enddate \
-        -fingerprint -sha1 -nameopt RFC2253 -subject -issuer -text)
+    out=$(openssl x509 -inform DER -in "$base.der" -noout -dateopt iso_8601 -serial \
+        -startdate -enddate -fingerprint -sha1 -nameopt RFC2253 -subject -issuer -text) ||
+        tc_die "fixture: openssl cannot read $base.der"
     while IFS= read -r line; do
         case "$line" in
         serial=*) serial=${line#serial=} ;;
@@ -165,11 +169,12 @@ tc__fix_expect() {
             ;;
         esac
     done <<<"$out"
-    sha256=$(openssl x509 -in "$base.pem" -noout -fingerprint -sha256)
+    sha256=$(openssl x509 -inform DER -in "$base.der" -noout -fingerprint -sha256) ||
+        tc_die "fixture: openssl cannot read $base.der"
     sha256=${sha256#*=}
     if [ -z "$serial" ] || [ -z "$nb" ] || [ -z "$na" ] || [ -z "$sha1" ] || [ -z "$subject" ] ||
         [ -z "$sha256" ]; then
-        tc_die "fixture: could not read back $base.pem with openssl"
+        tc_die "fixture: could not read back $base.der with openssl"
     fi
     # -dateopt iso_8601 prints "2026-11-22 04:00:00Z"; the contract's form has a T.
     nb=${nb/ /T}
@@ -177,6 +182,20 @@ tc__fix_expect() {
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$id" "$serial" \
         "$nb" "$na" "$sha1" "$sha256" "$subject" "$issuer" "$type" "$bits" "$is_ca" "$n" \
         "$base.pem" >>"$TC_WORLD/expected.tsv"
+}
+
+# tc__fix_pem DER PEM / tc__fix_der PEM DER: certificate encodings without an openssl start-up.
+tc__fix_pem() {
+    {
+        echo "-----BEGIN CERTIFICATE-----"
+        base64 -w 64 "$1"
+        echo "-----END CERTIFICATE-----"
+    } >"$2" || tc_die "fixture: cannot write $2"
+}
+
+tc__fix_der() {
+    sed -n '/-----BEGIN CERTIFICATE-----/,/-----END CERTIFICATE-----/{/-----/!p}' "$1" |
+        base64 -d >"$2" || tc_die "fixture: cannot convert $1 to DER"
 }
 
 # Next <n> for LABEL's expected files.
@@ -192,7 +211,10 @@ tc__fix_next() {
 # have its top bit clear (certtool writes the bytes as given, so 0x8… would be negative).
 tc_fixture_issue() {
     local label=$1 id=$2 serial=$3 nb_off=$4 na_off=$5 pub=${6-}
-    tc_fixture_ca >/dev/null
+    if ! [[ "$serial" =~ ^0x[0-7][0-9A-Fa-f]([0-9A-Fa-f]{2})*$ ]]; then
+        tc_die "fixture: serial '$serial' must be 0x + whole bytes of hex, top bit clear"
+    fi
+    tc_fixture_ca
     if [ -z "$pub" ]; then
         pub=$TC_FIXTURE/keys/$id.pub.pem
     fi
@@ -200,7 +222,7 @@ tc_fixture_issue() {
     local keytype=${TC__FIX_KEYTYPE[$id]-}
     if [ -n "${6-}" ] || [ -z "$keytype" ]; then
         keytype=ec
-        if openssl pkey -pubin -in "$pub" -noout -text | grep -q Modulus; then
+        if [[ "$(openssl pkey -pubin -in "$pub" -noout -text)" == *Modulus:* ]]; then
             keytype=rsa
         fi
     fi
@@ -211,20 +233,17 @@ tc_fixture_issue() {
     tc__fix_next "$label"
     local n=${TC__FIX_COUNT[$label]}
     local base=$TC_WORLD/expected/$label.$n
-    cat >"$TC_FIXTURE/certs/$label.$n.tmpl" <<EOF
-cn = "$label"
-organization = "tokencert test"
-serial = $serial
-activation_date = "$(tc__fix_date "TC_FIXTURE_NOW + $nb_off")"
-expiration_date = "$(tc__fix_date "TC_FIXTURE_NOW + $na_off")"
-signing_key
-$usage
-tls_www_client
-EOF
+    local tmpl=$TC_FIXTURE/certs/$label.$n.tmpl
+    printf 'cn = "%s"\norganization = "tokencert test"\nserial = %s\n' "$label" "$serial" >"$tmpl"
+    printf 'activation_date = "%s"\nexpiration_date = "%s"\n' \
+        "$(tc__fix_date "TC_FIXTURE_NOW + $nb_off")" \
+        "$(tc__fix_date "TC_FIXTURE_NOW + $na_off")" >>"$tmpl"
+    printf 'signing_key\n%s\ntls_www_client\n' "$usage" >>"$tmpl"
+    # DER is what goes on the token; the PEM copy is for tests.
     tc__fix_log certtool --generate-certificate --load-pubkey "$pub" \
         --load-ca-certificate "$TC_CA_CERT" --load-ca-privkey "$TC_CA_KEY" \
-        --template "$TC_FIXTURE/certs/$label.$n.tmpl" --outfile "$base.pem"
-    tc__fix_log openssl x509 -in "$base.pem" -outform DER -out "$base.der"
+        --template "$tmpl" --outder --outfile "$base.der"
+    tc__fix_pem "$base.der" "$base.pem"
     tc__fix_log tc_p11_login --write-object "$base.der" --type cert --id "$id" --label "$label"
     tc__fix_expect "$label" "$id" "$base" "$n"
 }
@@ -238,14 +257,14 @@ tc_fixture_ca_object() {
     uri_label=${uri_label// /%20}
     uri_label=${uri_label//;/%3B}
     uri_label=${uri_label//\//%2F}
-    tc__fix_log env GNUTLS_PIN="$PIN" p11tool --provider "$MODULE" --login --write --mark-ca \
+    GNUTLS_PIN=$PIN tc__fix_log p11tool --provider "$MODULE" --login --write --mark-ca \
         --label "Test CA" --id "$TC_FIX_ID_CA" --load-certificate "$TC_CA_CERT" \
         "pkcs11:token=$uri_label"
     tc__fix_next "Test CA"
     local n=${TC__FIX_COUNT["Test CA"]}
     local base="$TC_WORLD/expected/Test CA.$n"
     printf '%s\n' "$(<"$TC_CA_CERT")" >"$base.pem"
-    tc__fix_log openssl x509 -in "$TC_CA_CERT" -outform DER -out "$base.der"
+    tc__fix_der "$base.pem" "$base.der"
     tc__fix_expect "Test CA" "$TC_FIX_ID_CA" "$base" "$n"
 }
 
@@ -287,12 +306,15 @@ tc_fixture_standard() {
 
 # tc_expected LABEL COLUMN [N]: one value from expected.tsv (N-th certificate with that label,
 # default 1), e.g. `tc_expected renewed serial 2`. Columns: see the header of expected.tsv.
+# Meant for $( ... ): on a bad label/column it complains on stderr and returns 1 (prints nothing).
 tc_expected() {
     local label=$1 column=$2 n=${3-1} v
-    v=$(awk -F'\t' -v l="$label" -v c="$column" -v n="$n" '
+    if ! v=$(awk -F'\t' -v l="$label" -v c="$column" -v n="$n" '
         NR == 1 { sub(/^#/, ""); for (i = 1; i <= NF; i++) col[$i] = i; next }
-        $1 == l && $13 == n { if (!(c in col)) exit 2; print $(col[c]); found = 1; exit }
-        END { if (!found) exit 1 }' "$TC_WORLD/expected.tsv") ||
-        tc_die "tc_expected: no column '$column' for certificate '$label' #$n"
+        $1 == l && $13 == n && (c in col) { print $(col[c]); found = 1 }
+        END { exit !found }' "$TC_WORLD/expected.tsv"); then
+        printf 'harness: tc_expected: no %s for certificate %s #%s\n' "$column" "$label" "$n" >&2
+        return 1
+    fi
     printf '%s\n' "$v"
 }

@@ -20,6 +20,7 @@ TC_FINISHED=0
 TC_WORLD=""
 TC_DEFERRED=()   # cleanup commands (strings run with eval), run last-in first-out
 TC_PIDS=()       # "name:pid" of every daemon the world started, killed in reverse order
+TC__ERR_AT=""    # the last command that failed (what `set -e` stopped on), for the summary
 
 # ---------------------------------------------------------------------------------------------
 # Messages, counters, assertions
@@ -38,11 +39,12 @@ tc_fail() {
     printf 'FAIL - %s\n' "${1-}"
 }
 
-# Prints at most 40 lines of a value, indented, so a failure shows what was seen.
+# Prints at most 40 lines of a value, indented, so a failure shows what was seen. (sed reads
+# everything: an early-closing `head` would SIGPIPE the writer and trip pipefail.)
 tc__show() {
     local name=$1 value=$2
     printf '#   %s:\n' "$name"
-    printf '%s\n' "$value" | head -n 40 | sed 's/^/#     | /'
+    printf '%s\n' "$value" | sed -n '1,40s/^/#     | /p'
 }
 
 # tc_die MSG: counts a failure and stops the test (the world is still torn down).
@@ -106,7 +108,7 @@ tc_assert_files_eq() {
         tc_pass "$msg"
     else
         tc_fail "$msg"
-        diff -u -- "$expected" "$actual" 2>&1 | head -n 40 | sed 's/^/#     | /' || true
+        diff -u -- "$expected" "$actual" 2>&1 | sed -n '1,40s/^/#     | /p' || true
     fi
     return 0
 }
@@ -198,6 +200,14 @@ tc_require_tool() {
     done
 }
 
+# tc_require_tokencert: the CLI under test, from env TOKENCERT (set by CTest); hard failure if
+# it is missing.
+tc_require_tokencert() {
+    if [ -z "${TOKENCERT-}" ] || [ ! -x "$TOKENCERT" ]; then
+        tc_die "TOKENCERT must name the tokencert binary (got '${TOKENCERT-}'); run through ctest"
+    fi
+}
+
 tc__require_file() {
     local f=$1 what=$2
     if [ ! -e "$f" ]; then
@@ -272,11 +282,34 @@ tc__cleanup() {
     if [ "$TC_FINISHED" -eq 0 ]; then
         printf 'harness: test ended (status %d) before tc_finish; %d passed, %d failed\n' \
             "$rc" "$TC_PASSED" "$TC_FAILED" >&2
+        if [ "$rc" -ne 0 ] && [ -n "$TC__ERR_AT" ]; then
+            printf 'harness: last failed command: %s\n' "$TC__ERR_AT" >&2
+        fi
         if [ "$rc" -eq 0 ]; then
             rc=1
         fi
     fi
     exit "$rc"
+}
+
+# If the test is killed without running its EXIT trap (SIGKILL on a CTest timeout), a watchdog
+# in its own session stops the world's daemons and removes the world once the test is gone.
+tc__start_watchdog() {
+    local pids=() entry
+    for entry in "${TC_PIDS[@]}"; do
+        pids+=("${entry#*:}")
+    done
+    # shellcheck disable=SC2016 # expanded by the watchdog's own shell
+    setsid bash -c '
+        test_pid=$1 world=$2 keep=$3
+        shift 3
+        while kill -0 "$test_pid" 2>/dev/null; do sleep 1; done
+        kill "$@" 2>/dev/null
+        sleep 1
+        kill -9 "$@" 2>/dev/null
+        [ -n "$keep" ] || rm -rf -- "$world"' tc-watchdog "$$" "$TC_WORLD" \
+        "${TC_KEEP_WORLD-}" "${pids[@]}" </dev/null >/dev/null 2>&1 &
+    TC_PIDS+=("watchdog:$!")
 }
 
 # Shows the tail of a log file on stderr (for setup failures).
@@ -300,18 +333,20 @@ tc__softhsm_setup() {
     MODULE=${TC_SOFTHSM_MODULE:-$(tc__first_existing /usr/lib/softhsm/libsofthsm2.so \
         /usr/lib/*/softhsm/libsofthsm2.so)}
     tc__require_file "${MODULE:-/usr/lib/softhsm/libsofthsm2.so}" "SoftHSM module"
-    mkdir -p "$TC_WORLD/softhsm/tokens"
-    printf 'directories.tokendir = %s/softhsm/tokens\nobjectstore.backend = file\nlog.level = ERROR\n' \
-        "$TC_WORLD" >"$TC_WORLD/softhsm/softhsm2.conf"
+    mkdir -p "$TC_WORLD/softhsm/tokens" || tc_die "cannot create $TC_WORLD/softhsm/tokens"
+    printf '%s\n' "directories.tokendir = $TC_WORLD/softhsm/tokens" "objectstore.backend = file" \
+        "log.level = ERROR" >"$TC_WORLD/softhsm/softhsm2.conf"
     SOFTHSM2_CONF=$TC_WORLD/softhsm/softhsm2.conf
     export SOFTHSM2_CONF MODULE
 }
 
 tc__softhsm_new_token() {
     local label=$1
-    softhsm2-util --init-token --free --label "$label" --so-pin "$SO_PIN" --pin "$PIN" \
-        >>"$TC_WORLD/harness.log" 2>&1 ||
-        { tc__show_log "$TC_WORLD/harness.log"; tc_die "softhsm2-util could not init token '$label'"; }
+    if ! softhsm2-util --init-token --free --label "$label" --so-pin "$SO_PIN" --pin "$PIN" \
+        >>"$TC_WORLD/harness.log" 2>&1; then
+        tc__show_log "$TC_WORLD/harness.log"
+        tc_die "softhsm2-util could not init token '$label'"
+    fi
 }
 
 tc__tpm_setup() {
@@ -325,15 +360,15 @@ tc__tpm_setup() {
         /usr/lib/libtss2-tcti-tabrmd.so.0)" "libtss2-tcti-tabrmd0 (tabrmd TCTI)"
     tc__require_file /usr/share/dbus-1/session.conf "dbus session configuration"
 
-    local d=$TC_WORLD/tpm attempt port="" ctrl pid i
-    mkdir -p "$d/state" "$d/store"
+    local d=$TC_WORLD/tpm port="" ctrl pid i
+    mkdir -p "$d/state" "$d/store" || tc_die "cannot create $d"
     if [ "${#d}" -gt 90 ]; then
         tc_die "world path too long for a unix socket: $d (set TMPDIR shorter)"
     fi
 
     # Ports are picked at random below the ephemeral range; the bind by swtpm itself is the
     # arbiter when two tests race for the same pair. tcti-swtpm uses port+1 for control.
-    for attempt in $(seq 1 30); do
+    for _ in $(seq 1 30); do
         port=$((20000 + (RANDOM % 6000) * 2))
         ctrl=$((port + 1))
         if tc__port_in_use "$port" || tc__port_in_use "$ctrl"; then
@@ -394,6 +429,7 @@ tc__tpm_setup() {
         fi
         sleep 0.1
     done
+    tc__start_watchdog
 
     TPM2_PKCS11_TCTI=tabrmd:bus_type=session
     TPM2TOOLS_TCTI=tabrmd:bus_type=session
@@ -405,21 +441,26 @@ tc__tpm_setup() {
 }
 
 tc__tpm_new_token() {
-    local label=$1 slot
+    local label=$1 slots slot
+    slots=$(pkcs11-tool --module "$MODULE" --list-slots 2>>"$TC_WORLD/harness.log") ||
+        { tc__show_log "$TC_WORLD/harness.log"; tc_die "pkcs11-tool --list-slots failed"; }
     # tpm2-pkcs11 always offers exactly one uninitialised slot after its initialised tokens.
-    slot=$(pkcs11-tool --module "$MODULE" --list-slots 2>>"$TC_WORLD/harness.log" | awk '
+    slot=$(printf '%s\n' "$slots" | awk '
         /^Slot [0-9]+ \(0x[0-9a-fA-F]+\)/ { s = $3; gsub(/[():]/, "", s) }
-        /token state: *uninitialized/ { if (s != "") { print s; exit } }')
+        /token state: *uninitialized/ { if (s != "" && found == "") found = s }
+        END { if (found != "") print found }')
     if [ -z "$slot" ]; then
         tc_die "tpm2-pkcs11 offers no uninitialised slot for token '$label'"
     fi
-    {
+    if ! {
         pkcs11-tool --module "$MODULE" --slot "$slot" --init-token --label "$label" \
             --so-pin "$SO_PIN" &&
             pkcs11-tool --module "$MODULE" --token-label "$label" --login --login-type so \
                 --so-pin "$SO_PIN" --init-pin --pin "$PIN"
-    } >>"$TC_WORLD/harness.log" 2>&1 ||
-        { tc__show_log "$TC_WORLD/harness.log"; tc_die "could not init tpm2-pkcs11 token '$label'"; }
+    } >>"$TC_WORLD/harness.log" 2>&1; then
+        tc__show_log "$TC_WORLD/harness.log"
+        tc_die "could not init tpm2-pkcs11 token '$label'"
+    fi
 }
 
 # tc_world_new_token LABEL: another token in the same world, same PIN and SO PIN.
@@ -445,6 +486,7 @@ tc_world_init() {
     *) tc_die "TC_TOKEN_KIND must be softhsm or tpm, not '$TC_TOKEN_KIND'" ;;
     esac
     trap tc__cleanup EXIT
+    trap 'TC__ERR_AT="${BASH_SOURCE[0]-?}:$LINENO: $BASH_COMMAND"' ERR
     trap 'exit 130' INT
     trap 'exit 143' TERM
     TC_WORLD=$(mktemp -d "${TMPDIR:-/tmp}/tc-world.XXXXXX") || tc_die "mktemp failed"
@@ -527,7 +569,7 @@ tc_objects_snapshot() {
             next
         }
         END { flush() }
-    ' "$tmp/objects" >"$tmp/lines"
+    ' "$tmp/objects" >"$tmp/lines" || tc_die "snapshot: cannot parse pkcs11-tool output"
     local from_tool from_values
     from_tool=$(awk -F'\t' '$1 == "cert" { print $3 }' "$tmp/lines" | LC_ALL=C sort)
     from_values=$(awk -F'\t' '{ print $1 }' "$tmp/certs" | LC_ALL=C sort)
@@ -536,6 +578,6 @@ tc_objects_snapshot() {
     fi
     awk -F'\t' '{ printf "certvalue\t%s\t%s\tsha256=%s\tcategory=%s\n", $4, $1, $2, $3 }' \
         "$tmp/certs" >>"$tmp/lines"
-    LC_ALL=C sort "$tmp/lines" >"$file"
+    LC_ALL=C sort "$tmp/lines" >"$file" || tc_die "snapshot: cannot write $file"
     rm -rf -- "$tmp"
 }
