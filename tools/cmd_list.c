@@ -131,24 +131,61 @@ static int timeline_col(time_t t, time_t start, time_t end)
     return (int)(f * (TIMELINE_WIDTH - 1) + 0.5);
 }
 
+/* The window spans the end-entity certificates; an authority's long validity would squash every
+ * other bar, so CA bars are clipped to the window and marked '<' or '>' where they run past it. */
+static void timeline_window(const tokencert_inventory *inv, int authorities, time_t *start,
+                            time_t *end)
+{
+    size_t i, j, k;
+
+    *start = *end = inv->now;
+    for (i = 0; i < inv->n_tokens; i++)
+        for (j = 0; j < inv->tokens[i].n_creds; j++) {
+            const tokencert_credential *c = &inv->tokens[i].creds[j];
+            if ((c->kind == TOKENCERT_CRED_AUTHORITY) != authorities)
+                continue;
+            for (k = 0; k < c->n_certs; k++) {
+                if (c->certs[k].status == TOKENCERT_CERT_UNREADABLE)
+                    continue;
+                if (c->certs[k].not_before < *start)
+                    *start = c->certs[k].not_before;
+                if (c->certs[k].not_after > *end)
+                    *end = c->certs[k].not_after;
+            }
+        }
+}
+
+static void print_bar(const style *st, const char *label, const tokencert_cert *x, time_t start,
+                      time_t end, int now_col)
+{
+    char bar[TIMELINE_WIDTH + 1];
+    int from = timeline_col(x->not_before, start, end), to = timeline_col(x->not_after, start, end);
+    int col;
+
+    memset(bar, ' ', TIMELINE_WIDTH);
+    bar[TIMELINE_WIDTH] = '\0';
+    for (col = from; col <= to; col++)
+        bar[col] = '=';
+    bar[from] = x->not_before < start ? '<' : '[';
+    bar[to] = x->not_after > end ? '>' : ']';
+    if (bar[now_col] == ' ')
+        bar[now_col] = '|';
+    else if (bar[now_col] == '=')
+        bar[now_col] = '#';
+    printf("  %-26.26s %s %s%s%s %ld d\n", label, bar, status_colour(st, x->status),
+           tokencert_cert_status_name(x->status), reset(st), x->days_left);
+}
+
 static void print_timeline(const style *st, const tokencert_inventory *inv)
 {
-    time_t start = inv->now, end = inv->now;
+    time_t start, end;
     size_t i, j, k;
     char a[32], b[32], today[32];
     int now_col;
 
-    for (i = 0; i < inv->n_tokens; i++)
-        for (j = 0; j < inv->tokens[i].n_creds; j++)
-            for (k = 0; k < inv->tokens[i].creds[j].n_certs; k++) {
-                const tokencert_cert *c = &inv->tokens[i].creds[j].certs[k];
-                if (c->status == TOKENCERT_CERT_UNREADABLE)
-                    continue;
-                if (c->not_before < start)
-                    start = c->not_before;
-                if (c->not_after > end)
-                    end = c->not_after;
-            }
+    timeline_window(inv, 0, &start, &end);
+    if (start == end)
+        timeline_window(inv, 1, &start, &end);
     cli_iso_time(start, a, sizeof a);
     cli_iso_time(end, b, sizeof b);
     cli_iso_time(inv->now, today, sizeof today);
@@ -161,34 +198,17 @@ static void print_timeline(const style *st, const tokencert_inventory *inv)
         printf("Token '%s'\n", t->token.label);
         for (j = 0; j < t->n_creds; j++) {
             const tokencert_credential *c = &t->creds[j];
-            if (c->n_certs == 0)
-                continue;
+            int first = 1;
             for (k = 0; k < c->n_certs; k++) {
-                const tokencert_cert *x = &c->certs[k];
-                char bar[TIMELINE_WIDTH + 1], name[29];
-                int from, to, col;
-                if (x->status == TOKENCERT_CERT_UNREADABLE)
+                if (c->certs[k].status == TOKENCERT_CERT_UNREADABLE)
                     continue;
-                memset(bar, ' ', TIMELINE_WIDTH);
-                bar[TIMELINE_WIDTH] = '\0';
-                from = timeline_col(x->not_before, start, end);
-                to = timeline_col(x->not_after, start, end);
-                for (col = from; col <= to; col++)
-                    bar[col] = '=';
-                bar[from] = '[';
-                bar[to] = ']';
-                if (bar[now_col] == ' ')
-                    bar[now_col] = '|';
-                else if (bar[now_col] == '=')
-                    bar[now_col] = '#';
-                snprintf(name, sizeof name, "  %s", k == 0 ? c->name : "");
-                printf("%-28.28s %s %s%s%s %ld d\n", name, bar, status_colour(st, x->status),
-                       tokencert_cert_status_name(x->status), reset(st), x->days_left);
+                print_bar(st, first ? c->name : "", &c->certs[k], start, end, now_col);
+                first = 0;
             }
         }
     }
-    printf("\n[===] validity of each certificate; '|' or '#' marks today; certificates of one "
-           "credential are stacked, so overlaps and gaps line up.\n");
+    printf("\n[===] validity of each certificate, '|' or '#' today, '<' '>' beyond the window; the "
+           "certificates of one credential are stacked, so overlaps and gaps line up.\n");
 }
 
 static json_object *str_array(char **v, size_t n)
