@@ -542,79 +542,105 @@ static int cred_add_cert(tokencert_credential *c, cert_rec *r)
     return 0;
 }
 
-static tokencert_err build_credentials(tokencert_token_inventory *t, P11KitUri *uri,
-                                       P11KitUri *filter, cert_rec *certs, size_t n_certs,
-                                       key_rec *keys, size_t n_keys)
+/* Orders certificates so each key's certificates, and unpaired certificates sharing a CKA_ID, are
+ * adjacent: grouping is then one pass instead of a scan per key or per certificate. */
+typedef struct {
+    size_t idx;
+    int key_index; /* -1 sorts last */
+    int single;    /* unpaired CA or empty-id certificate: never grouped */
+    const raw_ident *ident;
+} cert_order;
+
+static int cmp_ident(const raw_ident *a, const raw_ident *b)
 {
-    size_t cap = 0, i, j;
-    int filtering = tc_uri_names_object(filter);
+    if (a->id_len != b->id_len)
+        return a->id_len < b->id_len ? -1 : 1;
+    return a->id_len == 0 ? 0 : memcmp(a->id, b->id, a->id_len);
+}
 
-    for (i = 0; i < n_keys; i++) {
-        key_rec *k = &keys[i];
-        tokencert_credential *c;
-        int any_match = !filtering ||
-                        (k->has_priv && object_matches(filter, CKO_PRIVATE_KEY, &k->ident)) ||
-                        (k->has_pub && object_matches(filter, CKO_PUBLIC_KEY, &k->ident));
-        int all_ca = k->n_certs > 0;
+static int cmp_cert_order(const void *pa, const void *pb)
+{
+    const cert_order *a = pa, *b = pb;
+    unsigned ka = (unsigned)a->key_index, kb = (unsigned)b->key_index; /* -1 becomes largest */
+    int c;
 
-        for (j = 0; j < n_certs; j++)
-            if (certs[j].key_index == (int)i) {
-                any_match = any_match || object_matches(filter, CKO_CERTIFICATE, &certs[j].ident);
-                all_ca = all_ca && certs[j].cert.is_ca;
-            }
-        if (!any_match)
-            continue;
-        c = new_cred(t, &cap);
-        if (c == NULL)
-            return TC_ERR_NOMEM;
-        c->kind = k->n_certs == 0 ? TOKENCERT_CRED_KEY_ONLY
-                                  : (all_ca ? TOKENCERT_CRED_AUTHORITY : TOKENCERT_CRED_FULL);
-        c->key = calloc(1, sizeof *c->key);
-        if (c->key == NULL)
-            return TC_ERR_NOMEM;
-        *c->key = k->key;
-        c->key->label = ident_label(&k->ident);
-        c->key->id = ident_id(&k->ident);
-        c->key->uri = object_uri(uri, k->has_priv ? CKO_PRIVATE_KEY : CKO_PUBLIC_KEY, &k->ident);
-        c->key->has_private = k->has_priv;
-        c->key->has_public = k->has_pub;
-        for (j = 0; j < n_certs; j++)
-            if (certs[j].key_index == (int)i && cred_add_cert(c, &certs[j]) != 0)
-                return TC_ERR_NOMEM;
-        /* Key type and size: the certificate knows them without another token call. */
-        if (c->n_certs > 0 && c->certs[0].key_type != NULL && k->key.key_bits == 0) {
-            c->key->key_type = tc_strdup(c->certs[0].key_type);
-            c->key->key_bits = c->certs[0].key_bits;
-        } else {
-            c->key->key_type = tc_strdup(key_type_name(k->type));
-        }
-        c->name = tc_strdup(c->key->label[0] != '\0' || c->n_certs == 0 ? c->key->label
-                                                                        : c->certs[0].label);
-        c->id = tc_strdup(c->key->id);
-        if (c->key->label == NULL || c->key->id == NULL || c->key->uri == NULL ||
-            c->key->key_type == NULL || c->name == NULL || c->id == NULL)
-            return TC_ERR_NOMEM;
+    if (ka != kb)
+        return ka < kb ? -1 : 1;
+    if (a->single != b->single)
+        return a->single - b->single;
+    if (!a->single && (c = cmp_ident(a->ident, b->ident)) != 0)
+        return c;
+    return a->idx < b->idx ? -1 : a->idx > b->idx;
+}
+
+static tokencert_err key_credential(tokencert_token_inventory *t, size_t *cap, P11KitUri *uri,
+                                    P11KitUri *filter, int filtering, key_rec *k, cert_rec *certs,
+                                    const cert_order *run, size_t n_run)
+{
+    tokencert_credential *c;
+    int any_match = !filtering ||
+                    (k->has_priv && object_matches(filter, CKO_PRIVATE_KEY, &k->ident)) ||
+                    (k->has_pub && object_matches(filter, CKO_PUBLIC_KEY, &k->ident));
+    int all_ca = n_run > 0;
+    size_t j;
+
+    for (j = 0; j < n_run; j++) {
+        cert_rec *r = &certs[run[j].idx];
+        any_match = any_match || object_matches(filter, CKO_CERTIFICATE, &r->ident);
+        all_ca = all_ca && r->cert.is_ca;
     }
-    /* Certificates without a key: authorities one by one, end-entity ones grouped by CKA_ID. */
-    for (i = 0; i < n_certs; i++) {
-        cert_rec *r = &certs[i];
-        tokencert_credential *c = NULL;
-        int ca = r->cert.is_ca;
+    if (!any_match)
+        return TC_OK;
+    c = new_cred(t, cap);
+    if (c == NULL)
+        return TC_ERR_NOMEM;
+    c->kind = n_run == 0 ? TOKENCERT_CRED_KEY_ONLY
+                         : (all_ca ? TOKENCERT_CRED_AUTHORITY : TOKENCERT_CRED_FULL);
+    c->key = calloc(1, sizeof *c->key);
+    if (c->key == NULL)
+        return TC_ERR_NOMEM;
+    *c->key = k->key;
+    c->key->label = ident_label(&k->ident);
+    c->key->id = ident_id(&k->ident);
+    c->key->uri = object_uri(uri, k->has_priv ? CKO_PRIVATE_KEY : CKO_PUBLIC_KEY, &k->ident);
+    c->key->has_private = k->has_priv;
+    c->key->has_public = k->has_pub;
+    for (j = 0; j < n_run; j++)
+        if (cred_add_cert(c, &certs[run[j].idx]) != 0)
+            return TC_ERR_NOMEM;
+    /* Key type and size: the certificate knows them without another token call. */
+    if (c->n_certs > 0 && c->certs[0].key_type != NULL && k->key.key_bits == 0) {
+        c->key->key_type = tc_strdup(c->certs[0].key_type);
+        c->key->key_bits = c->certs[0].key_bits;
+    } else {
+        c->key->key_type = tc_strdup(key_type_name(k->type));
+    }
+    c->name =
+        tc_strdup(c->key->label[0] != '\0' || c->n_certs == 0 ? c->key->label : c->certs[0].label);
+    c->id = tc_strdup(c->key->id);
+    if (c->key->label == NULL || c->key->id == NULL || c->key->uri == NULL ||
+        c->key->key_type == NULL || c->name == NULL || c->id == NULL)
+        return TC_ERR_NOMEM;
+    return TC_OK;
+}
 
-        if (r->key_index >= 0 || r->cert.label == NULL)
-            continue;
+/* Certificates without a key: authorities one by one, end-entity ones grouped by CKA_ID. */
+static tokencert_err unpaired_credential(tokencert_token_inventory *t, size_t *cap,
+                                         P11KitUri *filter, int filtering, cert_rec *certs,
+                                         const cert_order *run, size_t n_run)
+{
+    tokencert_credential *c = NULL;
+    size_t j;
+
+    for (j = 0; j < n_run; j++) {
+        cert_rec *r = &certs[run[j].idx];
         if (filtering && !object_matches(filter, CKO_CERTIFICATE, &r->ident))
             continue;
-        if (!ca && r->ident.id_len > 0)
-            for (j = 0; j < t->n_creds; j++)
-                if (t->creds[j].kind == TOKENCERT_CRED_CERT_ONLY && r->cert.id != NULL &&
-                    strcmp(t->creds[j].id, r->cert.id) == 0)
-                    c = &t->creds[j];
         if (c == NULL) {
-            c = new_cred(t, &cap);
+            c = new_cred(t, cap);
             if (c == NULL)
                 return TC_ERR_NOMEM;
-            c->kind = ca ? TOKENCERT_CRED_AUTHORITY : TOKENCERT_CRED_CERT_ONLY;
+            c->kind = r->cert.is_ca ? TOKENCERT_CRED_AUTHORITY : TOKENCERT_CRED_CERT_ONLY;
             c->name = tc_strdup(r->cert.label);
             c->id = tc_strdup(r->cert.id);
             if (c->name == NULL || c->id == NULL)
@@ -623,25 +649,94 @@ static tokencert_err build_credentials(tokencert_token_inventory *t, P11KitUri *
         if (cred_add_cert(c, r) != 0)
             return TC_ERR_NOMEM;
     }
-    for (i = 0; i < t->n_creds; i++)
-        qsort(t->creds[i].certs, t->creds[i].n_certs, sizeof(tokencert_cert),
-              cmp_cert_by_not_after);
-    qsort(t->creds, t->n_creds, sizeof *t->creds, cmp_cred);
     return TC_OK;
 }
 
-/* Pairs certificates with keys: by CKA_ID first, then by public key for what is left. */
+static tokencert_err build_credentials(tokencert_token_inventory *t, P11KitUri *uri,
+                                       P11KitUri *filter, cert_rec *certs, size_t n_certs,
+                                       key_rec *keys, size_t n_keys)
+{
+    tokencert_err ret = TC_ERR_NOMEM;
+    size_t cap = 0, i, pos = 0, k;
+    int filtering = tc_uri_names_object(filter);
+    cert_order *order = calloc(n_certs ? n_certs : 1, sizeof *order);
+
+    if (order == NULL)
+        goto out;
+    for (i = 0; i < n_certs; i++) {
+        order[i].idx = i;
+        order[i].key_index = certs[i].key_index;
+        order[i].single =
+            certs[i].key_index < 0 && (certs[i].cert.is_ca || certs[i].ident.id_len == 0);
+        order[i].ident = &certs[i].ident;
+    }
+    if (n_certs > 1)
+        qsort(order, n_certs, sizeof *order, cmp_cert_order);
+    for (k = 0; k < n_keys; k++) {
+        size_t run = pos;
+        while (run < n_certs && order[run].key_index == (int)k)
+            run++;
+        ret = key_credential(t, &cap, uri, filter, filtering, &keys[k], certs, order + pos,
+                             run - pos);
+        if (ret != TC_OK)
+            goto out;
+        pos = run;
+    }
+    while (pos < n_certs) {
+        size_t run = pos + 1;
+        while (run < n_certs && !order[pos].single && !order[run].single &&
+               cmp_ident(order[pos].ident, order[run].ident) == 0)
+            run++;
+        ret = unpaired_credential(t, &cap, filter, filtering, certs, order + pos, run - pos);
+        if (ret != TC_OK)
+            goto out;
+        pos = run;
+    }
+    for (i = 0; i < t->n_creds; i++)
+        if (t->creds[i].n_certs > 1)
+            qsort(t->creds[i].certs, t->creds[i].n_certs, sizeof(tokencert_cert),
+                  cmp_cert_by_not_after);
+    if (t->n_creds > 1)
+        qsort(t->creds, t->n_creds, sizeof *t->creds, cmp_cred);
+    ret = TC_OK;
+out:
+    free(order);
+    return ret;
+}
+
+static int cmp_key_ptr(const void *pa, const void *pb)
+{
+    const key_rec *a = *(key_rec *const *)pa, *b = *(key_rec *const *)pb;
+    return cmp_ident(&a->ident, &b->ident);
+}
+
+static int cmp_ident_key(const void *pid, const void *pk)
+{
+    return cmp_ident(pid, &(*(key_rec *const *)pk)->ident);
+}
+
+/* Pairs certificates with keys: by CKA_ID first (a sorted index, so large tokens stay linear in
+ * practice), then by public key for what is left. */
 static tokencert_err pair(tokencert_ctx *ctx, tc_session *s, cert_rec *certs, size_t n_certs,
                           key_rec *keys, size_t n_keys)
 {
+    tokencert_err ret = TC_ERR_NOMEM;
     size_t i, j, unpaired_certs = 0;
-    tokencert_err ret;
+    key_rec **index = calloc(n_keys ? n_keys : 1, sizeof *index);
 
+    if (index == NULL)
+        goto out;
+    for (i = 0; i < n_keys; i++)
+        index[i] = &keys[i];
+    if (n_keys > 1)
+        qsort(index, n_keys, sizeof *index, cmp_key_ptr);
     for (i = 0; i < n_certs; i++) {
-        key_rec *k = find_key_by_id(keys, n_keys, &certs[i].ident);
-        if (k != NULL) {
-            certs[i].key_index = (int)(k - keys);
-            k->n_certs++;
+        key_rec **hit = NULL;
+        if (certs[i].ident.id_len > 0 && n_keys > 0)
+            hit = bsearch(&certs[i].ident, index, n_keys, sizeof *index, cmp_ident_key);
+        if (hit != NULL) {
+            certs[i].key_index = (int)(*hit - keys);
+            (*hit)->n_certs++;
         } else if (certs[i].has_keyhash) {
             unpaired_certs++;
         }
@@ -651,7 +746,7 @@ static tokencert_err pair(tokencert_ctx *ctx, tc_session *s, cert_rec *certs, si
             continue;
         ret = read_key_material(ctx, s, &keys[i]);
         if (ret == TC_ERR_TOKEN_ABSENT || ret == TC_ERR_NOMEM)
-            return ret;
+            goto out;
         if (!keys[i].has_keyhash || unpaired_certs == 0)
             continue;
         for (j = 0; j < n_certs; j++)
@@ -661,7 +756,10 @@ static tokencert_err pair(tokencert_ctx *ctx, tc_session *s, cert_rec *certs, si
                 keys[i].n_certs++;
             }
     }
-    return TC_OK;
+    ret = TC_OK;
+out:
+    free(index);
+    return ret;
 }
 
 static tokencert_err inventory_token(tokencert_ctx *ctx, tc_slot *slot, P11KitUri *filter,

@@ -30,7 +30,7 @@ if [ -z "$asan_rt" ] && nm -D --undefined-only "$FM" | grep -q ' __asan_'; then
     asan_rt=$(clang -print-file-name="libclang_rt.asan-$(uname -m).so")
 fi
 if [ -n "$asan_rt" ]; then
-    TOOL_ENV=(LD_PRELOAD="$asan_rt" ASAN_OPTIONS="detect_leaks=0:${ASAN_OPTIONS:-}")
+    TOOL_ENV=(LD_PRELOAD="$asan_rt" ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0")
 fi
 
 T=$(mktemp -d)
