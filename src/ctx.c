@@ -214,7 +214,11 @@ static tokencert_err load_registry(tokencert_ctx *ctx)
 {
     size_t i;
 
+    /* p11-kit names each registered module that fails to load only when loud; it then goes on
+     * with the others, which is what we want. */
+    p11_kit_be_loud();
     ctx->registry = p11_kit_modules_load(NULL, 0);
+    p11_kit_be_quiet();
     if (ctx->registry == NULL) {
         const char *why = p11_kit_message();
         return tc_error(ctx, TC_ERR_MODULE, "cannot load the p11-kit module registry: %s",
