@@ -191,13 +191,13 @@ listed() {
     esac
 }
 
-# Appends one row: count tool status mean_ms sd_ms rss_kib calls note
+# Appends one row: count tool status mean_ms sd_ms rss_kib calls note min_ms
 record() {
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$results"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$results"
 }
 
 measure() {
-    local tool=$1 n=$2 d rss n_listed cmdline mean sd calls
+    local tool=$1 n=$2 d rss n_listed cmdline mean sd min calls
     d=$work/n$n/$tool
     mkdir -p "$d"
     build_cmd "$tool" "$module"
@@ -206,14 +206,14 @@ measure() {
     if ! /usr/bin/time -v -o "$d/time.txt" "${CMD[@]}" >"$d/out.txt" 2>"$d/err.txt"; then
         fail "$(display_name "$tool") at $n: exit status non-zero; stderr:"
         head -n 5 "$d/err.txt" | sed 's/^/    /' >&2
-        record "$n" "$tool" failed - - - - "did not run"
+        record "$n" "$tool" failed - - - - "did not run" -
         return
     fi
     rss=$(awk -F': *' '/Maximum resident set size/ {print $2}' "$d/time.txt")
     n_listed=$(listed "$tool" "$d/out.txt")
     if [ -n "$n_listed" ] && [ "$n_listed" != "$n" ]; then
         fail "$(display_name "$tool") at $n listed $n_listed certificates"
-        record "$n" "$tool" failed - - "$rss" - "listed $n_listed of $n"
+        record "$n" "$tool" failed - - "$rss" - "listed $n_listed of $n" -
         return
     fi
 
@@ -223,11 +223,12 @@ measure() {
         --export-csv "$d/hyperfine.csv" "$cmdline" >"$d/hyperfine.txt" 2>&1; then
         fail "hyperfine on $(display_name "$tool") at $n"
         tail -n 5 "$d/hyperfine.txt" | sed 's/^/    /' >&2
-        record "$n" "$tool" failed - - "$rss" - "hyperfine failed"
+        record "$n" "$tool" failed - - "$rss" - "hyperfine failed" -
         return
     fi
     mean=$(awk -F, 'NR == 2 {printf "%.1f", $2 * 1000}' "$d/hyperfine.csv")
     sd=$(awk -F, 'NR == 2 {printf "%.1f", $3 * 1000}' "$d/hyperfine.csv")
+    min=$(awk -F, 'NR == 2 {printf "%.1f", $7 * 1000}' "$d/hyperfine.csv")
 
     # 3. PKCS#11 calls, through OpenSC's spy; each call starts with a "N: C_Name" line.
     build_cmd "$tool" "$spy"
@@ -240,7 +241,7 @@ measure() {
     fi
     [ "$keep" -eq 1 ] || rm -f "$d/spy.log"
 
-    record "$n" "$tool" ok "$mean" "$sd" "$rss" "$calls" ""
+    record "$n" "$tool" ok "$mean" "$sd" "$rss" "$calls" "" "$min"
     printf '  %-22s %9s ms ± %-7s  RSS %7.1f MiB  %s PKCS#11 calls\n' "$(display_name "$tool")" \
         "$mean" "$sd" "$(awk -v k="$rss" 'BEGIN {print k / 1024}')" "$calls"
 }
@@ -274,15 +275,15 @@ for n in $counts; do
         measure tc-list "$n"
         measure tc-json "$n"
     else
-        record "$n" tc-list skipped - - - - "binary absent"
-        record "$n" tc-json skipped - - - - "binary absent"
+        record "$n" tc-list skipped - - - - "binary absent" -
+        record "$n" tc-json skipped - - - - "binary absent" -
     fi
     measure pkcs11-tool "$n"
     if [ "$n" -le "$p11tool_max" ]; then
         measure p11tool "$n"
     else
         echo "  p11tool                skipped: quadratic in the certificate count"
-        record "$n" p11tool skipped - - - - "quadratic; only up to $p11tool_max"
+        record "$n" p11tool skipped - - - - "quadratic; only up to $p11tool_max" -
     fi
     echo
 done
@@ -300,8 +301,9 @@ function name(t) {
 { rows[NR] = $0 }
 $2 == "floor" && $3 == "ok" { fmean[$1] = $4; frss[$1] = $6 }
 END {
-    hdr = sprintf("%-22s %6s  %21s  %9s  %10s  %7s  %11s  %s", "tool", "count", "mean ms ± sd",
-                  "RSS MiB", "calls/cert", "x floor", "RSS-floor", "targets / notes")
+    hdr = sprintf("%-22s %6s  %21s  %9s  %9s  %10s  %7s  %9s  %s", "tool", "count",
+                  "mean ms ± sd", "min ms", "RSS MiB", "calls/cert", "x floor", "RSS-floor",
+                  "targets / notes")
     print hdr
     line = ""
     for (i = 0; i < length(hdr) + 10; i++) line = line "-"
@@ -311,14 +313,18 @@ END {
         n = f[1]; t = f[2]; st = f[3]
         if (st != "ok") {
             # 22, not 21: the header and data rows carry a two-byte "±" (awk counts bytes).
-            printf "%-22s %6s  %22s  %9s  %10s  %7s  %11s  %s\n", name(t), n, st, "-", "-",
-                   "-", "-", f[8]
+            printf "%-22s %6s  %22s  %9s  %9s  %10s  %7s  %9s  %s\n", name(t), n, st, "-", "-",
+                   "-", "-", "-", f[8]
             continue
         }
         rss = f[6] / 1024
         cpc = (f[7] == "-") ? "-" : sprintf("%.3f", f[7] / n)
         ratio = (n in fmean && fmean[n] > 0) ? sprintf("%.2f", f[4] / fmean[n]) : "-"
-        dmem = (n in frss) ? sprintf("%+.1f", (f[6] - frss[n]) / 1024) : "-"
+        dmem = "-"
+        if (n in frss) {
+            d = (f[6] - frss[n]) / 1024
+            dmem = sprintf("%+.1f", (d > -0.05 && d < 0.05) ? 0 : d)
+        }
         note = f[8]
         if (t ~ /^tc-/) {
             note = ""
@@ -328,8 +334,10 @@ END {
                 note = note (dmem + 0 <= 16 ? ", RSS ok" : ", RSS MISSED")
         }
         if (t == "floor") { ratio = "1.00"; dmem = "0" }
-        printf "%-22s %6s  %21s  %9.1f  %10s  %7s  %11s  %s\n", name(t), n,
-               sprintf("%s ± %s", f[4], f[5]), rss, cpc, ratio, dmem, note
+        if (f[4] > 0 && f[5] / f[4] > 0.10)
+            note = note (note == "" ? "" : ", ") "noisy: sd > 10%"
+        printf "%-22s %6s  %21s  %9s  %9.1f  %10s  %7s  %9s  %s\n", name(t), n,
+               sprintf("%s ± %s", f[4], f[5]), f[9], rss, cpc, ratio, dmem, note
     }
 }' "$results"
 
