@@ -18,6 +18,14 @@ void tc_precondition_failed(const char *expr, const char *func, const char *file
         }                                                                                          \
     } while (0)
 
+#define tc_return_if_fail(expr)                                                                    \
+    do {                                                                                           \
+        if (!(expr)) {                                                                             \
+            tc_precondition_failed(#expr, __func__, __FILE__, __LINE__);                           \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
+
 /* Wipes memory holding a secret; never optimised away. */
 void tc_memzero(void *p, size_t n);
 /* Wipes a NUL-terminated secret string and frees it. NULL is fine. */

@@ -83,6 +83,28 @@ void tc_warning(tokencert_ctx *ctx, const char *fmt, ...)
         free(msg);
 }
 
+void tc_notice(tokencert_ctx *ctx, const char *fmt, ...)
+{
+    va_list ap;
+    char *msg;
+
+    if (ctx->notice == NULL)
+        return;
+    va_start(ap, fmt);
+    msg = tc_vasprintf(fmt, ap);
+    va_end(ap);
+    if (msg != NULL)
+        ctx->notice(ctx->notice_data, msg);
+    free(msg);
+}
+
+void tokencert_ctx_set_notice(tokencert_ctx *ctx, tokencert_notice_fn fn, void *data)
+{
+    tc_return_if_fail(ctx != NULL);
+    ctx->notice = fn;
+    ctx->notice_data = data;
+}
+
 tokencert_err tokencert_ctx_new(tokencert_ctx **out)
 {
     tc_return_val_if_fail(out != NULL, TC_ERR_INVALID_ARG);

@@ -23,12 +23,16 @@ struct tokencert_ctx {
     int modules_loaded;
     char *error;
     tc_ptrvec warnings;
+    tokencert_notice_fn notice;
+    void *notice_data;
 };
 
 /* Records the detail of the error being returned and returns err, for "return tc_error(...)". */
 tokencert_err tc_error(tokencert_ctx *ctx, tokencert_err err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void tc_warning(tokencert_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Tells the user something now, through the caller's notice callback. */
+void tc_notice(tokencert_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ---- PKCS#11 boundary (p11.c) ---- */
 const char *tc_ckr_name(CK_RV rv);
@@ -83,6 +87,9 @@ typedef struct {
 
 tokencert_err tc_session_open(tokencert_ctx *ctx, tc_slot *slot, int rw, tc_session *out);
 void tc_session_close(tc_session *s);
+/* Records a failed call on a session's token: names the token, the call and the CK_RV, and hints
+ * at removal when that is what the CK_RV means. Returns the mapped error. */
+tokencert_err tc_session_error(tokencert_ctx *ctx, const tc_session *s, const char *call, CK_RV rv);
 /* Logs in as the user once; pin_source_uri is the URI's pin-source, may be NULL. */
 tokencert_err tc_session_login(tokencert_ctx *ctx, tc_session *s, const tokencert_login_opts *opts,
                                const char *uri_pin_source);

@@ -879,9 +879,11 @@ tokencert_err tokencert_inventory_load(tokencert_ctx *ctx, const char *uri_str,
             goto out;
         matched += t->n_creds;
     }
-    if (inv->n_tokens == 0 && tc_uri_names_token(filter)) {
-        ret = tc_error(ctx, TC_ERR_TOKEN_ABSENT,
-                       "no token matching the URI is present (is it inserted?)");
+    if (inv->n_tokens == 0) {
+        ret = tc_error(ctx, TC_ERR_TOKEN_ABSENT, "%s",
+                       tc_uri_names_token(filter)
+                           ? "no token matching the URI is present (is it inserted?)"
+                           : "no initialised token is present in any slot (is it inserted?)");
         goto out;
     }
     if (matched == 0 && tc_uri_names_object(filter)) {

@@ -22,7 +22,7 @@ tokencert_err tc_find_objects(tokencert_ctx *ctx, tc_session *s, CK_ATTRIBUTE *t
     *n_out = 0;
     rv = tc_p11_find_objects_init(m, s->h, tmpl, n);
     if (rv != CKR_OK) {
-        ret = tc_error(ctx, tc_err_from_rv(rv), "C_FindObjectsInit failed: %s", tc_ckr_name(rv));
+        ret = tc_session_error(ctx, s, "C_FindObjectsInit", rv);
         goto out;
     }
     active = 1;
@@ -40,7 +40,7 @@ tokencert_err tc_find_objects(tokencert_ctx *ctx, tc_session *s, CK_ATTRIBUTE *t
         }
         rv = tc_p11_find_objects(m, s->h, v + total, FIND_BATCH, &got);
         if (rv != CKR_OK) {
-            ret = tc_error(ctx, tc_err_from_rv(rv), "C_FindObjects failed: %s", tc_ckr_name(rv));
+            ret = tc_session_error(ctx, s, "C_FindObjects", rv);
             goto out;
         }
         if (got > FIND_BATCH) {
@@ -146,15 +146,14 @@ tokencert_err tc_get_attributes(tokencert_ctx *ctx, tc_session *s, CK_OBJECT_HAN
         goto out;
     }
     if (!is_attr_error(rv)) {
-        ret = tc_error(ctx, tc_err_from_rv(rv), "C_GetAttributeValue failed: %s", tc_ckr_name(rv));
+        ret = tc_session_error(ctx, s, "C_GetAttributeValue", rv);
         goto out;
     }
     /* Some tokens stop at the first bad attribute: read them one at a time. */
     for (i = 0; i < n; i++) {
         rv = get_one(s, obj, &attrs[i], max_len);
         if (rv != CKR_OK) {
-            ret = tc_error(ctx, tc_err_from_rv(rv), "C_GetAttributeValue failed: %s",
-                           tc_ckr_name(rv));
+            ret = tc_session_error(ctx, s, "C_GetAttributeValue", rv);
             goto out;
         }
     }

@@ -5,6 +5,44 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* p11-kit says that a URI has an attribute it does not know, not which: find it for the message.
+ * Only the attribute names are split out; the values are left to p11-kit's parser. */
+static char *unknown_attribute(const char *s)
+{
+    static const char *const known[] = {"token",
+                                        "manufacturer",
+                                        "serial",
+                                        "model",
+                                        "library-manufacturer",
+                                        "library-description",
+                                        "library-version",
+                                        "object",
+                                        "type",
+                                        "id",
+                                        "slot-description",
+                                        "slot-manufacturer",
+                                        "slot-id",
+                                        "pin-source",
+                                        "pin-value",
+                                        "module-name",
+                                        "module-path"};
+    const char *p = s + strlen("pkcs11:");
+
+    while (*p != '\0') {
+        size_t len = strcspn(p, "=;?&"), i;
+        int found = len == 0;
+        for (i = 0; i < sizeof known / sizeof known[0] && !found; i++)
+            found = strlen(known[i]) == len && strncmp(known[i], p, len) == 0;
+        if (!found)
+            return tc_printable((const unsigned char *)p, len, 64);
+        p += len;
+        p += strcspn(p, ";?&");
+        if (*p != '\0')
+            p++;
+    }
+    return NULL;
+}
+
 tokencert_err tc_uri_parse(tokencert_ctx *ctx, const char *s, P11KitUri **out)
 {
     tokencert_err ret = TC_ERR_INTERNAL;
@@ -37,9 +75,14 @@ tokencert_err tc_uri_parse(tokencert_ctx *ctx, const char *s, P11KitUri **out)
         goto out;
     }
     if (p11_kit_uri_any_unrecognized(uri)) {
+        /* A pin-value was refused above, so the URI can be shown. */
+        char *name = unknown_attribute(s);
         ret = tc_error(ctx, TC_ERR_URI,
-                       "the PKCS#11 URI has an unrecognised attribute (known: token, manufacturer, "
-                       "serial, model, slot-id, library-*, object, id, type, pin-source)");
+                       "unrecognised attribute '%s' in PKCS#11 URI '%.200s' (known: token, "
+                       "manufacturer, serial, model, slot-id, library-*, object, id, type, "
+                       "pin-source)",
+                       name != NULL ? name : "?", s);
+        free(name);
         goto out;
     }
     *out = uri;
@@ -313,6 +356,18 @@ void tokencert_tokens_free(tokencert_token_info *tokens, size_t n)
     free(tokens);
 }
 
+tokencert_err tc_session_error(tokencert_ctx *ctx, const tc_session *s, const char *call, CK_RV rv)
+{
+    tokencert_err err = tc_err_from_rv(rv);
+    const CK_TOKEN_INFO *ti = &s->slot->token_info;
+    char *label = tc_token_string(ti->label, sizeof ti->label);
+
+    tc_error(ctx, err, "token '%s': %s failed: %s%s", label != NULL ? label : "?", call,
+             tc_ckr_name(rv), err == TC_ERR_TOKEN_ABSENT ? " (was the token removed?)" : "");
+    free(label);
+    return err;
+}
+
 tokencert_err tc_session_open(tokencert_ctx *ctx, tc_slot *slot, int rw, tc_session *out)
 {
     CK_RV rv;
@@ -322,11 +377,8 @@ tokencert_err tc_session_open(tokencert_ctx *ctx, tc_slot *slot, int rw, tc_sess
     out->slot = slot;
     rv = tc_p11_open_session(slot->module, slot->slot, flags, &out->h);
     if (rv != CKR_OK) {
-        char *label = tc_token_string(slot->token_info.label, sizeof slot->token_info.label);
-        tokencert_err err = tc_err_from_rv(rv);
-        tc_error(ctx, err, "cannot open a session on token '%s': %s%s", label ? label : "?",
-                 tc_ckr_name(rv), err == TC_ERR_TOKEN_ABSENT ? " (was the token removed?)" : "");
-        free(label);
+        tokencert_err err = tc_session_error(ctx, out, "C_OpenSession", rv);
+        out->slot = NULL;
         return err;
     }
     return TC_OK;
@@ -379,14 +431,8 @@ tokencert_err tc_session_login(tokencert_ctx *ctx, tc_session *s, const tokencer
                        label);
         goto out;
     }
-    if (ti.flags & CKF_USER_PIN_COUNT_LOW)
-        fprintf(stderr,
-                "tokencert: warning: token '%s' reports failed PIN attempts since the last "
-                "successful login\n",
-                label);
-
     if (ti.flags & CKF_PROTECTED_AUTHENTICATION_PATH) {
-        fprintf(stderr, "tokencert: enter the PIN for token '%s' on the reader's PIN pad\n", label);
+        tc_notice(ctx, "enter the PIN for token '%s' on the reader's PIN pad", label);
         rv = tc_p11_login(s->slot->module, s->h, CKU_USER, NULL, 0);
     } else {
         if (source != NULL) {
@@ -402,6 +448,11 @@ tokencert_err tc_session_login(tokencert_ctx *ctx, tc_session *s, const tokencer
         }
         if (ret != TC_OK)
             goto out;
+        if (ti.flags & CKF_USER_PIN_COUNT_LOW)
+            tc_notice(ctx,
+                      "warning: token '%s' reports failed PIN attempts since the last successful "
+                      "login; this attempt is the only one tokencert makes",
+                      label);
         rv = tc_p11_login(s->slot->module, s->h, CKU_USER, (unsigned char *)pin,
                           (CK_ULONG)strlen(pin));
         tc_secret_free(pin);

@@ -56,6 +56,12 @@ TOKENCERT_API const char *tokencert_ctx_error(const tokencert_ctx *ctx);
 TOKENCERT_API size_t tokencert_ctx_warning_count(const tokencert_ctx *ctx);
 TOKENCERT_API const char *tokencert_ctx_warning(const tokencert_ctx *ctx, size_t i);
 
+/* Messages the user must see while an operation runs (e.g. "enter the PIN on the PIN pad" before
+ * the call blocks, "failed PIN attempts were recorded"). Without a callback they are dropped;
+ * they never contain a PIN. */
+typedef void (*tokencert_notice_fn)(void *data, const char *message);
+TOKENCERT_API void tokencert_ctx_set_notice(tokencert_ctx *ctx, tokencert_notice_fn fn, void *data);
+
 /* Loads one module from module_path, or every module registered with p11-kit when module_path is
  * NULL. With the registry, a module that fails is recorded as a warning and the others are used;
  * an explicit module that fails is an error (TC_ERR_MODULE) naming it. */

@@ -97,16 +97,32 @@ void cli_print_help(const char *text)
     fputs(text, stdout);
 }
 
-int cli_open(const cli_common *c, tokencert_ctx **ctx)
+static void print_notice(void *data, const char *message)
+{
+    (void)data;
+    fprintf(stderr, "tokencert: %s\n", message);
+}
+
+int cli_new_ctx(tokencert_ctx **ctx)
 {
     tokencert_err err = tokencert_ctx_new(ctx);
     if (err != TC_OK) {
         fprintf(stderr, "tokencert: %s\n", tokencert_strerror(err));
         return EXIT_ERROR;
     }
+    tokencert_ctx_set_notice(*ctx, print_notice, NULL);
+    return EXIT_OK;
+}
+
+int cli_open(const cli_common *c, tokencert_ctx **ctx)
+{
+    tokencert_err err;
+    int code = cli_new_ctx(ctx);
+    if (code != EXIT_OK)
+        return code;
     err = tokencert_load_modules(*ctx, c->module);
     if (err != TC_OK) {
-        int code = cli_fail(*ctx, err, "loading modules");
+        code = cli_fail(*ctx, err, "loading modules");
         tokencert_ctx_free(*ctx);
         *ctx = NULL;
         return code;

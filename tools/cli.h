@@ -51,6 +51,8 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 void cli_print_warnings(tokencert_ctx *ctx);
 void cli_print_help(const char *text);
 
+/* Creates a context whose notices go to stderr; on failure prints and returns the exit code. */
+int cli_new_ctx(tokencert_ctx **ctx);
 /* Creates a context and loads the modules; on failure prints and returns the exit code (>0). */
 int cli_open(const cli_common *c, tokencert_ctx **ctx);
 void cli_login_opts(const cli_common *c, tokencert_login_opts *opts);

@@ -286,7 +286,7 @@ int cmd_check(int argc, char **argv)
         cli_usage_error("check", "--critical must not be longer than --warn");
         return ST_UNKNOWN;
     }
-    if (tokencert_ctx_new(&ctx) != TC_OK)
+    if (cli_new_ctx(&ctx) != EXIT_OK)
         return ST_UNKNOWN;
     err = tokencert_load_modules(ctx, c.module);
     if (err == TC_OK) {
