@@ -65,6 +65,9 @@ typedef struct {
     int present;
 } tc_slot;
 
+/* Some tokens (tpm2-pkcs11) pad CK_TOKEN_INFO strings with NUL bytes instead of blanks; p11-kit's
+ * URI matching and formatting expect blanks. Called on every CK_TOKEN_INFO read. */
+void tc_token_info_normalise(CK_TOKEN_INFO *ti);
 /* Every slot of every loaded module that matches uri (module, slot and token attributes).
  * Absent tokens are included only when the URI names no token attribute. */
 tokencert_err tc_slots_match(tokencert_ctx *ctx, P11KitUri *uri, tc_slot **out, size_t *n_out);

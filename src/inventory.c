@@ -157,7 +157,7 @@ static char *ident_id(const raw_ident *r)
     return tc_hex(r->id != NULL ? r->id : (const unsigned char *)"", r->id_len);
 }
 
-static void set_status(tokencert_cert *c, time_t now, long expiring_days)
+static void set_status(tokencert_cert *c, time_t now, long long expiring_seconds)
 {
     if (c->error != NULL) {
         c->status = TOKENCERT_CERT_UNREADABLE;
@@ -168,14 +168,14 @@ static void set_status(tokencert_cert *c, time_t now, long expiring_days)
         c->status = TOKENCERT_CERT_NOT_YET_VALID;
     else if (now >= c->not_after)
         c->status = TOKENCERT_CERT_EXPIRED;
-    else if (c->days_left < expiring_days)
+    else if ((long long)c->not_after - (long long)now < expiring_seconds)
         c->status = TOKENCERT_CERT_EXPIRING;
     else
         c->status = TOKENCERT_CERT_VALID;
 }
 
 static tokencert_err read_certs(tokencert_ctx *ctx, tc_session *s, P11KitUri *uri, time_t now,
-                                long expiring_days, cert_rec **out, size_t *n_out)
+                                long long expiring_seconds, cert_rec **out, size_t *n_out)
 {
     tokencert_err ret = TC_ERR_INTERNAL;
     CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
@@ -232,7 +232,7 @@ static tokencert_err read_certs(tokencert_ctx *ctx, tc_session *s, P11KitUri *ur
                 r->has_keyhash = 1;
         }
         tc_attrs_clear(a, 4);
-        set_status(&r->cert, now, expiring_days);
+        set_status(&r->cert, now, expiring_seconds);
         kept++;
         if (r->cert.label == NULL || r->cert.id == NULL || r->cert.uri == NULL) {
             ret = TC_ERR_NOMEM;
@@ -764,7 +764,7 @@ out:
 
 static tokencert_err inventory_token(tokencert_ctx *ctx, tc_slot *slot, P11KitUri *filter,
                                      const tokencert_login_opts *opts, time_t now,
-                                     long expiring_days, tokencert_token_inventory *t)
+                                     long long expiring_seconds, tokencert_token_inventory *t)
 {
     tokencert_err ret = TC_ERR_INTERNAL;
     tc_session s;
@@ -798,7 +798,7 @@ static tokencert_err inventory_token(tokencert_ctx *ctx, tc_slot *slot, P11KitUr
             goto out;
         t->logged_in = 1;
     }
-    ret = read_certs(ctx, &s, uri, now, expiring_days, &certs, &n_certs);
+    ret = read_certs(ctx, &s, uri, now, expiring_seconds, &certs, &n_certs);
     if (ret != TC_OK)
         goto out;
     ret = read_keys(ctx, &s, CKO_PUBLIC_KEY, &keys, &n_keys);
@@ -843,7 +843,7 @@ static time_t inventory_now(void)
 }
 
 tokencert_err tokencert_inventory_load(tokencert_ctx *ctx, const char *uri_str,
-                                       const tokencert_login_opts *opts, long expiring_days,
+                                       const tokencert_login_opts *opts, long long expiring_seconds,
                                        tokencert_inventory **out)
 {
     tokencert_err ret = TC_ERR_INTERNAL;
@@ -867,13 +867,13 @@ tokencert_err tokencert_inventory_load(tokencert_ctx *ctx, const char *uri_str,
         goto out;
     }
     inv->now = inventory_now();
-    inv->expiring_days = expiring_days;
+    inv->expiring_seconds = expiring_seconds;
     for (i = 0; i < n_slots; i++) {
         tokencert_token_inventory *t = &inv->tokens[inv->n_tokens];
         /* Empty slots and uninitialised tokens (SoftHSM always offers one) hold no credentials. */
         if (!slots[i].present || !(slots[i].token_info.flags & CKF_TOKEN_INITIALIZED))
             continue;
-        ret = inventory_token(ctx, &slots[i], filter, opts, inv->now, expiring_days, t);
+        ret = inventory_token(ctx, &slots[i], filter, opts, inv->now, expiring_seconds, t);
         inv->n_tokens++;
         if (ret != TC_OK)
             goto out;

@@ -103,14 +103,19 @@ static int all_blank(const unsigned char *p, size_t n)
     return 1;
 }
 
-int tc_uri_names_token(P11KitUri *uri)
+/* Token attributes proper: an empty slot cannot match them. */
+static int names_token_attributes(P11KitUri *uri)
 {
     CK_TOKEN_INFO *ti = p11_kit_uri_get_token_info(uri);
     return !all_blank(ti->label, sizeof ti->label) ||
            !all_blank(ti->manufacturerID, sizeof ti->manufacturerID) ||
            !all_blank(ti->model, sizeof ti->model) ||
-           !all_blank(ti->serialNumber, sizeof ti->serialNumber) ||
-           p11_kit_uri_get_slot_id(uri) != (CK_SLOT_ID)-1;
+           !all_blank(ti->serialNumber, sizeof ti->serialNumber);
+}
+
+int tc_uri_names_token(P11KitUri *uri)
+{
+    return names_token_attributes(uri) || p11_kit_uri_get_slot_id(uri) != (CK_SLOT_ID)-1;
 }
 
 int tc_uri_names_object(P11KitUri *uri)
@@ -134,13 +139,26 @@ static int slot_push(tc_slot **v, size_t *n, size_t *cap, const tc_slot *s)
     return 0;
 }
 
+void tc_token_info_normalise(CK_TOKEN_INFO *ti)
+{
+    unsigned char *fields[] = {ti->label, ti->manufacturerID, ti->model, ti->serialNumber};
+    const size_t sizes[] = {sizeof ti->label, sizeof ti->manufacturerID, sizeof ti->model,
+                            sizeof ti->serialNumber};
+    size_t f, i;
+
+    for (f = 0; f < 4; f++)
+        for (i = 0; i < sizes[f]; i++)
+            if (fields[f][i] == '\0')
+                fields[f][i] = ' ';
+}
+
 tokencert_err tc_slots_match(tokencert_ctx *ctx, P11KitUri *uri, tc_slot **out, size_t *n_out)
 {
     tokencert_err ret = TC_ERR_INTERNAL;
     tc_slot *v = NULL;
     size_t n = 0, cap = 0, mi;
     CK_SLOT_ID *ids = NULL;
-    int names_token = tc_uri_names_token(uri);
+    int names_token = names_token_attributes(uri);
 
     *out = NULL;
     *n_out = 0;
@@ -183,9 +201,10 @@ tokencert_err tc_slots_match(tokencert_ctx *ctx, P11KitUri *uri, tc_slot **out, 
                 continue;
             if (s.slot_info.flags & CKF_TOKEN_PRESENT) {
                 rv = tc_p11_get_token_info(m, s.slot, &s.token_info);
-                if (rv == CKR_OK)
+                if (rv == CKR_OK) {
                     s.present = 1;
-                else if (tc_err_from_rv(rv) != TC_ERR_TOKEN_ABSENT)
+                    tc_token_info_normalise(&s.token_info);
+                } else if (tc_err_from_rv(rv) != TC_ERR_TOKEN_ABSENT)
                     tc_warning(ctx, "module '%s' slot %lu: C_GetTokenInfo failed: %s", m->name,
                                (unsigned long)s.slot, tc_ckr_name(rv));
             }
@@ -263,16 +282,7 @@ tokencert_err tc_token_info_fill(const tc_slot *s, tokencert_token_info *out)
         out->hw_minor = ti->hardwareVersion.minor;
         out->fw_major = ti->firmwareVersion.major;
         out->fw_minor = ti->firmwareVersion.minor;
-        /* p11-kit formats only what differs from blank; NUL padding must become blanks first. */
-        CK_TOKEN_INFO copy = *ti;
-        unsigned char *fields[] = {copy.label, copy.manufacturerID, copy.model, copy.serialNumber};
-        size_t sizes[] = {sizeof copy.label, sizeof copy.manufacturerID, sizeof copy.model,
-                          sizeof copy.serialNumber};
-        for (size_t f = 0; f < 4; f++)
-            for (size_t i = 0; i < sizes[f]; i++)
-                if (fields[f][i] == '\0')
-                    fields[f][i] = ' ';
-        *p11_kit_uri_get_token_info(uri) = copy;
+        *p11_kit_uri_get_token_info(uri) = *ti;
     } else {
         out->label = tc_strdup("");
         out->manufacturer = tc_strdup("");
@@ -409,6 +419,7 @@ tokencert_err tc_session_login(tokencert_ctx *ctx, tc_session *s, const tokencer
             tc_error(ctx, tc_err_from_rv(rv), "cannot read token information: %s", tc_ckr_name(rv));
         goto out;
     }
+    tc_token_info_normalise(&ti);
     label = tc_token_string(ti.label, sizeof ti.label);
     if (label == NULL) {
         ret = TC_ERR_NOMEM;

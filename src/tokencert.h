@@ -177,19 +177,20 @@ typedef struct {
 
 typedef struct {
     time_t now;
-    long expiring_days;
+    long long expiring_seconds;
     tokencert_token_inventory *tokens;
     size_t n_tokens;
 } tokencert_inventory;
 
 /* Reads every credential on the tokens matching uri. Token attributes in the URI select tokens;
  * object attributes (object, id, type) select credentials having a matching object. Logs in only
- * when opts asks for it (opts may be NULL). A certificate is "expiring" when fewer than
- * expiring_days remain. TC_ERR_TOKEN_ABSENT when the URI names a token that is not present,
- * TC_ERR_NOT_FOUND when its object attributes match nothing. */
+ * when opts asks for it (opts may be NULL). A certificate is "expiring" when less than
+ * expiring_seconds of its validity remain. TC_ERR_TOKEN_ABSENT when the URI names a token that is
+ * not present, TC_ERR_NOT_FOUND when its object attributes match nothing. */
 TOKENCERT_API tokencert_err tokencert_inventory_load(tokencert_ctx *ctx, const char *uri,
                                                      const tokencert_login_opts *opts,
-                                                     long expiring_days, tokencert_inventory **out);
+                                                     long long expiring_seconds,
+                                                     tokencert_inventory **out);
 TOKENCERT_API void tokencert_inventory_free(tokencert_inventory *inv);
 
 #ifdef __cplusplus

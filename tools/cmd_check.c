@@ -291,8 +291,7 @@ int cmd_check(int argc, char **argv)
     err = tokencert_load_modules(ctx, c.module);
     if (err == TC_OK) {
         cli_login_opts(&c, &lo);
-        err = tokencert_inventory_load(ctx, optind < argc ? argv[optind] : NULL, &lo,
-                                       (long)(warn / 86400), &inv);
+        err = tokencert_inventory_load(ctx, optind < argc ? argv[optind] : NULL, &lo, warn, &inv);
     }
     cli_print_warnings(ctx);
     if (err != TC_OK) {

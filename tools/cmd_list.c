@@ -282,7 +282,9 @@ static void print_json(const tokencert_inventory *inv)
     json_object_object_add(root, "version", json_object_new_int(1));
     cli_iso_time(inv->now, t, sizeof t);
     json_object_object_add(root, "generated_at", json_object_new_string(t));
-    json_object_object_add(root, "expiring_days", json_object_new_int64(inv->expiring_days));
+    json_object_object_add(root, "expiring_days",
+                           json_object_new_int64(inv->expiring_seconds / 86400));
+    json_object_object_add(root, "expiring_seconds", json_object_new_int64(inv->expiring_seconds));
     for (i = 0; i < inv->n_tokens; i++) {
         const tokencert_token_inventory *ti = &inv->tokens[i];
         json_object *to = json_object_new_object(), *creds = json_object_new_array();
@@ -364,8 +366,7 @@ int cmd_list(int argc, char **argv)
     if (code != EXIT_OK)
         return code;
     cli_login_opts(&c, &lo);
-    err = tokencert_inventory_load(ctx, optind < argc ? argv[optind] : NULL, &lo,
-                                   (long)(expiring / 86400), &inv);
+    err = tokencert_inventory_load(ctx, optind < argc ? argv[optind] : NULL, &lo, expiring, &inv);
     if (err != TC_OK) {
         code = cli_fail(ctx, err, "list");
         goto out;

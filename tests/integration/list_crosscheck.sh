@@ -150,7 +150,9 @@ i=7
 for row in "${keyrows[@]}"; do
     IFS=$'\t' read -r label id key_type key_bits <<<"$row"
     kind=credential
-    [ "$label" != lonely-key ] || kind=key-only
+    if [ "$label" = lonely-key ]; then
+        kind="key-only"
+    fi
     tc_assert_eq "[[\"$kind\",\"$id\",\"$label\",\"$id\",\"$key_type\",$key_bits,true]]" \
         "${R[$i]-}" "$label: kind, id, and its key's label, id, type and bits as generated"
     i=$((i + 1))
@@ -255,6 +257,9 @@ print("today_date\t%s" % (today[0][-10:] if today else "-"))
 print("bars\t%d" % len(bars))
 print("unmarked\t%d" % sum(1 for l, m in bars if col < 0 or len(l) <= col or l[col] not in "|#[]<>"))
 print("states\t%s" % " ".join(sorted("%s:%s" % (m.group(2), m.group(3)) for l, m in bars)))
+# The certificates of one credential are stacked: the name only on the first bar.
+names = [l[2:28].rstrip() for l, m in bars]
+print("stacked\t%s" % " ".join(n or "+" for n in names))
 EOF
 tl() { awk -F'\t' -v k="$1" '$1 == k { print $2 }' "$W/timeline.parsed"; }
 tc_assert_eq 1 "$(tl today_lines)" "timeline: one 'today' marker line"
@@ -268,6 +273,10 @@ done < <(grep -v '^#' "$W/expected.tsv")
 tc_assert_eq "$(printf '%s\n' "${states[@]}" | LC_ALL=C sort | paste -sd' ')" \
     "$(tl states | tr ' ' '\n' | LC_ALL=C sort | paste -sd' ')" \
     "timeline: each bar's status and days left"
+tc_assert_contains " $(tl stacked) " " renewed + " \
+    "timeline: renewed's two certificates stacked under one name"
+tc_assert_eq 1 "$(tl stacked | tr ' ' '\n' | grep -c '^+$' || true)" \
+    "timeline: only renewed has a second bar"
 
 # --- listing changed nothing ------------------------------------------------------------------
 tc_objects_snapshot "$W/after"

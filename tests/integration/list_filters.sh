@@ -1,0 +1,214 @@
+#!/usr/bin/env bash
+# list with pkcs11: URI filters (token, object, id, type), two tokens in one module, --expiring,
+# and labels a token may hold but a terminal or a JSON parser must not be fed raw: 300 bytes long,
+# control characters, invalid UTF-8.
+set -euo pipefail
+. "$(dirname "$0")/../lib/harness.sh"
+. "$(dirname "$0")/../lib/fixtures.sh"
+
+tc_require_tokencert
+tc_world_init
+tc_fixture_standard
+
+W=$TC_WORLD
+LIST=("$TOKENCERT" list --module "$MODULE")
+SECOND=second-token
+
+# A Python start costs ~0.4 s here, so JSON questions are asked in batches.
+# jexprs FILE EXPR...: each EXPR evaluated like tc_json does (j = the parsed FILE), one result per
+# line in the array R. A bad document or expression gives "error: ..." results, never a pass.
+jexprs() {
+    local file=$1
+    shift
+    R=()
+    mapfile -t R < <(python3 - "$file" "$@" <<'EOF' 2>&1 || true
+import json, sys
+try:
+    j = json.load(open(sys.argv[1], encoding="utf-8"))
+except Exception as ex:
+    j = None
+    bad = "error: %s is not JSON: %s" % (sys.argv[1], ex)
+for e in sys.argv[2:]:
+    try:
+        if j is None:
+            raise ValueError(bad)
+        r = eval(e, {"j": j})
+    except Exception as ex:
+        r = "error: %s: %s" % (type(ex).__name__, ex)
+    print(r if isinstance(r, str) else json.dumps(r, sort_keys=True, separators=(",", ":"),
+                                                 ensure_ascii=False))
+EOF
+    )
+}
+
+# Python expression: [token label, credential name] of everything listed.
+NAMES="[[t['label'], c['name']] for t in j['tokens'] for c in t['credentials']]"
+
+# A second token with one certificate (the orphan certificate again, under another label).
+tc_world_new_token "$SECOND"
+TC_P11_TOKEN=$SECOND tc_p11_login --write-object "$W/expected/orphan-cert.1.der" --type cert \
+    --id 21 --label on-second >>"$W/harness.log" 2>&1 ||
+    tc_die "cannot write a certificate to the second token"
+
+# Labels to be shown escaped: 300 bytes (no truncation expected below the 1024-byte display cap),
+# and control characters, DEL, invalid UTF-8 and valid UTF-8 (kept as is).
+LONG=$(printf 'x%03d' $(seq 1 75))
+CTL=$'ctl\x01\t\n\x1b[31mred\x7f\xff\xfe-caf\xc3\xa9'
+CTL_SHOWN='ctl\x01\x09\x0a\x1b[31mred\x7f\xff\xfe-café'
+CTL_URI='pkcs11:type=cert;id=%0F;object=ctl%01%09%0A%1B%5B31mred%7F%FF%FE-caf%C3%A9'
+tc_assert_eq 300 "${#LONG}" "the long label is 300 bytes"
+tc_p11_login --write-object "$W/expected/orphan-cert.1.der" --type cert --id 0e \
+    --label "$LONG" >>"$W/harness.log" 2>&1 || tc_die "cannot write the long-label certificate"
+tc_p11_login --write-object "$W/expected/orphan-cert.1.der" --type cert --id 0f \
+    --label "$CTL" >>"$W/harness.log" 2>&1 || tc_die "cannot write the control-label certificate"
+
+# --- tokens -----------------------------------------------------------------------------------
+tc_expect_exit 0 "${LIST[@]}" --json
+cp "$TC_OUT_FILE" "$W/all.json"
+jexprs "$W/all.json" \
+    "sorted(t['label'] for t in j['tokens'])" \
+    "[c['name'] for t in j['tokens'] if t['label'] == '$SECOND' for c in t['credentials']]" \
+    "len([c for t in j['tokens'] if t['label'] == '$TOKEN_LABEL' for c in t['credentials']])"
+tc_assert_eq "$(printf '["%s","%s"]' "$SECOND" "$TOKEN_LABEL")" "${R[0]-}" \
+    "both tokens are listed, each once"
+tc_assert_eq '["on-second"]' "${R[1]-}" "the second token shows only its own credential"
+tc_assert_eq 10 "${R[2]-}" "the first token shows its 10 credentials and not the second's"
+
+tc_expect_exit 0 "${LIST[@]}" "pkcs11:token=$SECOND" --json
+cp "$TC_OUT_FILE" "$W/second.json"
+jexprs "$W/second.json" "$NAMES"
+tc_assert_eq "[[\"$SECOND\",\"on-second\"]]" "${R[0]-}" "pkcs11:token=$SECOND selects that token"
+
+tc_expect_exit 0 "${LIST[@]}" "pkcs11:token=$TOKEN_LABEL" --json
+cp "$TC_OUT_FILE" "$W/first.json"
+jexprs "$W/first.json" "sorted(set(t['label'] for t in j['tokens']))" \
+    "sorted(c['name'] for t in j['tokens'] for c in t['credentials'] if c['name'] in
+        ['valid', 'renewed', 'Test CA', 'on-second'])"
+tc_assert_eq "[\"$TOKEN_LABEL\"]" "${R[0]-}" "pkcs11:token=$TOKEN_LABEL selects that token only"
+tc_assert_eq '["Test CA","renewed","valid"]' "${R[1]-}" \
+    "pkcs11:token=$TOKEN_LABEL lists its credentials and not the second token's"
+
+tc_expect_exit 5 "${LIST[@]}" "pkcs11:token=no-such-token"
+tc_assert_contains "$TC_ERR" "present" "an unknown token label: the error says no such token is present"
+
+# --- object filters ---------------------------------------------------------------------------
+tc_expect_exit 0 "${LIST[@]}" "pkcs11:object=valid" --json
+cp "$TC_OUT_FILE" "$W/obj.json"
+jexprs "$W/obj.json" "$NAMES" \
+    "[x['serial'] for t in j['tokens'] for c in t['credentials'] for x in c['certificates']]"
+tc_assert_eq "[[\"$TOKEN_LABEL\",\"valid\"]]" "${R[0]-}" "pkcs11:object=valid: only 'valid'"
+tc_assert_eq "[\"$(tc_expected valid serial)\"]" "${R[1]-}" "pkcs11:object=valid: its certificate"
+
+tc_expect_exit 0 "${LIST[@]}" "pkcs11:id=%01" --json
+cp "$TC_OUT_FILE" "$W/id.json"
+jexprs "$W/id.json" "$NAMES"
+tc_assert_eq "[[\"$TOKEN_LABEL\",\"valid\"]]" "${R[0]-}" "pkcs11:id=%01: only 'valid'"
+
+tc_expect_exit 0 "${LIST[@]}" "pkcs11:id=%5E%B1%D4%A5%E0%C9%C1%E9%6F%0C%3B%3F%7B%1C%1C%0D%2F%6E%4A%11" \
+    --json
+cp "$TC_OUT_FILE" "$W/id20.json"
+jexprs "$W/id20.json" "$NAMES" \
+    "len([x for t in j['tokens'] for c in t['credentials'] for x in c['certificates']])"
+tc_assert_eq "[[\"$TOKEN_LABEL\",\"renewed\"]]" "${R[0]-}" "a 20-byte id selects 'renewed'"
+tc_assert_eq 2 "${R[1]-}" "a 20-byte id: both of renewed's certificates"
+
+tc_expect_exit 0 "${LIST[@]}" "pkcs11:type=cert;object=Test%20CA" --json
+cp "$TC_OUT_FILE" "$W/ca.json"
+jexprs "$W/ca.json" "$NAMES" "[c['kind'] for t in j['tokens'] for c in t['credentials']]" \
+    "[x['sha256'] for t in j['tokens'] for c in t['credentials'] for x in c['certificates']]"
+tc_assert_eq "[[\"$TOKEN_LABEL\",\"Test CA\"]]" "${R[0]-}" \
+    "pkcs11:type=cert;object=Test%20CA: only the CA"
+tc_assert_eq '["authority"]' "${R[1]-}" "pkcs11:type=cert;object=Test%20CA: an authority"
+tc_assert_eq "[\"$(tc_expected 'Test CA' sha256)\"]" "${R[2]-}" \
+    "pkcs11:type=cert;object=Test%20CA: the CA certificate"
+
+tc_expect_exit 0 "${LIST[@]}" "pkcs11:type=private;object=valid" --login --pin-source env:PIN \
+    --json
+cp "$TC_OUT_FILE" "$W/priv.json"
+jexprs "$W/priv.json" "$NAMES" \
+    "[c['key']['private_key_seen'] for t in j['tokens'] for c in t['credentials']]"
+tc_assert_eq "[[\"$TOKEN_LABEL\",\"valid\"]]" "${R[0]-}" \
+    "pkcs11:type=private;object=valid, logged in: only 'valid'"
+tc_assert_eq "[true]" "${R[1]-}" "pkcs11:type=private;object=valid: its private key seen"
+
+tc_expect_exit 4 "${LIST[@]}" "pkcs11:object=no-such-object"
+tc_assert_contains "$TC_ERR" "no object" "an object filter matching nothing says so"
+
+# --- --expiring -------------------------------------------------------------------------------
+status_of="[[c['name'], x['serial'], x['status']] for t in j['tokens'] for c in t['credentials']
+    if c['name'] in ['valid', 'orphan-cert', 'Test CA', 'expired', 'future']
+    for x in c['certificates']]"
+jexprs "$W/all.json" "j['expiring_days']" "sorted($status_of)"
+tc_assert_eq 30 "${R[0]-}" "expiring_days defaults to 30"
+tc_assert_eq "$(printf '[["Test CA","%s","valid"],["expired","%s","expired"],["future","%s","not-yet-valid"],["orphan-cert","%s","valid"],["valid","%s","valid"]]' \
+    "$(tc_expected 'Test CA' serial)" "$(tc_expected expired serial)" "$(tc_expected future serial)" \
+    "$(tc_expected orphan-cert serial)" "$(tc_expected valid serial)")" "${R[1]-}" \
+    "default --expiring: 'valid' (365 days) and orphan-cert (180 days) are valid"
+tc_expect_exit 0 "${LIST[@]}" --expiring 400d --json
+cp "$TC_OUT_FILE" "$W/exp400.json"
+jexprs "$W/exp400.json" "j['expiring_days']" "sorted($status_of)"
+tc_assert_eq 400 "${R[0]-}" "--expiring 400d: expiring_days 400"
+tc_assert_eq "$(printf '[["Test CA","%s","valid"],["expired","%s","expired"],["future","%s","not-yet-valid"],["orphan-cert","%s","expiring"],["valid","%s","expiring"]]' \
+    "$(tc_expected 'Test CA' serial)" "$(tc_expected expired serial)" "$(tc_expected future serial)" \
+    "$(tc_expected orphan-cert serial)" "$(tc_expected valid serial)")" "${R[1]-}" \
+    "--expiring 400d: 'valid' and orphan-cert expiring; expired, not-yet-valid and the CA unchanged"
+# The threshold is a duration, not a number of whole days: 'expiring' has 10 d 12 h (252 h) left,
+# less than 253 h and more than 251 h.
+expiring_status="[x['status'] for t in j['tokens'] for c in t['credentials']
+    if c['name'] == 'expiring' for x in c['certificates']]"
+tc_expect_exit 0 "${LIST[@]}" --expiring 253h --json
+cp "$TC_OUT_FILE" "$W/exp253h.json"
+jexprs "$W/exp253h.json" "$expiring_status"
+tc_assert_eq '["expiring"]' "${R[0]-}" "--expiring 253h: a certificate with 252 h left is expiring"
+tc_expect_exit 0 "${LIST[@]}" --expiring 251h --json
+cp "$TC_OUT_FILE" "$W/exp251h.json"
+jexprs "$W/exp251h.json" "$expiring_status"
+tc_assert_eq '["valid"]' "${R[0]-}" "--expiring 251h: a certificate with 252 h left is valid"
+tc_expect_exit 2 "${LIST[@]}" --expiring 400x
+tc_assert_contains "$TC_ERR" "--expiring" "a malformed --expiring is a usage error naming it"
+
+# --- labels that must be escaped --------------------------------------------------------------
+tc_expect_exit 0 "${LIST[@]}"
+cp "$TC_OUT_FILE" "$W/table.txt"
+tc_assert_contains "$TC_OUT" "certificate-only '$CTL_SHOWN'  id 0f" \
+    "table: control bytes and invalid UTF-8 shown as \\xNN, valid UTF-8 kept"
+tc_assert_contains "$TC_OUT" "label '$CTL_SHOWN'" "table: the certificate's label escaped"
+tc_assert_contains "$TC_OUT" "certificate-only '$LONG'  id 0e" "table: the 300-byte label in full"
+tc_assert_contains "$TC_OUT" "certificate-only 'on-second'" "table: the second token's credential"
+
+tc_expect_exit 0 "${LIST[@]}" --json
+cp "$TC_OUT_FILE" "$W/weird.json"
+# Raw bytes a terminal would interpret: anything below 0x20 but newline, DEL, invalid UTF-8.
+python3 - "$W/table.txt" "$W/weird.json" >"$W/raw-bytes" <<'EOF' || true
+import sys
+for f in sys.argv[1:]:
+    b = open(f, "rb").read()
+    bad = sorted(set("%02x" % c for c in b if (c < 0x20 and c != 0x0a) or c == 0x7f))
+    try:
+        b.decode("utf-8")
+        utf8 = "utf-8"
+    except UnicodeDecodeError as ex:
+        utf8 = "invalid utf-8 at %d" % ex.start
+    print("%s %s" % (",".join(bad) or "clean", utf8))
+EOF
+tc_assert_eq "clean utf-8" "$(sed -n 1p "$W/raw-bytes")" \
+    "table: no raw control bytes, valid UTF-8"
+tc_assert_eq "clean utf-8" "$(sed -n 2p "$W/raw-bytes")" "JSON: no raw control bytes, valid UTF-8"
+# JSON strings hold the escaped text: a backslash, 'x', two hex digits.
+jexprs "$W/weird.json" \
+    "[[c['kind'], c['id'], [x['label'] for x in c['certificates']]] for t in j['tokens']
+        for c in t['credentials'] if c['name'] == r'''$CTL_SHOWN''']" \
+    "[[c['kind'], c['id'], [x['label'] for x in c['certificates']]] for t in j['tokens']
+        for c in t['credentials'] if c['name'] == '$LONG']"
+tc_assert_eq "$(printf '[["certificate-only","0f",["%s"]]]' "${CTL_SHOWN//\\/\\\\}")" "${R[0]-}" \
+    "JSON: the control-character label, escaped as \\xNN, as name and certificate label"
+tc_assert_eq "$(printf '[["certificate-only","0e",["%s"]]]' "$LONG")" "${R[1]-}" \
+    "JSON: the 300-byte label in full"
+
+tc_expect_exit 0 "${LIST[@]}" "$CTL_URI" --json
+cp "$TC_OUT_FILE" "$W/ctl-uri.json"
+jexprs "$W/ctl-uri.json" "$NAMES"
+tc_assert_eq "$(printf '[["%s","%s"]]' "$TOKEN_LABEL" "${CTL_SHOWN//\\/\\\\}")" "${R[0]-}" \
+    "an object= URI with percent-encoded control bytes selects that certificate"
+
+tc_finish
