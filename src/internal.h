@@ -102,18 +102,27 @@ tokencert_err tc_session_login(tokencert_ctx *ctx, tc_session *s, const tokencer
 tokencert_err tc_find_objects(tokencert_ctx *ctx, tc_session *s, CK_ATTRIBUTE *tmpl, CK_ULONG n,
                               size_t max_objects, CK_OBJECT_HANDLE **out, size_t *n_out);
 
-/* One attribute read from an object: value NULL with len 0 when absent, unavailable or empty. */
+/* One attribute read from an object: value NULL with len 0 when absent, unavailable or empty.
+ * On input, len is the buffer to offer for a variable-length value and fixed the exact size of a
+ * fixed-size one (sizeof(CK_ULONG), sizeof(CK_BBOOL)), 0 for variable-length values. */
 typedef struct {
     CK_ATTRIBUTE_TYPE type;
     unsigned char *value;
     CK_ULONG len;
     int available;
+    CK_ULONG fixed;
 } tc_attr;
 
-/* Reads attrs[] in one C_GetAttributeValue when the token allows, falling back to one attribute at
- * a time; variable-length values are sized safely and capped at max_len each. */
+/* Reads attrs[] in one C_GetAttributeValue. Attributes the object does not have, or will not
+ * reveal, come back unavailable in that same call, as PKCS#11 requires of tokens. Tokens that stop
+ * at the first such attribute are detected (a fixed-size attribute left untouched) and then read
+ * one attribute at a time. A variable-length value that did not fit comes back unavailable: the
+ * caller re-reads the ones it needs with tc_get_attribute(). Values are capped at max_len. */
 tokencert_err tc_get_attributes(tokencert_ctx *ctx, tc_session *s, CK_OBJECT_HANDLE obj,
                                 tc_attr *attrs, size_t n, size_t max_len);
+/* Reads one attribute on its own, sized by a length query first. */
+tokencert_err tc_get_attribute(tokencert_ctx *ctx, tc_session *s, CK_OBJECT_HANDLE obj, tc_attr *a,
+                               size_t max_len);
 void tc_attrs_clear(tc_attr *attrs, size_t n);
 
 /* ---- PIN sources (pin.c) ---- */

@@ -174,87 +174,6 @@ static void set_status(tokencert_cert *c, time_t now, long long expiring_seconds
         c->status = TOKENCERT_CERT_VALID;
 }
 
-static tokencert_err read_certs(tokencert_ctx *ctx, tc_session *s, P11KitUri *uri, time_t now,
-                                long long expiring_seconds, cert_rec **out, size_t *n_out)
-{
-    tokencert_err ret = TC_ERR_INTERNAL;
-    CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
-    CK_ATTRIBUTE q = {CKA_CLASS, &cls, sizeof cls};
-    CK_OBJECT_HANDLE *objs = NULL;
-    size_t n = 0, i, kept = 0;
-    cert_rec *v = NULL;
-
-    *out = NULL;
-    *n_out = 0;
-    ret = tc_find_objects(ctx, s, &q, 1, MAX_OBJECTS, &objs, &n);
-    if (ret != TC_OK)
-        goto out;
-    v = calloc(n ? n : 1, sizeof *v);
-    if (v == NULL) {
-        ret = TC_ERR_NOMEM;
-        goto out;
-    }
-    for (i = 0; i < n; i++) {
-        tc_attr a[4] = {{CKA_VALUE, NULL, 8192, 0},
-                        {CKA_ID, NULL, 128, 0},
-                        {CKA_LABEL, NULL, 128, 0},
-                        {CKA_CERTIFICATE_TYPE, NULL, sizeof(CK_ULONG), 0}};
-        cert_rec *r = &v[kept];
-        char *why = NULL;
-
-        ret = tc_get_attributes(ctx, s, objs[i], a, 4, MAX_ATTR_LEN);
-        if (ret == TC_ERR_TOKEN_ABSENT)
-            goto out;
-        if (ret != TC_OK) {
-            tc_warning(ctx, "skipping a certificate object: %s", tokencert_ctx_error(ctx));
-            continue;
-        }
-        if (attr_ulong(&a[3], CKC_X_509) != CKC_X_509) {
-            tc_attrs_clear(a, 4);
-            continue;
-        }
-        raw_ident_take(&r->ident, &a[1], &a[2]);
-        r->key_index = -1;
-        r->cert.label = ident_label(&r->ident);
-        r->cert.id = ident_id(&r->ident);
-        r->cert.uri = object_uri(uri, CKO_CERTIFICATE, &r->ident);
-        if (!a[0].available) {
-            r->cert.error = tc_strdup("the certificate has no readable value");
-        } else {
-            ret = tc_cert_decode(a[0].value, a[0].len, &r->cert, r->keyhash, &why);
-            if (ret == TC_ERR_NOMEM) {
-                tc_attrs_clear(a, 4);
-                goto out;
-            }
-            if (why != NULL)
-                r->cert.error = why;
-            else
-                r->has_keyhash = 1;
-        }
-        tc_attrs_clear(a, 4);
-        set_status(&r->cert, now, expiring_seconds);
-        kept++;
-        if (r->cert.label == NULL || r->cert.id == NULL || r->cert.uri == NULL) {
-            ret = TC_ERR_NOMEM;
-            goto out;
-        }
-    }
-    *out = v;
-    *n_out = kept;
-    v = NULL;
-    ret = TC_OK;
-out:
-    if (v != NULL) {
-        for (i = 0; i < kept; i++) {
-            tc_cert_clear(&v[i].cert);
-            raw_ident_clear(&v[i].ident);
-        }
-        free(v);
-    }
-    free(objs);
-    return ret;
-}
-
 static key_rec *find_key_by_id(key_rec *keys, size_t n, const raw_ident *id)
 {
     size_t i;
@@ -264,74 +183,185 @@ static key_rec *find_key_by_id(key_rec *keys, size_t n, const raw_ident *id)
     return NULL;
 }
 
-static tokencert_err read_keys(tokencert_ctx *ctx, tc_session *s, CK_OBJECT_CLASS cls,
-                               key_rec **keys, size_t *n_keys)
+/* The attributes read from every object, in one call per object. The fixed-size ones go last: a
+ * token that stops at the first attribute an object lacks leaves them untouched (see
+ * tc_get_attributes). */
+enum { A_ID, A_LABEL, A_VALUE, A_CLASS, A_CERT_TYPE, A_KEY_TYPE, A_SENSITIVE, A_EXTRACTABLE, A_N };
+
+static void object_template(tc_attr a[A_N])
 {
-    tokencert_err ret = TC_ERR_INTERNAL;
-    CK_ATTRIBUTE q = {CKA_CLASS, &cls, sizeof cls};
-    CK_OBJECT_HANDLE *objs = NULL;
-    size_t n = 0, i;
+    memset(a, 0, A_N * sizeof *a);
+    a[A_ID] = (tc_attr){CKA_ID, NULL, 128, 0, 0};
+    a[A_LABEL] = (tc_attr){CKA_LABEL, NULL, 128, 0, 0};
+    a[A_VALUE] = (tc_attr){CKA_VALUE, NULL, 8192, 0, 0};
+    a[A_CLASS] = (tc_attr){CKA_CLASS, NULL, 0, 0, sizeof(CK_ULONG)};
+    a[A_CERT_TYPE] = (tc_attr){CKA_CERTIFICATE_TYPE, NULL, 0, 0, sizeof(CK_ULONG)};
+    a[A_KEY_TYPE] = (tc_attr){CKA_KEY_TYPE, NULL, 0, 0, sizeof(CK_ULONG)};
+    a[A_SENSITIVE] = (tc_attr){CKA_SENSITIVE, NULL, 0, 0, sizeof(CK_BBOOL)};
+    a[A_EXTRACTABLE] = (tc_attr){CKA_EXTRACTABLE, NULL, 0, 0, sizeof(CK_BBOOL)};
+}
+
+/* Certificates, keys and labels can hold values larger than the first read offered room for;
+ * those come back unavailable, and only those are read again on their own. */
+static tokencert_err reread_missing(tokencert_ctx *ctx, tc_session *s, CK_OBJECT_HANDLE obj,
+                                    tc_attr a[A_N], int want_value)
+{
+    tokencert_err ret = TC_OK;
+    if (!a[A_ID].available)
+        ret = tc_get_attribute(ctx, s, obj, &a[A_ID], MAX_ATTR_LEN);
+    if (ret == TC_OK && !a[A_LABEL].available)
+        ret = tc_get_attribute(ctx, s, obj, &a[A_LABEL], MAX_ATTR_LEN);
+    if (ret == TC_OK && want_value && !a[A_VALUE].available)
+        ret = tc_get_attribute(ctx, s, obj, &a[A_VALUE], MAX_ATTR_LEN);
+    return ret;
+}
+
+static tokencert_err add_cert(P11KitUri *uri, time_t now, long long expiring_seconds,
+                              tc_attr a[A_N], cert_rec *r)
+{
+    char *why = NULL;
+    tokencert_err ret;
+
+    raw_ident_take(&r->ident, &a[A_ID], &a[A_LABEL]);
+    r->key_index = -1;
+    r->cert.label = ident_label(&r->ident);
+    r->cert.id = ident_id(&r->ident);
+    r->cert.uri = object_uri(uri, CKO_CERTIFICATE, &r->ident);
+    if (r->cert.label == NULL || r->cert.id == NULL || r->cert.uri == NULL)
+        return TC_ERR_NOMEM;
+    if (!a[A_VALUE].available) {
+        r->cert.error = tc_strdup("the certificate has no readable value");
+    } else {
+        ret = tc_cert_decode(a[A_VALUE].value, a[A_VALUE].len, &r->cert, r->keyhash, &why);
+        if (ret == TC_ERR_NOMEM)
+            return ret;
+        if (why != NULL)
+            r->cert.error = why;
+        else
+            r->has_keyhash = 1;
+    }
+    set_status(&r->cert, now, expiring_seconds);
+    return TC_OK;
+}
+
+static tokencert_err add_key(tc_attr a[A_N], CK_OBJECT_CLASS cls, CK_OBJECT_HANDLE obj,
+                             key_rec **keys, size_t *n_keys, size_t *cap)
+{
+    raw_ident ident;
+    key_rec *k;
     int priv = cls == CKO_PRIVATE_KEY;
 
-    ret = tc_find_objects(ctx, s, &q, 1, MAX_OBJECTS, &objs, &n);
-    if (ret != TC_OK)
-        goto out;
-    for (i = 0; i < n; i++) {
-        tc_attr a[5] = {{CKA_ID, NULL, 128, 0},
-                        {CKA_LABEL, NULL, 128, 0},
-                        {CKA_KEY_TYPE, NULL, sizeof(CK_ULONG), 0},
-                        {CKA_SENSITIVE, NULL, sizeof(CK_BBOOL), 0},
-                        {CKA_EXTRACTABLE, NULL, sizeof(CK_BBOOL), 0}};
-        raw_ident ident;
-        key_rec *k;
-
-        ret = tc_get_attributes(ctx, s, objs[i], a, priv ? 5 : 3, MAX_ATTR_LEN);
-        if (ret == TC_ERR_TOKEN_ABSENT)
-            goto out;
-        if (ret != TC_OK) {
-            tc_warning(ctx, "skipping a key object: %s", tokencert_ctx_error(ctx));
-            continue;
-        }
-        raw_ident_take(&ident, &a[0], &a[1]);
-        k = find_key_by_id(*keys, *n_keys, &ident);
-        if (k == NULL) {
-            key_rec *nv = realloc(*keys, (*n_keys + 1) * sizeof *nv);
+    raw_ident_take(&ident, &a[A_ID], &a[A_LABEL]);
+    k = find_key_by_id(*keys, *n_keys, &ident);
+    if (k == NULL) {
+        if (*n_keys == *cap) {
+            size_t nc = *cap ? *cap * 2 : 16;
+            key_rec *nv = realloc(*keys, nc * sizeof *nv);
             if (nv == NULL) {
                 raw_ident_clear(&ident);
-                tc_attrs_clear(a, 5);
-                ret = TC_ERR_NOMEM;
-                goto out;
+                return TC_ERR_NOMEM;
             }
             *keys = nv;
-            k = &nv[(*n_keys)++];
-            memset(k, 0, sizeof *k);
-            k->ident = ident;
-            k->key.sensitive = -1;
-            k->key.extractable = -1;
-            k->type = attr_ulong(&a[2], CK_UNAVAILABLE_INFORMATION);
-        } else {
-            /* The private key's label wins: it is the one applications ask for. */
-            if (priv && ident.label_len > 0) {
-                free(k->ident.label);
-                k->ident.label = ident.label;
-                k->ident.label_len = ident.label_len;
-                ident.label = NULL;
-            }
-            raw_ident_clear(&ident);
+            *cap = nc;
         }
-        if (priv) {
-            k->priv = objs[i];
-            k->has_priv = 1;
-            k->key.sensitive = attr_bool(&a[3]);
-            k->key.extractable = attr_bool(&a[4]);
-        } else {
-            k->pub = objs[i];
-            k->has_pub = 1;
+        k = &(*keys)[(*n_keys)++];
+        memset(k, 0, sizeof *k);
+        k->ident = ident;
+        k->key.sensitive = -1;
+        k->key.extractable = -1;
+        k->type = attr_ulong(&a[A_KEY_TYPE], CK_UNAVAILABLE_INFORMATION);
+    } else {
+        /* The private key's label wins: it is the one applications ask for. */
+        if (priv && ident.label_len > 0) {
+            free(k->ident.label);
+            k->ident.label = ident.label;
+            k->ident.label_len = ident.label_len;
+            ident.label = NULL;
         }
-        tc_attrs_clear(a, 5);
+        raw_ident_clear(&ident);
     }
+    if (priv) {
+        k->priv = obj;
+        k->has_priv = 1;
+        k->key.sensitive = attr_bool(&a[A_SENSITIVE]);
+        k->key.extractable = attr_bool(&a[A_EXTRACTABLE]);
+    } else {
+        k->pub = obj;
+        k->has_pub = 1;
+    }
+    return TC_OK;
+}
+
+/* One search over every object the session can see and one attribute read per object: each extra
+ * search costs as much as reading every object again on tokens that check their store per object
+ * (SoftHSM), so certificates and keys are not searched for separately. */
+static tokencert_err read_objects(tokencert_ctx *ctx, tc_session *s, P11KitUri *uri, time_t now,
+                                  long long expiring_seconds, cert_rec **certs_out,
+                                  size_t *n_certs_out, key_rec **keys_out, size_t *n_keys_out)
+{
+    tokencert_err ret = TC_ERR_INTERNAL;
+    CK_OBJECT_HANDLE *objs = NULL;
+    size_t n = 0, i, n_certs = 0, n_keys = 0, key_cap = 0;
+    cert_rec *certs = NULL;
+    key_rec *keys = NULL;
+    tc_attr a[A_N];
+
+    ret = tc_find_objects(ctx, s, NULL, 0, MAX_OBJECTS, &objs, &n);
+    if (ret != TC_OK)
+        goto out;
+    certs = calloc(n ? n : 1, sizeof *certs);
+    if (certs == NULL) {
+        ret = TC_ERR_NOMEM;
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        CK_OBJECT_CLASS cls;
+
+        object_template(a);
+        ret = tc_get_attributes(ctx, s, objs[i], a, A_N, MAX_ATTR_LEN);
+        if (ret == TC_ERR_TOKEN_ABSENT || ret == TC_ERR_NOMEM)
+            goto out;
+        if (ret != TC_OK) {
+            tc_warning(ctx, "skipping an object: %s", tokencert_ctx_error(ctx));
+            continue;
+        }
+        cls = attr_ulong(&a[A_CLASS], CK_UNAVAILABLE_INFORMATION);
+        if (cls == CKO_CERTIFICATE && attr_ulong(&a[A_CERT_TYPE], CKC_X_509) == CKC_X_509) {
+            ret = reread_missing(ctx, s, objs[i], a, 1);
+            if (ret == TC_OK) {
+                /* Counted even if half-filled, so that the cleanup frees what it holds. */
+                ret = add_cert(uri, now, expiring_seconds, a, &certs[n_certs]);
+                n_certs++;
+            }
+        } else if (cls == CKO_PUBLIC_KEY || cls == CKO_PRIVATE_KEY) {
+            ret = reread_missing(ctx, s, objs[i], a, 0);
+            if (ret == TC_OK)
+                ret = add_key(a, cls, objs[i], &keys, &n_keys, &key_cap);
+        }
+        tc_attrs_clear(a, A_N);
+        if (ret != TC_OK)
+            goto out;
+    }
+    *certs_out = certs;
+    *n_certs_out = n_certs;
+    *keys_out = keys;
+    *n_keys_out = n_keys;
+    certs = NULL;
+    keys = NULL;
     ret = TC_OK;
 out:
+    if (certs != NULL) {
+        for (i = 0; i < n_certs; i++) {
+            tc_cert_clear(&certs[i].cert);
+            raw_ident_clear(&certs[i].ident);
+        }
+        free(certs);
+    }
+    if (keys != NULL) {
+        for (i = 0; i < n_keys; i++)
+            raw_ident_clear(&keys[i].ident);
+        free(keys);
+    }
     free(objs);
     return ret;
 }
@@ -376,8 +406,8 @@ static tokencert_err read_key_material(tokencert_ctx *ctx, tc_session *s, key_re
     size_t len;
 
     if (k->type == CKK_RSA) {
-        tc_attr a[1] = {{CKA_MODULUS, NULL, 1024, 0}};
-        ret = tc_get_attributes(ctx, s, h, a, 1, MAX_ATTR_LEN);
+        tc_attr a[1] = {{CKA_MODULUS, NULL, 0, 0, 0}};
+        ret = tc_get_attribute(ctx, s, h, &a[0], MAX_ATTR_LEN);
         if (ret != TC_OK || !a[0].available) {
             tc_attrs_clear(a, 1);
             return ret;
@@ -398,8 +428,10 @@ static tokencert_err read_key_material(tokencert_ctx *ctx, tc_session *s, key_re
         return TC_OK;
     }
     if (k->type == CKK_EC || k->type == CKK_EC_EDWARDS) {
-        tc_attr a[2] = {{CKA_EC_PARAMS, NULL, 64, 0}, {CKA_EC_POINT, NULL, 256, 0}};
-        ret = tc_get_attributes(ctx, s, h, a, k->has_pub ? 2 : 1, MAX_ATTR_LEN);
+        tc_attr a[2] = {{CKA_EC_PARAMS, NULL, 0, 0, 0}, {CKA_EC_POINT, NULL, 0, 0, 0}};
+        ret = tc_get_attribute(ctx, s, h, &a[0], MAX_ATTR_LEN);
+        if (ret == TC_OK && k->has_pub)
+            ret = tc_get_attribute(ctx, s, h, &a[1], MAX_ATTR_LEN);
         if (ret != TC_OK) {
             tc_attrs_clear(a, 2);
             return ret;
@@ -798,13 +830,7 @@ static tokencert_err inventory_token(tokencert_ctx *ctx, tc_slot *slot, P11KitUr
             goto out;
         t->logged_in = 1;
     }
-    ret = read_certs(ctx, &s, uri, now, expiring_seconds, &certs, &n_certs);
-    if (ret != TC_OK)
-        goto out;
-    ret = read_keys(ctx, &s, CKO_PUBLIC_KEY, &keys, &n_keys);
-    if (ret != TC_OK)
-        goto out;
-    ret = read_keys(ctx, &s, CKO_PRIVATE_KEY, &keys, &n_keys);
+    ret = read_objects(ctx, &s, uri, now, expiring_seconds, &certs, &n_certs, &keys, &n_keys);
     if (ret != TC_OK)
         goto out;
     ret = pair(ctx, &s, certs, n_certs, keys, n_keys);

@@ -6,7 +6,7 @@
 #include <string.h>
 
 /* Large batches keep the call count per object near one on big tokens. */
-#define FIND_BATCH 512
+#define FIND_BATCH 4096
 
 tokencert_err tc_find_objects(tokencert_ctx *ctx, tc_session *s, CK_ATTRIBUTE *tmpl, CK_ULONG n,
                               size_t max_objects, CK_OBJECT_HANDLE **out, size_t *n_out)
@@ -98,8 +98,8 @@ static CK_RV get_one(tc_session *s, CK_OBJECT_HANDLE obj, tc_attr *a, size_t max
         return CKR_OK;
     if (rv != CKR_OK)
         return rv;
-    if (t.ulValueLen > max_len)
-        return CKR_OK; /* larger than anything legitimate: treated as unavailable */
+    if (t.ulValueLen > max_len || (a->fixed != 0 && t.ulValueLen != a->fixed))
+        return CKR_OK; /* not a value anyone legitimate would store: treated as unavailable */
     a->value = malloc(t.ulValueLen ? t.ulValueLen : 1);
     if (a->value == NULL)
         return CKR_HOST_MEMORY;
@@ -114,47 +114,62 @@ static CK_RV get_one(tc_session *s, CK_OBJECT_HANDLE obj, tc_attr *a, size_t max
     return CKR_OK;
 }
 
+tokencert_err tc_get_attribute(tokencert_ctx *ctx, tc_session *s, CK_OBJECT_HANDLE obj, tc_attr *a,
+                               size_t max_len)
+{
+    CK_RV rv = get_one(s, obj, a, max_len);
+    return rv == CKR_OK ? TC_OK : tc_session_error(ctx, s, "C_GetAttributeValue", rv);
+}
+
 tokencert_err tc_get_attributes(tokencert_ctx *ctx, tc_session *s, CK_OBJECT_HANDLE obj,
                                 tc_attr *attrs, size_t n, size_t max_len)
 {
     tokencert_err ret = TC_ERR_INTERNAL;
     CK_ATTRIBUTE t[16];
+    CK_ULONG offered[16];
+    int stopped_early = 0;
     size_t i;
     CK_RV rv;
 
     tc_return_val_if_fail(n <= 16, TC_ERR_INVALID_ARG);
-    /* First try: one call with buffers the caller sized (attrs[i].len is the size hint). */
     for (i = 0; i < n; i++) {
-        size_t hint = attrs[i].len ? attrs[i].len : 256;
-        attrs[i].value = malloc(hint);
+        /* A fixed-size attribute gets a larger buffer than its size, so a token that never got
+         * to it (its length still what we offered) can be told from one that answered. */
+        offered[i] = attrs[i].fixed ? attrs[i].fixed + 8 : (attrs[i].len ? attrs[i].len : 256);
+        attrs[i].value = malloc(offered[i]);
         attrs[i].available = 0;
+        attrs[i].len = 0;
         if (attrs[i].value == NULL) {
             ret = TC_ERR_NOMEM;
             goto out;
         }
         t[i].type = attrs[i].type;
         t[i].pValue = attrs[i].value;
-        t[i].ulValueLen = hint;
+        t[i].ulValueLen = offered[i];
     }
     rv = tc_p11_get_attribute_value(s->slot->module, s->h, obj, t, n);
-    if (rv == CKR_OK) {
-        for (i = 0; i < n; i++) {
-            attrs[i].len = t[i].ulValueLen == CK_UNAVAILABLE_INFORMATION ? 0 : t[i].ulValueLen;
-            attrs[i].available = t[i].ulValueLen != CK_UNAVAILABLE_INFORMATION;
-        }
-        ret = TC_OK;
-        goto out;
-    }
-    if (!is_attr_error(rv)) {
+    if (rv != CKR_OK && !is_attr_error(rv)) {
         ret = tc_session_error(ctx, s, "C_GetAttributeValue", rv);
         goto out;
     }
-    /* Some tokens stop at the first bad attribute: read them one at a time. */
     for (i = 0; i < n; i++) {
-        rv = get_one(s, obj, &attrs[i], max_len);
-        if (rv != CKR_OK) {
-            ret = tc_session_error(ctx, s, "C_GetAttributeValue", rv);
-            goto out;
+        CK_ULONG got = t[i].ulValueLen;
+        if (attrs[i].fixed != 0 && got == offered[i])
+            stopped_early = rv != CKR_OK;
+        else if (got != CK_UNAVAILABLE_INFORMATION && got <= offered[i] &&
+                 (attrs[i].fixed == 0 || got == attrs[i].fixed)) {
+            attrs[i].len = got;
+            attrs[i].available = 1;
+        }
+    }
+    if (stopped_early) {
+        /* This token does not process the whole template: read one attribute at a time. */
+        for (i = 0; i < n; i++) {
+            rv = get_one(s, obj, &attrs[i], max_len);
+            if (rv != CKR_OK) {
+                ret = tc_session_error(ctx, s, "C_GetAttributeValue", rv);
+                goto out;
+            }
         }
     }
     ret = TC_OK;
