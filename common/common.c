@@ -153,7 +153,10 @@ char *tc_printable(const unsigned char *p, size_t n, size_t cap)
         }
     }
     *o = '\0';
-    return out;
+    /* Sized for the worst case (every byte escaped); give the rest back, as listings keep
+     * thousands of these. */
+    o = realloc(out, (size_t)(o - out) + 1);
+    return o != NULL ? o : out;
 }
 
 char *tc_token_string(const unsigned char *p, size_t n)

@@ -83,19 +83,27 @@ static void raw_ident_clear(raw_ident *r)
     memset(r, 0, sizeof *r);
 }
 
-/* Takes ownership of the attribute buffers for id and label. */
+/* Takes over the id and label values, trimmed to their length: the read buffers are sized for
+ * the largest plausible value and a listing keeps one pair per object. */
 static void raw_ident_take(raw_ident *r, tc_attr *id, tc_attr *label)
 {
-    r->id = id->available ? id->value : NULL;
-    r->id_len = id->available ? id->len : 0;
-    if (!id->available)
-        free(id->value);
-    id->value = NULL;
-    r->label = label->available ? label->value : NULL;
-    r->label_len = label->available ? label->len : 0;
-    if (!label->available)
-        free(label->value);
-    label->value = NULL;
+    tc_attr *src[2] = {id, label};
+    unsigned char **dst[2] = {&r->id, &r->label};
+    size_t *dst_len[2] = {&r->id_len, &r->label_len};
+    size_t i;
+
+    for (i = 0; i < 2; i++) {
+        *dst[i] = NULL;
+        *dst_len[i] = 0;
+        if (src[i]->available && src[i]->len > 0) {
+            unsigned char *p = realloc(src[i]->value, src[i]->len);
+            *dst[i] = p != NULL ? p : src[i]->value;
+            *dst_len[i] = src[i]->len;
+        } else {
+            free(src[i]->value);
+        }
+        src[i]->value = NULL;
+    }
 }
 
 static int id_equal(const raw_ident *a, const raw_ident *b)
@@ -562,14 +570,16 @@ static tokencert_credential *new_cred(tokencert_token_inventory *t, size_t *cap)
     return c;
 }
 
-/* Moves a certificate record into a credential (the record's strings change owner). */
-static int cred_add_cert(tokencert_credential *c, cert_rec *r)
+/* Moves a certificate record into a credential (the record's strings change owner). The array is
+ * sized once for the whole run of certificates, so large tokens keep no realloc slack. */
+static int cred_add_cert(tokencert_credential *c, cert_rec *r, size_t run_len)
 {
-    tokencert_cert *nv = realloc(c->certs, (c->n_certs + 1) * sizeof *nv);
-    if (nv == NULL)
-        return -1;
-    c->certs = nv;
-    nv[c->n_certs++] = r->cert;
+    if (c->certs == NULL) {
+        c->certs = malloc((run_len ? run_len : 1) * sizeof *c->certs);
+        if (c->certs == NULL)
+            return -1;
+    }
+    c->certs[c->n_certs++] = r->cert;
     memset(&r->cert, 0, sizeof r->cert);
     return 0;
 }
@@ -638,7 +648,7 @@ static tokencert_err key_credential(tokencert_token_inventory *t, size_t *cap, P
     c->key->has_private = k->has_priv;
     c->key->has_public = k->has_pub;
     for (j = 0; j < n_run; j++)
-        if (cred_add_cert(c, &certs[run[j].idx]) != 0)
+        if (cred_add_cert(c, &certs[run[j].idx], n_run) != 0)
             return TC_ERR_NOMEM;
     /* Key type and size: the certificate knows them without another token call. */
     if (c->n_certs > 0 && c->certs[0].key_type != NULL && k->key.key_bits == 0) {
@@ -678,7 +688,7 @@ static tokencert_err unpaired_credential(tokencert_token_inventory *t, size_t *c
             if (c->name == NULL || c->id == NULL)
                 return TC_ERR_NOMEM;
         }
-        if (cred_add_cert(c, r) != 0)
+        if (cred_add_cert(c, r, n_run) != 0)
             return TC_ERR_NOMEM;
     }
     return TC_OK;

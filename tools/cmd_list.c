@@ -273,21 +273,52 @@ static json_object *key_json(const tokencert_key *k)
     return o;
 }
 
+#define JSON_FLAGS                                                                                 \
+    (JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE)
+
+/* Prints text with every line after the first indented, to nest a serialised object. */
+static void put_indented(const char *text, size_t len, const char *indent)
+{
+    size_t i;
+    for (i = 0; i < len; i++) {
+        putchar(text[i]);
+        if (text[i] == '\n')
+            fputs(indent, stdout);
+    }
+}
+
+static json_object *credential_json(const tokencert_credential *c)
+{
+    json_object *co = json_object_new_object(), *certs = json_object_new_array();
+    size_t k;
+
+    json_object_object_add(co, "name", json_object_new_string(c->name));
+    json_object_object_add(co, "kind", json_object_new_string(tokencert_cred_kind_name(c->kind)));
+    json_object_object_add(co, "id", json_object_new_string(c->id));
+    json_object_object_add(co, "key", c->key ? key_json(c->key) : NULL);
+    for (k = 0; k < c->n_certs; k++)
+        json_object_array_add(certs, cert_json(&c->certs[k]));
+    json_object_object_add(co, "certificates", certs);
+    return co;
+}
+
+/* Streamed one credential at a time: a tree of the whole inventory would cost several times the
+ * inventory's own memory on a token with thousands of certificates. */
 static void print_json(const tokencert_inventory *inv)
 {
-    json_object *root = json_object_new_object(), *tokens = json_object_new_array();
     char t[32];
-    size_t i, j, k;
+    size_t i, j;
 
-    json_object_object_add(root, "version", json_object_new_int(1));
     cli_iso_time(inv->now, t, sizeof t);
-    json_object_object_add(root, "generated_at", json_object_new_string(t));
-    json_object_object_add(root, "expiring_days",
-                           json_object_new_int64(inv->expiring_seconds / 86400));
-    json_object_object_add(root, "expiring_seconds", json_object_new_int64(inv->expiring_seconds));
+    printf("{\n  \"version\": 1,\n  \"generated_at\": \"%s\",\n  \"expiring_days\": %lld,\n"
+           "  \"expiring_seconds\": %lld,\n  \"tokens\": [",
+           t, inv->expiring_seconds / 86400, inv->expiring_seconds);
     for (i = 0; i < inv->n_tokens; i++) {
         const tokencert_token_inventory *ti = &inv->tokens[i];
-        json_object *to = json_object_new_object(), *creds = json_object_new_array();
+        json_object *to = json_object_new_object();
+        const char *str;
+        size_t len;
+
         json_object_object_add(to, "uri", json_object_new_string(ti->token.uri));
         json_object_object_add(to, "label", json_object_new_string(ti->token.label));
         json_object_object_add(to, "manufacturer", json_object_new_string(ti->token.manufacturer));
@@ -296,26 +327,23 @@ static void print_json(const tokencert_inventory *inv)
         json_object_object_add(to, "module", json_object_new_string(ti->token.module));
         json_object_object_add(to, "logged_in", json_object_new_boolean(ti->logged_in));
         json_object_object_add(to, "notes", str_array(ti->notes, ti->n_notes));
+        str = json_object_to_json_string_ext(to, JSON_FLAGS);
+        len = strlen(str);
+        /* The token's own keys, then its credentials, before the object's closing brace. */
+        fputs(i > 0 ? ",\n    " : "\n    ", stdout);
+        put_indented(str, len >= 2 ? len - 2 : len, "    ");
+        fputs(",\n      \"credentials\": [", stdout);
+        json_object_put(to);
         for (j = 0; j < ti->n_creds; j++) {
-            const tokencert_credential *c = &ti->creds[j];
-            json_object *co = json_object_new_object(), *certs = json_object_new_array();
-            json_object_object_add(co, "name", json_object_new_string(c->name));
-            json_object_object_add(co, "kind",
-                                   json_object_new_string(tokencert_cred_kind_name(c->kind)));
-            json_object_object_add(co, "id", json_object_new_string(c->id));
-            json_object_object_add(co, "key", c->key ? key_json(c->key) : NULL);
-            for (k = 0; k < c->n_certs; k++)
-                json_object_array_add(certs, cert_json(&c->certs[k]));
-            json_object_object_add(co, "certificates", certs);
-            json_object_array_add(creds, co);
+            json_object *co = credential_json(&ti->creds[j]);
+            str = json_object_to_json_string_ext(co, JSON_FLAGS);
+            fputs(j > 0 ? ",\n        " : "\n        ", stdout);
+            put_indented(str, strlen(str), "        ");
+            json_object_put(co);
         }
-        json_object_object_add(to, "credentials", creds);
-        json_object_array_add(tokens, to);
+        fputs(ti->n_creds > 0 ? "\n      ]\n    }" : "]\n    }", stdout);
     }
-    json_object_object_add(root, "tokens", tokens);
-    puts(json_object_to_json_string_ext(root,
-                                        JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
-    json_object_put(root);
+    fputs(inv->n_tokens > 0 ? "\n  ]\n}\n" : "]\n}\n", stdout);
 }
 
 int cmd_list(int argc, char **argv)
