@@ -25,8 +25,8 @@ cat >"$prefix/probe.c" <<'C'
 int main(void) { printf("%s|%s\n", tokencert_version(), tokencert_strerror(TC_ERR_TOKEN_ABSENT)); return 0; }
 C
 export PKG_CONFIG_PATH=$prefix/$libdir/pkgconfig
-# shellcheck disable=SC2046
-if cc -o "$prefix/probe" "$prefix/probe.c" $(pkg-config --define-variable=prefix="$prefix" --cflags --libs tokencert) &&
+# shellcheck disable=SC2046,SC2086
+if ${CC:-cc} ${PROBE_FLAGS:-} -o "$prefix/probe" "$prefix/probe.c" $(pkg-config --define-variable=prefix="$prefix" --cflags --libs tokencert) &&
     out=$(LD_LIBRARY_PATH=$prefix/$libdir "$prefix/probe") && [ "$out" = "$(pkg-config --modversion tokencert)|token not present" ]; then
     pass=$((pass + 1))
 else
