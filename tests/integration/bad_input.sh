@@ -8,9 +8,7 @@ set -euo pipefail
 . "$(dirname "$0")/../lib/fixtures.sh"
 
 tc_require_tokencert
-if [ -z "${TC_FAULTMOD-}" ] || [ ! -f "$TC_FAULTMOD" ]; then
-    tc_die "TC_FAULTMOD must name tc-faultmod.so (got '${TC_FAULTMOD-}'); run through ctest"
-fi
+tc_require_faultmod
 if [ -z "${TC_SOURCE_DIR-}" ] || [ ! -d "$TC_SOURCE_DIR/docs/man" ]; then
     tc_die "TC_SOURCE_DIR must name the source tree (got '${TC_SOURCE_DIR-}'); run through ctest"
 fi

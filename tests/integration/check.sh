@@ -13,31 +13,6 @@ tc_fixture_standard
 W=$TC_WORLD
 CHECK=("$TOKENCERT" check --module "$MODULE")
 
-# A Python start costs ~0.4 s here, so JSON questions are asked in batches.
-# jexprs FILE EXPR...: each EXPR evaluated like tc_json does (j = the parsed FILE), one result per
-# line in the array R. A bad document or expression gives "error: ..." results, never a pass.
-jexprs() {
-    local file=$1
-    shift
-    R=()
-    mapfile -t R < <(python3 - "$file" "$@" <<'EOF' 2>&1 || true
-import json, sys
-try:
-    j = json.load(open(sys.argv[1], encoding="utf-8"))
-except Exception as ex:
-    j = None
-    bad = "error: %s is not JSON: %s" % (sys.argv[1], ex)
-for e in sys.argv[2:]:
-    try:
-        if j is None:
-            raise ValueError(bad)
-        r = eval(e, {"j": j})
-    except Exception as ex:
-        r = "error: %s: %s" % (type(ex).__name__, ex)
-    print(r if isinstance(r, str) else json.dumps(r, sort_keys=True, separators=(",", ":")))
-EOF
-    )
-}
 
 first_line() { printf '%s\n' "$1" | sed -n 1p; }
 
@@ -106,7 +81,7 @@ json_case() {
 }
 states="sorted([c['credential'], c['state']] for c in j['credentials'])"
 json_case 2 "$W/c-default.json"
-jexprs "$W/c-default.json" "[j['status'], j['exit_code']]" "j['summary'][:19]" "j['error']" "$states" \
+tc_jexprs "$W/c-default.json" "[j['status'], j['exit_code']]" "j['summary'][:19]" "j['error']" "$states" \
     "[j['warn_seconds'], j['critical_seconds']]"
 tc_assert_eq '["CRITICAL",2]' "${R[0]-}" "--json: status and exit_code match the exit code (2)"
 tc_assert_eq "tokencert CRITICAL " "${R[1]-}" "--json: the summary"
@@ -117,7 +92,7 @@ tc_assert_eq '[["expired","CRITICAL"],["expiring","WARNING"],["future","CRITICAL
 tc_assert_eq "[$((30 * 86400)),$((7 * 86400))]" "${R[4]-}" "--json: default thresholds 30d/7d"
 
 json_case 1 "$W/c-expiring.json" "pkcs11:object=expiring"
-jexprs "$W/c-expiring.json" "[j['status'], j['exit_code']]" \
+tc_jexprs "$W/c-expiring.json" "[j['status'], j['exit_code']]" \
     "[[c['state'], c['not_after'], c['days_left'], c['sha256']] for c in j['credentials']]"
 tc_assert_eq '["WARNING",1]' "${R[0]-}" "--json: status and exit_code match the exit code (1)"
 tc_assert_eq "$(printf '[["WARNING","%s",%s,"%s"]]' "$(tc_expected expiring not_after)" \
@@ -125,7 +100,7 @@ tc_assert_eq "$(printf '[["WARNING","%s",%s,"%s"]]' "$(tc_expected expiring not_
     "${R[1]-}" "--json: expiring's state, not_after, days_left and certificate"
 
 json_case 0 "$W/c-renewed.json" "pkcs11:object=renewed"
-jexprs "$W/c-renewed.json" "[j['status'], j['exit_code']]" \
+tc_jexprs "$W/c-renewed.json" "[j['status'], j['exit_code']]" \
     "[[c['state'], c['certificates'], c['not_after'], c['days_left'], c['sha256']]
         for c in j['credentials']]"
 tc_assert_eq '["OK",0]' "${R[0]-}" "--json: status and exit_code match the exit code (0)"
@@ -134,7 +109,7 @@ tc_assert_eq "$(printf '[["OK",2,"%s",%s,"%s"]]' "$(tc_expected renewed not_afte
     "${R[1]-}" "--json: renewed is judged by its successor (the certificate lasting longest)"
 
 json_case 3 "$W/c-nomodule.json" --module "$W/no-such-module.so"
-jexprs "$W/c-nomodule.json" "[j['status'], j['exit_code']]" "j['error'] is not None"
+tc_jexprs "$W/c-nomodule.json" "[j['status'], j['exit_code']]" "j['error'] is not None"
 tc_assert_eq '["UNKNOWN",3]' "${R[0]-}" "--json: a missing module is UNKNOWN, exit_code 3"
 tc_assert_eq true "${R[1]-}" "--json: a missing module sets error"
 

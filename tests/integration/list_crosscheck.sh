@@ -15,31 +15,6 @@ tc_objects_snapshot "$TC_WORLD/before"
 W=$TC_WORLD
 LIST=("$TOKENCERT" list --module "$MODULE")
 
-# A Python start costs ~0.4 s here, so JSON questions are asked in batches.
-# jexprs FILE EXPR...: each EXPR evaluated like tc_json does (j = the parsed FILE), one result per
-# line in the array R. A bad document or expression gives "error: ..." results, never a pass.
-jexprs() {
-    local file=$1
-    shift
-    R=()
-    mapfile -t R < <(python3 - "$file" "$@" <<'EOF' 2>&1 || true
-import json, sys
-try:
-    j = json.load(open(sys.argv[1], encoding="utf-8"))
-except Exception as ex:
-    j = None
-    bad = "error: %s is not JSON: %s" % (sys.argv[1], ex)
-for e in sys.argv[2:]:
-    try:
-        if j is None:
-            raise ValueError(bad)
-        r = eval(e, {"j": j})
-    except Exception as ex:
-        r = "error: %s: %s" % (type(ex).__name__, ex)
-    print(r if isinstance(r, str) else json.dumps(r, sort_keys=True, separators=(",", ":")))
-EOF
-    )
-}
 
 # flatten JSON_FILE: one tab-separated line per certificate (empty values as "-"):
 #  0 token  1 credential  2 kind  3 credential id  4 label  5 id  6 serial  7 not_before
@@ -135,7 +110,7 @@ for row in "${keyrows[@]}"; do
     exprs+=("[[c[k] for k in ['kind', 'id']] + [c['key'][k] for k in ['label', 'id', 'type',
         'bits', 'public_key_seen']] for c in $(creds "$label")]")
 done
-jexprs "$W/list.json" "${exprs[@]}"
+tc_jexprs "$W/list.json" "${exprs[@]}"
 tc_assert_eq false "${R[0]-}" "not logged in without --login"
 tc_assert_contains "${R[1]-}" "not logged in" "the listing notes that it did not log in"
 tc_assert_eq '["Test CA","expired","expiring","future","lonely-key","orphan-cert","renewed","valid"]' \
@@ -218,7 +193,7 @@ for row in "${privrows[@]}"; do
     exprs+=("[[c['key'][k] for k in ['private_key_seen', 'sensitive', 'extractable']]
         for c in $(creds "$label")]")
 done
-jexprs "$W/login.json" "${exprs[@]}"
+tc_jexprs "$W/login.json" "${exprs[@]}"
 tc_assert_eq true "${R[0]-}" "logged_in with --login --pin-source env:PIN"
 tc_assert_not_contains "${R[1]-error}" "not logged in" "no 'not logged in' note once logged in"
 tc_assert_eq "$n_expected" "${R[2]-}" "logged in, every certificate is still listed once"
@@ -304,7 +279,7 @@ for mode in login no-login; do
             "len([c for t in j['tokens'] for c in t['credentials'] if c['kind'] != 'credential'
                 for x in c['certificates'] if x['id'] == '$cid'])")
     done
-    jexprs "$W/cross-$mode.json" "${exprs[@]}"
+    tc_jexprs "$W/cross-$mode.json" "${exprs[@]}"
     tc_assert_eq "[[\"credential\",\"0a\",[\"crossid-cert\",\"0b\",\"$(tc_expected crossid-cert sha256)\"]]]" \
         "${R[0]-}" "$mode: EC certificate with id 0b is listed in the credential of key 0a"
     tc_assert_eq 0 "${R[1]-}" "$mode: certificate 0b is not also listed as without a key"

@@ -14,32 +14,6 @@ W=$TC_WORLD
 LIST=("$TOKENCERT" list --module "$MODULE")
 SECOND=second-token
 
-# A Python start costs ~0.4 s here, so JSON questions are asked in batches.
-# jexprs FILE EXPR...: each EXPR evaluated like tc_json does (j = the parsed FILE), one result per
-# line in the array R. A bad document or expression gives "error: ..." results, never a pass.
-jexprs() {
-    local file=$1
-    shift
-    R=()
-    mapfile -t R < <(python3 - "$file" "$@" <<'EOF' 2>&1 || true
-import json, sys
-try:
-    j = json.load(open(sys.argv[1], encoding="utf-8"))
-except Exception as ex:
-    j = None
-    bad = "error: %s is not JSON: %s" % (sys.argv[1], ex)
-for e in sys.argv[2:]:
-    try:
-        if j is None:
-            raise ValueError(bad)
-        r = eval(e, {"j": j})
-    except Exception as ex:
-        r = "error: %s: %s" % (type(ex).__name__, ex)
-    print(r if isinstance(r, str) else json.dumps(r, sort_keys=True, separators=(",", ":"),
-                                                 ensure_ascii=False))
-EOF
-    )
-}
 
 # Python expression: [token label, credential name] of everything listed.
 NAMES="[[t['label'], c['name']] for t in j['tokens'] for c in t['credentials']]"
@@ -65,7 +39,7 @@ tc_p11_login --write-object "$W/expected/orphan-cert.1.der" --type cert --id 0f 
 # --- tokens -----------------------------------------------------------------------------------
 tc_expect_exit 0 "${LIST[@]}" --json
 cp "$TC_OUT_FILE" "$W/all.json"
-jexprs "$W/all.json" \
+tc_jexprs "$W/all.json" \
     "sorted(t['label'] for t in j['tokens'])" \
     "[c['name'] for t in j['tokens'] if t['label'] == '$SECOND' for c in t['credentials']]" \
     "len([c for t in j['tokens'] if t['label'] == '$TOKEN_LABEL' for c in t['credentials']])"
@@ -76,12 +50,12 @@ tc_assert_eq 10 "${R[2]-}" "the first token shows its 10 credentials and not the
 
 tc_expect_exit 0 "${LIST[@]}" "pkcs11:token=$SECOND" --json
 cp "$TC_OUT_FILE" "$W/second.json"
-jexprs "$W/second.json" "$NAMES"
+tc_jexprs "$W/second.json" "$NAMES"
 tc_assert_eq "[[\"$SECOND\",\"on-second\"]]" "${R[0]-}" "pkcs11:token=$SECOND selects that token"
 
 tc_expect_exit 0 "${LIST[@]}" "pkcs11:token=$TOKEN_LABEL" --json
 cp "$TC_OUT_FILE" "$W/first.json"
-jexprs "$W/first.json" "sorted(set(t['label'] for t in j['tokens']))" \
+tc_jexprs "$W/first.json" "sorted(set(t['label'] for t in j['tokens']))" \
     "sorted(c['name'] for t in j['tokens'] for c in t['credentials'] if c['name'] in
         ['valid', 'renewed', 'Test CA', 'on-second'])"
 tc_assert_eq "[\"$TOKEN_LABEL\"]" "${R[0]-}" "pkcs11:token=$TOKEN_LABEL selects that token only"
@@ -94,27 +68,27 @@ tc_assert_contains "$TC_ERR" "present" "an unknown token label: the error says n
 # --- object filters ---------------------------------------------------------------------------
 tc_expect_exit 0 "${LIST[@]}" "pkcs11:object=valid" --json
 cp "$TC_OUT_FILE" "$W/obj.json"
-jexprs "$W/obj.json" "$NAMES" \
+tc_jexprs "$W/obj.json" "$NAMES" \
     "[x['serial'] for t in j['tokens'] for c in t['credentials'] for x in c['certificates']]"
 tc_assert_eq "[[\"$TOKEN_LABEL\",\"valid\"]]" "${R[0]-}" "pkcs11:object=valid: only 'valid'"
 tc_assert_eq "[\"$(tc_expected valid serial)\"]" "${R[1]-}" "pkcs11:object=valid: its certificate"
 
 tc_expect_exit 0 "${LIST[@]}" "pkcs11:id=%01" --json
 cp "$TC_OUT_FILE" "$W/id.json"
-jexprs "$W/id.json" "$NAMES"
+tc_jexprs "$W/id.json" "$NAMES"
 tc_assert_eq "[[\"$TOKEN_LABEL\",\"valid\"]]" "${R[0]-}" "pkcs11:id=%01: only 'valid'"
 
 tc_expect_exit 0 "${LIST[@]}" "pkcs11:id=%5E%B1%D4%A5%E0%C9%C1%E9%6F%0C%3B%3F%7B%1C%1C%0D%2F%6E%4A%11" \
     --json
 cp "$TC_OUT_FILE" "$W/id20.json"
-jexprs "$W/id20.json" "$NAMES" \
+tc_jexprs "$W/id20.json" "$NAMES" \
     "len([x for t in j['tokens'] for c in t['credentials'] for x in c['certificates']])"
 tc_assert_eq "[[\"$TOKEN_LABEL\",\"renewed\"]]" "${R[0]-}" "a 20-byte id selects 'renewed'"
 tc_assert_eq 2 "${R[1]-}" "a 20-byte id: both of renewed's certificates"
 
 tc_expect_exit 0 "${LIST[@]}" "pkcs11:type=cert;object=Test%20CA" --json
 cp "$TC_OUT_FILE" "$W/ca.json"
-jexprs "$W/ca.json" "$NAMES" "[c['kind'] for t in j['tokens'] for c in t['credentials']]" \
+tc_jexprs "$W/ca.json" "$NAMES" "[c['kind'] for t in j['tokens'] for c in t['credentials']]" \
     "[x['sha256'] for t in j['tokens'] for c in t['credentials'] for x in c['certificates']]"
 tc_assert_eq "[[\"$TOKEN_LABEL\",\"Test CA\"]]" "${R[0]-}" \
     "pkcs11:type=cert;object=Test%20CA: only the CA"
@@ -125,7 +99,7 @@ tc_assert_eq "[\"$(tc_expected 'Test CA' sha256)\"]" "${R[2]-}" \
 tc_expect_exit 0 "${LIST[@]}" "pkcs11:type=private;object=valid" --login --pin-source env:PIN \
     --json
 cp "$TC_OUT_FILE" "$W/priv.json"
-jexprs "$W/priv.json" "$NAMES" \
+tc_jexprs "$W/priv.json" "$NAMES" \
     "[c['key']['private_key_seen'] for t in j['tokens'] for c in t['credentials']]"
 tc_assert_eq "[[\"$TOKEN_LABEL\",\"valid\"]]" "${R[0]-}" \
     "pkcs11:type=private;object=valid, logged in: only 'valid'"
@@ -138,7 +112,7 @@ tc_assert_contains "$TC_ERR" "no object" "an object filter matching nothing says
 status_of="[[c['name'], x['serial'], x['status']] for t in j['tokens'] for c in t['credentials']
     if c['name'] in ['valid', 'orphan-cert', 'Test CA', 'expired', 'future']
     for x in c['certificates']]"
-jexprs "$W/all.json" "j['expiring_days']" "sorted($status_of)"
+tc_jexprs "$W/all.json" "j['expiring_days']" "sorted($status_of)"
 tc_assert_eq 30 "${R[0]-}" "expiring_days defaults to 30"
 tc_assert_eq "$(printf '[["Test CA","%s","valid"],["expired","%s","expired"],["future","%s","not-yet-valid"],["orphan-cert","%s","valid"],["valid","%s","valid"]]' \
     "$(tc_expected 'Test CA' serial)" "$(tc_expected expired serial)" "$(tc_expected future serial)" \
@@ -146,7 +120,7 @@ tc_assert_eq "$(printf '[["Test CA","%s","valid"],["expired","%s","expired"],["f
     "default --expiring: 'valid' (365 days) and orphan-cert (180 days) are valid"
 tc_expect_exit 0 "${LIST[@]}" --expiring 400d --json
 cp "$TC_OUT_FILE" "$W/exp400.json"
-jexprs "$W/exp400.json" "j['expiring_days']" "sorted($status_of)"
+tc_jexprs "$W/exp400.json" "j['expiring_days']" "sorted($status_of)"
 tc_assert_eq 400 "${R[0]-}" "--expiring 400d: expiring_days 400"
 tc_assert_eq "$(printf '[["Test CA","%s","valid"],["expired","%s","expired"],["future","%s","not-yet-valid"],["orphan-cert","%s","expiring"],["valid","%s","expiring"]]' \
     "$(tc_expected 'Test CA' serial)" "$(tc_expected expired serial)" "$(tc_expected future serial)" \
@@ -158,11 +132,11 @@ expiring_status="[x['status'] for t in j['tokens'] for c in t['credentials']
     if c['name'] == 'expiring' for x in c['certificates']]"
 tc_expect_exit 0 "${LIST[@]}" --expiring 253h --json
 cp "$TC_OUT_FILE" "$W/exp253h.json"
-jexprs "$W/exp253h.json" "$expiring_status"
+tc_jexprs "$W/exp253h.json" "$expiring_status"
 tc_assert_eq '["expiring"]' "${R[0]-}" "--expiring 253h: a certificate with 252 h left is expiring"
 tc_expect_exit 0 "${LIST[@]}" --expiring 251h --json
 cp "$TC_OUT_FILE" "$W/exp251h.json"
-jexprs "$W/exp251h.json" "$expiring_status"
+tc_jexprs "$W/exp251h.json" "$expiring_status"
 tc_assert_eq '["valid"]' "${R[0]-}" "--expiring 251h: a certificate with 252 h left is valid"
 tc_expect_exit 2 "${LIST[@]}" --expiring 400x
 tc_assert_contains "$TC_ERR" "--expiring" "a malformed --expiring is a usage error naming it"
@@ -195,7 +169,7 @@ tc_assert_eq "clean utf-8" "$(sed -n 1p "$W/raw-bytes")" \
     "table: no raw control bytes, valid UTF-8"
 tc_assert_eq "clean utf-8" "$(sed -n 2p "$W/raw-bytes")" "JSON: no raw control bytes, valid UTF-8"
 # JSON strings hold the escaped text: a backslash, 'x', two hex digits.
-jexprs "$W/weird.json" \
+tc_jexprs "$W/weird.json" \
     "[[c['kind'], c['id'], [x['label'] for x in c['certificates']]] for t in j['tokens']
         for c in t['credentials'] if c['name'] == r'''$CTL_SHOWN''']" \
     "[[c['kind'], c['id'], [x['label'] for x in c['certificates']]] for t in j['tokens']
@@ -207,7 +181,7 @@ tc_assert_eq "$(printf '[["certificate-only","0e",["%s"]]]' "$LONG")" "${R[1]-}"
 
 tc_expect_exit 0 "${LIST[@]}" "$CTL_URI" --json
 cp "$TC_OUT_FILE" "$W/ctl-uri.json"
-jexprs "$W/ctl-uri.json" "$NAMES"
+tc_jexprs "$W/ctl-uri.json" "$NAMES"
 tc_assert_eq "$(printf '[["%s","%s"]]' "$TOKEN_LABEL" "${CTL_SHOWN//\\/\\\\}")" "${R[0]-}" \
     "an object= URI with percent-encoded control bytes selects that certificate"
 

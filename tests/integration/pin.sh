@@ -13,9 +13,7 @@ set -euo pipefail
 . "$(dirname "$0")/../lib/fixtures.sh"
 
 tc_require_tokencert
-if [ -z "${TC_FAULTMOD-}" ] || [ ! -f "$TC_FAULTMOD" ]; then
-    tc_die "TC_FAULTMOD must name tc-faultmod.so (got '${TC_FAULTMOD-}'); run through ctest"
-fi
+tc_require_faultmod
 tc_require_tool setsid
 tc_world_init
 FM=$TC_FAULTMOD

@@ -7,9 +7,7 @@ set -euo pipefail
 . "$(dirname "$0")/../lib/fixtures.sh"
 
 tc_require_tokencert
-if [ -z "${TC_FAULTMOD-}" ] || [ ! -f "$TC_FAULTMOD" ]; then
-    tc_die "TC_FAULTMOD must name tc-faultmod.so (got '${TC_FAULTMOD-}'); run through ctest"
-fi
+tc_require_faultmod
 tc_world_init
 tc_fixture_keypair valid "$TC_FIX_ID_VALID" EC:prime256v1
 tc_fixture_issue valid "$TC_FIX_ID_VALID" 0x10A1 $((-30 * TC_DAY)) $((365 * TC_DAY + 12 * TC_HOUR))
@@ -20,31 +18,6 @@ TOKENS=("$TOKENCERT" tokens --module "$MODULE")
 F_TOKENS=(env TC_FAULT_TARGET="$MODULE" "$TOKENCERT" tokens --module "$TC_FAULTMOD")
 F_LIST=(env TC_FAULT_TARGET="$MODULE" "$TOKENCERT" list --module "$TC_FAULTMOD")
 
-# A Python start costs ~0.4 s here, so JSON questions are asked in batches.
-# jexprs FILE EXPR...: each EXPR evaluated like tc_json does (j = the parsed FILE), one result per
-# line in the array R. A bad document or expression gives "error: ..." results, never a pass.
-jexprs() {
-    local file=$1
-    shift
-    R=()
-    mapfile -t R < <(python3 - "$file" "$@" <<'EOF' 2>&1 || true
-import json, sys
-try:
-    j = json.load(open(sys.argv[1], encoding="utf-8"))
-except Exception as ex:
-    j = None
-    bad = "error: %s is not JSON: %s" % (sys.argv[1], ex)
-for e in sys.argv[2:]:
-    try:
-        if j is None:
-            raise ValueError(bad)
-        r = eval(e, {"j": j})
-    except Exception as ex:
-        r = "error: %s: %s" % (type(ex).__name__, ex)
-    print(r if isinstance(r, str) else json.dumps(r, sort_keys=True, separators=(",", ":")))
-EOF
-    )
-}
 
 # Python expressions over a tokens document: the entries for our token, and one of its keys.
 MINE="[t for t in j['tokens'] if t.get('label') == '$TOKEN_LABEL']"
@@ -70,7 +43,7 @@ tc_assert_ne "" "$p11_serial" "pkcs11-tool -L shows the token's serial"
 # --- tokens --json ----------------------------------------------------------------------------
 tc_expect_exit 0 "${TOKENS[@]}" --json
 cp "$TC_OUT_FILE" "$W/tokens.json"
-jexprs "$W/tokens.json" "len($MINE)" "$(mine present)" "$(mine serial)" "$(mine manufacturer)" \
+tc_jexprs "$W/tokens.json" "len($MINE)" "$(mine present)" "$(mine serial)" "$(mine manufacturer)" \
     "$(mine model)" "$(mine slot_id)" "$(mine pin_state)" \
     "[sorted(f for f in t['flags'] if f in ['token-initialized', 'login-required',
         'user-pin-initialized', 'user-pin-locked', 'user-pin-final-try', 'user-pin-count-low'])
@@ -97,13 +70,13 @@ tc_assert_contains "$TC_OUT" "user PIN:     ok" "table: the user PIN state"
 # --- the printed URI selects exactly that token -----------------------------------------------
 tc_expect_exit 0 "${TOKENS[@]}" "$TOKEN_URI" --json
 cp "$TC_OUT_FILE" "$W/by-uri.json"
-jexprs "$W/by-uri.json" "[[t['present'], t.get('label'), t.get('serial')] for t in j['tokens']]"
+tc_jexprs "$W/by-uri.json" "[[t['present'], t.get('label'), t.get('serial')] for t in j['tokens']]"
 tc_assert_eq "[[true,\"$TOKEN_LABEL\",\"$p11_serial\"]]" "${R[0]-}" \
     "the token's own URI, fed back to tokens, selects exactly that token"
 
 tc_expect_exit 0 "${TOKENS[@]}" "pkcs11:token=$TOKEN_LABEL" --json
 cp "$TC_OUT_FILE" "$W/by-label.json"
-jexprs "$W/by-label.json" "[[t['present'], t.get('label')] for t in j['tokens']]"
+tc_jexprs "$W/by-label.json" "[[t['present'], t.get('label')] for t in j['tokens']]"
 tc_assert_eq "[[true,\"$TOKEN_LABEL\"]]" "${R[0]-}" "pkcs11:token=LABEL selects exactly that token"
 
 tc_expect_exit 5 "${TOKENS[@]}" "pkcs11:token=no-such-token"
@@ -116,7 +89,7 @@ for case in CKF_USER_PIN_COUNT_LOW:count-low:user-pin-count-low \
     IFS=: read -r flag state name <<<"$case"
     tc_expect_exit 0 env TC_FAULT_TOKEN_FLAGS_SET="$flag" "${F_TOKENS[@]}" --json
     cp "$TC_OUT_FILE" "$W/flags-$state.json"
-    jexprs "$W/flags-$state.json" "$(mine pin_state)" "[('$name' in t['flags']) for t in $MINE]"
+    tc_jexprs "$W/flags-$state.json" "$(mine pin_state)" "[('$name' in t['flags']) for t in $MINE]"
     tc_assert_eq "[\"$state\"]" "${R[0]-}" "$flag: pin_state $state"
     tc_assert_eq "[true]" "${R[1]-}" "$flag: flags include $name"
 done
@@ -128,7 +101,7 @@ tc_assert_contains "$TC_OUT" "user PIN:     locked" "table: a locked user PIN is
 # label, manufacturer, model and serial is NUL instead of blank.
 tc_expect_exit 0 env TC_FAULT_PAD_MODEL_NUL=1 "${F_TOKENS[@]}" --json
 cp "$TC_OUT_FILE" "$W/nul.json"
-jexprs "$W/nul.json" "len($MINE)" \
+tc_jexprs "$W/nul.json" "len($MINE)" \
     "[[t[k] for k in ['label', 'manufacturer', 'model', 'serial', 'uri']] for t in $MINE]" \
     "[k for t in j['tokens'] for k, v in t.items() if isinstance(v, str) and
         ('\\\\x00' in v or '\\x00' in v or '%00' in v)]"
@@ -141,25 +114,25 @@ tc_assert_not_contains "$TC_OUT" '\x00' "NUL padding: the table shows no \\x00"
 
 tc_expect_exit 0 env TC_FAULT_PAD_MODEL_NUL=1 "${F_LIST[@]}" --json
 cp "$TC_OUT_FILE" "$W/nul-list.json"
-jexprs "$W/nul-list.json" \
+tc_jexprs "$W/nul-list.json" \
     "[[t['label'], t['model'], [x['sha256'] for c in t['credentials'] for x in c['certificates']]]
         for t in j['tokens'] if t['label'] == '$TOKEN_LABEL']"
 tc_assert_eq "[[\"$TOKEN_LABEL\",\"$p11_model\",[\"$(tc_expected valid sha256)\"]]]" "${R[0]-}" \
     "NUL padding: list still shows the token, trimmed, and its certificate"
 tc_expect_exit 0 env TC_FAULT_PAD_MODEL_NUL=1 "${F_LIST[@]}" "pkcs11:token=$TOKEN_LABEL" --json
 cp "$TC_OUT_FILE" "$W/nul-list-label.json"
-jexprs "$W/nul-list-label.json" "[t['label'] for t in j['tokens']]"
+tc_jexprs "$W/nul-list-label.json" "[t['label'] for t in j['tokens']]"
 tc_assert_eq "[\"$TOKEN_LABEL\"]" "${R[0]-}" "NUL padding: pkcs11:token=LABEL still selects the token"
 tc_expect_exit 0 env TC_FAULT_PAD_MODEL_NUL=1 "${F_TOKENS[@]}" "$TOKEN_URI" --json
 cp "$TC_OUT_FILE" "$W/nul-by-uri.json"
-jexprs "$W/nul-by-uri.json" "[t.get('label') for t in j['tokens']]"
+tc_jexprs "$W/nul-by-uri.json" "[t.get('label') for t in j['tokens']]"
 tc_assert_eq "[\"$TOKEN_LABEL\"]" "${R[0]-}" "NUL padding: the token's printed URI still selects it"
 
 # --- token removed ----------------------------------------------------------------------------
 n_slots=$(tc_json "$W/tokens.json" 'len(j["tokens"])')
 tc_expect_exit 0 env TC_FAULT_TOKEN_ABSENT=1 "${F_TOKENS[@]}" --json
 cp "$TC_OUT_FILE" "$W/absent.json"
-jexprs "$W/absent.json" "len(j['tokens'])" "sorted(set(t['present'] for t in j['tokens']))" \
+tc_jexprs "$W/absent.json" "len(j['tokens'])" "sorted(set(t['present'] for t in j['tokens']))" \
     "[t for t in j['tokens'] if 'label' in t or 'pin_state' in t]" \
     "[t['uri'] for t in j['tokens'] if t['slot_id'] == $((p11_slot))]"
 tc_assert_eq "$n_slots" "${R[0]-}" "token absent: every slot is still shown"
@@ -171,7 +144,7 @@ tc_expect_exit 0 env TC_FAULT_TOKEN_ABSENT=1 "${F_TOKENS[@]}"
 tc_assert_contains "$TC_OUT" "(no token present)" "token absent: the table says so"
 tc_expect_exit 0 env TC_FAULT_TOKEN_ABSENT=1 "${F_TOKENS[@]}" "$slot_uri" --json
 cp "$TC_OUT_FILE" "$W/absent-slot.json"
-jexprs "$W/absent-slot.json" "[[t['slot_id'], t['present']] for t in j['tokens']]"
+tc_jexprs "$W/absent-slot.json" "[[t['slot_id'], t['present']] for t in j['tokens']]"
 tc_assert_eq "[[$((p11_slot)),false]]" "${R[0]-}" \
     "token absent: the empty slot's printed URI, fed back to tokens, selects that slot"
 

@@ -581,3 +581,37 @@ tc_objects_snapshot() {
     LC_ALL=C sort "$tmp/lines" >"$file" || tc_die "snapshot: cannot write $file"
     rm -rf -- "$tmp"
 }
+
+# A Python start costs ~0.4 s here, so JSON questions are asked in batches.
+# tc_jexprs FILE EXPR...: each EXPR evaluated like tc_json does (j = the parsed FILE), one result per
+# line in the array R. A bad document or expression gives "error: ..." results, never a pass.
+tc_jexprs() {
+    local file=$1
+    shift
+    R=()
+    mapfile -t R < <(python3 - "$file" "$@" <<'EOF' 2>&1 || true
+import json, sys
+try:
+    j = json.load(open(sys.argv[1], encoding="utf-8"))
+except Exception as ex:
+    j = None
+    bad = "error: %s is not JSON: %s" % (sys.argv[1], ex)
+for e in sys.argv[2:]:
+    try:
+        if j is None:
+            raise ValueError(bad)
+        r = eval(e, {"j": j})
+    except Exception as ex:
+        r = "error: %s: %s" % (type(ex).__name__, ex)
+    print(r if isinstance(r, str) else json.dumps(r, sort_keys=True, separators=(",", ":"),
+                                                 ensure_ascii=False))
+EOF
+    )
+}
+
+# tc_require_faultmod: the fault-injecting module (tests/faultmod) that ctest passes in.
+tc_require_faultmod() {
+    if [ -z "${TC_FAULTMOD-}" ] || [ ! -f "$TC_FAULTMOD" ]; then
+        tc_die "TC_FAULTMOD must name tc-faultmod.so (got '${TC_FAULTMOD-}'); run through ctest"
+    fi
+}
