@@ -13,7 +13,7 @@ PACKAGES=(
     swtpm swtpm-tools libtpm2-pkcs11-1 libtpm2-pkcs11-tools tpm2-abrmd libtss2-tcti-tabrmd0
     tpm2-tools dbus
     # test and benchmark helpers
-    valgrind hyperfine time python3 iproute2 util-linux
+    valgrind hyperfine time python3 iproute2 util-linux bsdutils
 )
 
 SUDO=""
