@@ -29,16 +29,6 @@ FM=$TC_FAULTMOD
 # ---------------------------------------------------------------------------------------------
 # Helpers
 
-# assert_match TEXT ERE MSG: TEXT matches the extended regex ERE, ignoring case.
-assert_match() {
-    if grep -Eqi -- "$2" <<<"$1"; then
-        tc_pass "$3"
-    else
-        tc_fail "$3"
-        printf '#   no match for /%s/ in:\n' "$2"
-        sed -n '1,40s/^/#     | /p' <<<"$1"
-    fi
-}
 
 # unchanged WHAT: the token's objects are exactly those of the baseline snapshot. Called after each
 # group of bad inputs: a change made by any run of the group persists, so it shows here.
@@ -156,34 +146,34 @@ tc_assert_contains "$(cat "$TC_WORLD/snapshot.base")" "certvalue	truncated	$TRUN
 missing=$TC_WORLD/no-such-dir/libnothing.so
 tc_expect_exit 3 "$TOKENCERT" list --module "$missing"
 tc_assert_contains "$TC_ERR" "$missing" "missing module: the message names the path"
-assert_match "$TC_ERR" "no such file" "missing module: the message says it does not exist"
+tc_assert_match "$TC_ERR" "no such file" "missing module: the message says it does not exist"
 
 tc_expect_exit 3 "$TOKENCERT" tokens --module "$missing"
 tc_assert_contains "$TC_ERR" "$missing" "tokens, missing module: the message names the path"
 
 # check speaks the monitoring convention: UNKNOWN (3), the reason in the summary on stdout.
 tc_expect_exit 3 "$TOKENCERT" check --module "$missing"
-assert_match "$TC_OUT" "^tokencert UNKNOWN" "check, missing module: UNKNOWN summary"
+tc_assert_match "$TC_OUT" "^tokencert UNKNOWN" "check, missing module: UNKNOWN summary"
 tc_assert_contains "$TC_OUT" "$missing" "check, missing module: the summary names the path"
 
 tc_expect_exit 3 "$TOKENCERT" list --module /etc/passwd
 tc_assert_contains "$TC_ERR" "/etc/passwd" "/etc/passwd as module: the message names it"
-assert_match "$TC_ERR" "not a (usable )?PKCS#11 module" \
+tc_assert_match "$TC_ERR" "not a (usable )?PKCS#11 module" \
     "/etc/passwd as module: the message says it is not a PKCS#11 module"
 
 tc_expect_exit 3 "$TOKENCERT" list --module "$LIBZ"
 tc_assert_contains "$TC_ERR" "$LIBZ" "libz as module: the message names it"
-assert_match "$TC_ERR" "not a (usable )?PKCS#11 module" \
+tc_assert_match "$TC_ERR" "not a (usable )?PKCS#11 module" \
     "libz as module: the message says it is not a PKCS#11 module"
-assert_match "$TC_ERR" "C_GetFunctionList" "libz as module: the message says what is missing"
+tc_assert_match "$TC_ERR" "C_GetFunctionList" "libz as module: the message says what is missing"
 
 tc_expect_exit 3 "$TOKENCERT" list --module "$TC_WORLD"
 tc_assert_contains "$TC_ERR" "$TC_WORLD" "a directory as module: the message names it"
-assert_match "$TC_ERR" "not a regular file" "a directory as module: the message says why"
+tc_assert_match "$TC_ERR" "not a regular file" "a directory as module: the message says why"
 # A real PKCS#11 module whose C_Initialize fails (the fault module without its target).
 tc_expect_exit 3 env -u TC_FAULT_TARGET "$TOKENCERT" list --module "$FM"
 tc_assert_contains "$TC_ERR" "$FM" "module failing C_Initialize: the message names it"
-assert_match "$TC_ERR" "initiali[sz]e.*CKR_GENERAL_ERROR" \
+tc_assert_match "$TC_ERR" "initiali[sz]e.*CKR_GENERAL_ERROR" \
     "module failing C_Initialize: the message says so, with the CK_RV"
 unchanged "the bad --module runs above (missing, /etc/passwd, libz, a directory, failing init)"
 
@@ -191,23 +181,23 @@ unchanged "the bad --module runs above (missing, /etc/passwd, libz, a directory,
 # Malformed URIs: exit 2, "malformed"/"unrecognised", and what was wrong
 
 tc_expect_exit 2 "$TOKENCERT" list --module "$MODULE" 'http:x'
-assert_match "$TC_ERR" "malformed" "http:x: the message says malformed"
+tc_assert_match "$TC_ERR" "malformed" "http:x: the message says malformed"
 tc_assert_contains "$TC_ERR" "http:x" "http:x: the message names the URI"
-assert_match "$TC_ERR" "scheme|pkcs11:" "http:x: the message says the scheme is wrong"
+tc_assert_match "$TC_ERR" "scheme|pkcs11:" "http:x: the message says the scheme is wrong"
 
 tc_expect_exit 2 "$TOKENCERT" list --module "$MODULE" 'pkcs11:token=%zz'
-assert_match "$TC_ERR" "malformed" "token=%zz: the message says malformed"
+tc_assert_match "$TC_ERR" "malformed" "token=%zz: the message says malformed"
 tc_assert_contains "$TC_ERR" "%zz" "token=%zz: the message shows the bad encoding"
 
 tc_expect_exit 2 "$TOKENCERT" list --module "$MODULE" 'pkcs11:bogus=1'
-assert_match "$TC_ERR" "unrecogni[sz]ed" "bogus=1: the message says unrecognised"
+tc_assert_match "$TC_ERR" "unrecogni[sz]ed" "bogus=1: the message says unrecognised"
 tc_assert_contains "$TC_ERR" "bogus" "bogus=1: the message names the unrecognised attribute"
 
 tc_expect_exit 2 "$TOKENCERT" tokens --module "$MODULE" 'pkcs11:token=%zz'
-assert_match "$TC_ERR" "malformed" "tokens token=%zz: the message says malformed"
+tc_assert_match "$TC_ERR" "malformed" "tokens token=%zz: the message says malformed"
 
 tc_expect_exit 3 "$TOKENCERT" check --module "$MODULE" 'http:x'
-assert_match "$TC_OUT" "^tokencert UNKNOWN.*malformed" "check http:x: UNKNOWN, malformed"
+tc_assert_match "$TC_OUT" "^tokencert UNKNOWN.*malformed" "check http:x: UNKNOWN, malformed"
 unchanged "the malformed-URI runs above"
 
 # ---------------------------------------------------------------------------------------------
@@ -220,8 +210,8 @@ no_secret() {
 }
 
 tc_expect_exit 2 "$TOKENCERT" list --module "$MODULE" 'pkcs11:token=x;pin-value=1234'
-assert_match "$TC_ERR" "pin-value" "pin-value: the message names pin-value"
-assert_match "$TC_ERR" "refused" "pin-value: the message says it is refused"
+tc_assert_match "$TC_ERR" "pin-value" "pin-value: the message names pin-value"
+tc_assert_match "$TC_ERR" "refused" "pin-value: the message says it is refused"
 no_secret 1234 "pin-value=1234"
 
 secret=Zq7pinvalueXw93
@@ -229,13 +219,13 @@ for uri in "pkcs11:token=$TOKEN_LABEL;pin-value=$secret" \
     "pkcs11:token=$TOKEN_LABEL?pin-value=$secret" \
     "pkcs11:token=%zz;pin-value=$secret"; do
     tc_expect_exit 2 "$TOKENCERT" list --module "$MODULE" "$uri"
-    assert_match "$TC_ERR" "pin-value|malformed" "$uri: refused with a reason"
+    tc_assert_match "$TC_ERR" "pin-value|malformed" "$uri: refused with a reason"
     no_secret "$secret" "$uri"
 done
 tc_expect_exit 2 "$TOKENCERT" tokens --module "$MODULE" "pkcs11:token=x;pin-value=$secret"
 no_secret "$secret" "tokens pin-value"
 tc_expect_exit 3 "$TOKENCERT" check --module "$MODULE" "pkcs11:token=x;pin-value=$secret"
-assert_match "$TC_OUT" "^tokencert UNKNOWN.*pin-value" "check pin-value: UNKNOWN, names pin-value"
+tc_assert_match "$TC_OUT" "^tokencert UNKNOWN.*pin-value" "check pin-value: UNKNOWN, names pin-value"
 no_secret "$secret" "check pin-value"
 unchanged "the URIs carrying pin-value above"
 
@@ -243,19 +233,19 @@ unchanged "the URIs carrying pin-value above"
 # URIs that match nothing
 
 tc_expect_exit 4 "$TOKENCERT" list --module "$MODULE" 'pkcs11:object=nope'
-assert_match "$TC_ERR" "no object.*match" "object=nope: the message says no object matches"
+tc_assert_match "$TC_ERR" "no object.*match" "object=nope: the message says no object matches"
 
 tc_expect_exit 4 "$TOKENCERT" list --module "$MODULE" "pkcs11:token=$TOKEN_LABEL;id=%7F%7E"
-assert_match "$TC_ERR" "no object.*match" "id=%7F%7E: the message says no object matches"
+tc_assert_match "$TC_ERR" "no object.*match" "id=%7F%7E: the message says no object matches"
 
 tc_expect_exit 5 "$TOKENCERT" list --module "$MODULE" 'pkcs11:token=nope'
-assert_match "$TC_ERR" "no token.*present|not present" "token=nope: the message says no such token"
+tc_assert_match "$TC_ERR" "no token.*present|not present" "token=nope: the message says no such token"
 
 tc_expect_exit 5 "$TOKENCERT" tokens --module "$MODULE" 'pkcs11:token=nope'
-assert_match "$TC_ERR" "no token.*present|not present" "tokens token=nope: no such token"
+tc_assert_match "$TC_ERR" "no token.*present|not present" "tokens token=nope: no such token"
 
 tc_expect_exit 3 "$TOKENCERT" check --module "$MODULE" 'pkcs11:object=nope'
-assert_match "$TC_OUT" "^tokencert UNKNOWN.*(no object|nothing matched)" \
+tc_assert_match "$TC_OUT" "^tokencert UNKNOWN.*(no object|nothing matched)" \
     "check object=nope: UNKNOWN, nothing matched"
 unchanged "the URIs matching nothing above"
 
@@ -265,16 +255,16 @@ unchanged "the URIs matching nothing above"
 export TC_FAULT_TARGET=$MODULE
 tc_expect_exit 5 env TC_FAULT_TOKEN_ABSENT=1 "$TOKENCERT" list --module "$FM" \
     "pkcs11:token=$TOKEN_LABEL"
-assert_match "$TC_ERR" "(no token.*|not )present" "absent token: the message says it is not present"
+tc_assert_match "$TC_ERR" "(no token.*|not )present" "absent token: the message says it is not present"
 
 tc_expect_exit 5 env TC_FAULT_TOKEN_ABSENT=1 "$TOKENCERT" tokens --module "$FM" \
     "pkcs11:token=$TOKEN_LABEL"
-assert_match "$TC_ERR" "(no token.*|not )present" \
+tc_assert_match "$TC_ERR" "(no token.*|not )present" \
     "tokens, absent token: the message says it is not present"
 
 tc_expect_exit 3 env TC_FAULT_TOKEN_ABSENT=1 "$TOKENCERT" check --module "$FM" \
     "pkcs11:token=$TOKEN_LABEL"
-assert_match "$TC_OUT" "^tokencert UNKNOWN.*not present" \
+tc_assert_match "$TC_OUT" "^tokencert UNKNOWN.*not present" \
     "check, absent token: UNKNOWN, says it is not present"
 unchanged "the runs with the token absent above"
 
@@ -298,7 +288,7 @@ for func in C_FindObjectsInit C_GetAttributeValue; do
     for ((at = 1; at <= ${total:-0}; at++)); do
         tc_expect_exit 5 env TC_FAULT_FUNC="$func" TC_FAULT_AT="$at" \
             TC_FAULT_RV=CKR_DEVICE_REMOVED "$TOKENCERT" list --module "$FM"
-        assert_match "$TC_ERR" "removed|not present" \
+        tc_assert_match "$TC_ERR" "removed|not present" \
             "$func #$at of $total removed: the message says the token was removed"
     done
 done
@@ -306,7 +296,7 @@ done
 # check turns a removal into UNKNOWN with the reason.
 tc_expect_exit 3 env TC_FAULT_FUNC=C_GetAttributeValue TC_FAULT_AT=1 \
     TC_FAULT_RV=CKR_DEVICE_REMOVED "$TOKENCERT" check --module "$FM"
-assert_match "$TC_OUT" "^tokencert UNKNOWN.*(removed|not present)" \
+tc_assert_match "$TC_OUT" "^tokencert UNKNOWN.*(removed|not present)" \
     "check, token removed: UNKNOWN, says the token was removed"
 unchanged "the runs with the token removed mid-run above"
 unset TC_FAULT_TARGET
@@ -315,9 +305,9 @@ unset TC_FAULT_TARGET
 # Certificate objects whose value is not a certificate: listed as unreadable, the rest intact
 
 tc_expect_exit 0 "$TOKENCERT" list --module "$MODULE"
-assert_match "$TC_OUT" "unreadable +label 'garbage' id $GARBAGE_ID: [^ ]" \
+tc_assert_match "$TC_OUT" "unreadable +label 'garbage' id $GARBAGE_ID: [^ ]" \
     "list: garbage shown as unreadable with label, id and a reason"
-assert_match "$TC_OUT" "unreadable +label 'truncated' id $TRUNC_ID: [^ ]" \
+tc_assert_match "$TC_OUT" "unreadable +label 'truncated' id $TRUNC_ID: [^ ]" \
     "list: truncated shown as unreadable with label, id and a reason"
 tc_assert_contains "$TC_OUT" "$GARBAGE_SHA256" "list: garbage identified by its SHA-256"
 tc_assert_contains "$TC_OUT" "$TRUNC_SHA256" "list: truncated identified by its SHA-256"
@@ -348,8 +338,8 @@ tc_assert_eq "$(grep -vc '^#' "$TC_WORLD/expected.tsv")" \
     "list --json: every real certificate is decoded, without error"
 
 tc_expect_exit 3 "$TOKENCERT" check --module "$MODULE" 'pkcs11:object=garbage'
-assert_match "$TC_OUT" "^tokencert UNKNOWN" "check object=garbage: UNKNOWN"
-assert_match "$TC_OUT" "UNKNOWN +$TOKEN_LABEL 'garbage'.*unreadable" \
+tc_assert_match "$TC_OUT" "^tokencert UNKNOWN" "check object=garbage: UNKNOWN"
+tc_assert_match "$TC_OUT" "UNKNOWN +$TOKEN_LABEL 'garbage'.*unreadable" \
     "check object=garbage: the credential is UNKNOWN because unreadable"
 
 tc_expect_exit 3 "$TOKENCERT" check --module "$MODULE" --json 'pkcs11:object=truncated'
@@ -361,8 +351,8 @@ tc_assert_eq '["UNKNOWN",3,[["truncated","UNKNOWN"]]]' \
 
 # The whole token: the expired credential makes it CRITICAL; the unreadable ones are UNKNOWN lines.
 tc_expect_exit 2 "$TOKENCERT" check --module "$MODULE"
-assert_match "$TC_OUT" "UNKNOWN +$TOKEN_LABEL 'garbage'" "check: garbage reported UNKNOWN"
-assert_match "$TC_OUT" "UNKNOWN +$TOKEN_LABEL 'truncated'" "check: truncated reported UNKNOWN"
+tc_assert_match "$TC_OUT" "UNKNOWN +$TOKEN_LABEL 'garbage'" "check: garbage reported UNKNOWN"
+tc_assert_match "$TC_OUT" "UNKNOWN +$TOKEN_LABEL 'truncated'" "check: truncated reported UNKNOWN"
 unchanged "list and check with unreadable certificates"
 
 # ---------------------------------------------------------------------------------------------
@@ -377,13 +367,13 @@ tc_expect_exit 3 "$TOKENCERT" check --module "$MODULE" --no-such-option
 tc_assert_contains "$TC_ERR" "Try 'tokencert check --help'" "check: unknown option points to help"
 
 tc_expect_exit 2 "$TOKENCERT" list --module "$MODULE" 'pkcs11:' 'pkcs11:'
-assert_match "$TC_ERR" "one URI" "list with two URIs: the message says one URI"
+tc_assert_match "$TC_ERR" "one URI" "list with two URIs: the message says one URI"
 tc_expect_exit 2 "$TOKENCERT" list --module "$MODULE" --json --timeline
-assert_match "$TC_ERR" "--json.*--timeline" "list --json --timeline: the message names both"
+tc_assert_match "$TC_ERR" "--json.*--timeline" "list --json --timeline: the message names both"
 tc_expect_exit 2 "$TOKENCERT" list --module "$MODULE" --expiring 30x
 tc_assert_contains "$TC_ERR" "30x" "list --expiring 30x: the message names the value"
 tc_expect_exit 3 "$TOKENCERT" check --module "$MODULE" --warn 7d --critical 30d
-assert_match "$TC_ERR" "--critical.*--warn" "check --critical > --warn: the message says so"
+tc_assert_match "$TC_ERR" "--critical.*--warn" "check --critical > --warn: the message says so"
 
 tc_expect_exit 2 "$TOKENCERT" frobnicate
 tc_assert_contains "$TC_ERR" "unknown command 'frobnicate'" "unknown command named"
@@ -411,7 +401,7 @@ for page in tokencert tokencert-tokens tokencert-list tokencert-check; do
     tc_expect_exit 0 "$TOKENCERT" "${args[@]}"
     tc_assert_contains "$(fold_ws "$TC_OUT")" "$(fold_ws "$name_line")" "${args[*]}: NAME"
     tc_assert_contains "$(fold_ws "$TC_OUT")" "$(fold_ws "$synopsis")" "${args[*]}: SYNOPSIS"
-    assert_match "$TC_OUT" "^EXIT STATUS" "${args[*]}: EXIT STATUS section"
+    tc_assert_match "$TC_OUT" "^EXIT STATUS" "${args[*]}: EXIT STATUS section"
 done
 tc_expect_exit 0 "$TOKENCERT" list -h
 tc_assert_contains "$TC_OUT" "tokencert-list - list the credentials" "list -h: the man page"

@@ -49,16 +49,6 @@ tc_objects_snapshot "$TC_WORLD/snapshot.base"
 # ---------------------------------------------------------------------------------------------
 # Helpers
 
-# assert_match TEXT ERE MSG: TEXT matches the extended regex ERE, ignoring case.
-assert_match() {
-    if grep -Eqi -- "$2" <<<"$1"; then
-        tc_pass "$3"
-    else
-        tc_fail "$3"
-        printf '#   no match for /%s/ in:\n' "$2"
-        sed -n '1,40s/^/#     | /p' <<<"$1"
-    fi
-}
 
 # run CODE CMD...: tc_expect_exit with an empty login log. Afterwards LOGINS is how many C_Login
 # calls reached the fault module and LOGIN_LINES what it logged; asserts that neither PIN is in
@@ -125,7 +115,7 @@ tc_assert_eq '[[false],[false]]' "$(tc_json "$TC_WORLD/list.json" '[
 run 0 env TOKENCERT_DEBUG=pkcs11 "$TOKENCERT" list --module "$FM" --pin-source env:PIN --json
 logins 1 "$ok_login" "env:PIN"
 logged_in "env:PIN"
-assert_match "$TC_ERR" "pkcs11: C_Login .*CKR_OK" "env:PIN, traced: the trace shows C_Login"
+tc_assert_match "$TC_ERR" "pkcs11: C_Login .*CKR_OK" "env:PIN, traced: the trace shows C_Login"
 
 run 0 "$TOKENCERT" list --module "$FM" --pin-source "file:$TC_WORLD/pin.plain" --json
 logins 1 "$ok_login" "file:PATH (mode 600)"
@@ -154,21 +144,21 @@ unchanged "logins with every PIN source"
 
 run 6 "$TOKENCERT" list --module "$FM" --pin-source "file:$TC_WORLD/pin.wrong"
 logins 1 "$wrong_login" "wrong PIN"
-assert_match "$TC_ERR" "token '$TOKEN_LABEL' rejected the PIN" "wrong PIN: the token rejected it"
-assert_match "$TC_ERR" "not retried" "wrong PIN: the message says it was not retried"
+tc_assert_match "$TC_ERR" "token '$TOKEN_LABEL' rejected the PIN" "wrong PIN: the token rejected it"
+tc_assert_match "$TC_ERR" "not retried" "wrong PIN: the message says it was not retried"
 
 run 6 env TOKENCERT_DEBUG=pkcs11 "$TOKENCERT" list --module "$FM" \
     --pin-source "file:$TC_WORLD/pin.wrong"
 logins 1 "$wrong_login" "wrong PIN, traced"
 tc_assert_eq 1 "$(grep -c 'pkcs11: C_Login ' "$TC_ERR_FILE" || true)" \
     "wrong PIN, traced: the trace shows one C_Login"
-assert_match "$TC_ERR" "pkcs11: C_Login .*CKR_PIN_INCORRECT" \
+tc_assert_match "$TC_ERR" "pkcs11: C_Login .*CKR_PIN_INCORRECT" \
     "wrong PIN, traced: the trace shows the rejection"
 unchanged "wrong PIN"
 
 tc_expect_exit 0 "$TOKENCERT" tokens --module "$MODULE" --json "pkcs11:token=$TOKEN_LABEL"
 cp "$TC_OUT_FILE" "$TC_WORLD/tokens.json"
-assert_match "$(tc_json "$TC_WORLD/tokens.json" '[t["pin_state"] for t in j["tokens"]]')" \
+tc_assert_match "$(tc_json "$TC_WORLD/tokens.json" '[t["pin_state"] for t in j["tokens"]]')" \
     '^\["(ok|count-low)"\]$' "after two wrong PINs the PIN is neither locked nor at its final try"
 run 0 "$TOKENCERT" list --module "$FM" --pin-source env:PIN --json
 logins 1 "$ok_login" "right PIN after two wrong ones"
@@ -182,13 +172,13 @@ tc_assert_eq '["ok"]' "$(tc_json "$TC_WORLD/tokens.json" '[t["pin_state"] for t 
 run 3 env TC_FAULT_FUNC=C_Login TC_FAULT_AT=1 TC_FAULT_RV=CKR_PIN_INCORRECT \
     "$TOKENCERT" check --module "$FM" --pin-source env:PIN
 logins 1 "C_Login userType=1 pinLen=${#PIN} rv=0x000000a0" "check, PIN rejected"
-assert_match "$TC_OUT" "^tokencert UNKNOWN.*rejected the PIN" \
+tc_assert_match "$TC_OUT" "^tokencert UNKNOWN.*rejected the PIN" \
     "check, PIN rejected: UNKNOWN, says so"
 
 run 7 env TC_FAULT_FUNC=C_Login TC_FAULT_AT=1 TC_FAULT_RV=CKR_PIN_LOCKED \
     "$TOKENCERT" list --module "$FM" --pin-source env:PIN
 logins 1 "C_Login userType=1 pinLen=${#PIN} rv=0x000000a4" "C_Login says the PIN is locked"
-assert_match "$TC_ERR" "locked" "C_Login says the PIN is locked: the message says locked"
+tc_assert_match "$TC_ERR" "locked" "C_Login says the PIN is locked: the message says locked"
 unchanged "rejected logins"
 
 # ---------------------------------------------------------------------------------------------
@@ -197,21 +187,21 @@ unchanged "rejected logins"
 run 11 "$TOKENCERT" list --module "$FM" --pin-source "file:$TC_WORLD/pin.world"
 logins 0 "" "world-readable PIN file"
 tc_assert_contains "$TC_ERR" "$TC_WORLD/pin.world" "world-readable PIN file: named"
-assert_match "$TC_ERR" "readable by everyone" "world-readable PIN file: the message says why"
+tc_assert_match "$TC_ERR" "readable by everyone" "world-readable PIN file: the message says why"
 
 run 11 "$TOKENCERT" list --module "$FM" \
     "pkcs11:token=$TOKEN_LABEL;pin-source=file:$TC_WORLD/pin.world"
 logins 0 "" "world-readable PIN file in the URI"
-assert_match "$TC_ERR" "readable by everyone" "world-readable PIN file in the URI: refused"
+tc_assert_match "$TC_ERR" "readable by everyone" "world-readable PIN file in the URI: refused"
 
 run 11 "$TOKENCERT" list --module "$FM" --pin-source "file:$TC_WORLD/pin.missing"
 logins 0 "" "missing PIN file"
 tc_assert_contains "$TC_ERR" "$TC_WORLD/pin.missing" "missing PIN file: named"
-assert_match "$TC_ERR" "no such file" "missing PIN file: the message says why"
+tc_assert_match "$TC_ERR" "no such file" "missing PIN file: the message says why"
 
 run 11 "$TOKENCERT" list --module "$FM" --pin-source "file:$TC_WORLD/pin.empty"
 logins 0 "" "empty PIN file"
-assert_match "$TC_ERR" "empty" "empty PIN file: the message says it is empty"
+tc_assert_match "$TC_ERR" "empty" "empty PIN file: the message says it is empty"
 
 run 11 "$TOKENCERT" list --module "$FM" --pin-source env:TC_PIN_NOT_SET
 logins 0 "" "env: unset variable"
@@ -225,11 +215,11 @@ tc_assert_contains "$TC_ERR" "fd:9" "fd: not open: named"
 # either (setsid), so this cannot end up waiting at a prompt.
 run 11 setsid -w "$TOKENCERT" list --module "$FM" --login </dev/null
 logins 0 "" "--login without terminal"
-assert_match "$TC_ERR" "--pin-source" "--login without terminal: the message points to --pin-source"
+tc_assert_match "$TC_ERR" "--pin-source" "--login without terminal: the message points to --pin-source"
 
 run 3 setsid -w "$TOKENCERT" check --module "$FM" --login </dev/null
 logins 0 "" "check --login without terminal"
-assert_match "$TC_OUT" "^tokencert UNKNOWN.*--pin-source" \
+tc_assert_match "$TC_OUT" "^tokencert UNKNOWN.*--pin-source" \
     "check --login without terminal: UNKNOWN, points to --pin-source"
 unchanged "unusable PIN sources"
 
@@ -239,13 +229,13 @@ unchanged "unusable PIN sources"
 run 7 env TC_FAULT_TOKEN_FLAGS_SET=CKF_USER_PIN_FINAL_TRY \
     "$TOKENCERT" list --module "$FM" --pin-source env:PIN
 logins 0 "" "final try"
-assert_match "$TC_ERR" "one more PIN attempt|final try" "final try: the message says so"
+tc_assert_match "$TC_ERR" "one more PIN attempt|final try" "final try: the message says so"
 tc_assert_contains "$TC_ERR" "--allow-final-try" "final try: the message mentions --allow-final-try"
 
 run 3 env TC_FAULT_TOKEN_FLAGS_SET=CKF_USER_PIN_FINAL_TRY \
     "$TOKENCERT" check --module "$FM" --pin-source env:PIN
 logins 0 "" "check, final try"
-assert_match "$TC_OUT" "^tokencert UNKNOWN.*--allow-final-try" "check, final try: UNKNOWN, says why"
+tc_assert_match "$TC_OUT" "^tokencert UNKNOWN.*--allow-final-try" "check, final try: UNKNOWN, says why"
 
 run 0 env TC_FAULT_TOKEN_FLAGS_SET=CKF_USER_PIN_FINAL_TRY \
     "$TOKENCERT" list --module "$FM" --json
@@ -259,13 +249,13 @@ logged_in "final try with --allow-final-try"
 run 7 env TC_FAULT_TOKEN_FLAGS_SET=CKF_USER_PIN_LOCKED \
     "$TOKENCERT" list --module "$FM" --pin-source env:PIN --allow-final-try
 logins 0 "" "locked (even with --allow-final-try)"
-assert_match "$TC_ERR" "locked" "locked: the message says so"
+tc_assert_match "$TC_ERR" "locked" "locked: the message says so"
 
 run 0 env TC_FAULT_TOKEN_FLAGS_SET=CKF_USER_PIN_COUNT_LOW \
     "$TOKENCERT" list --module "$FM" --pin-source env:PIN --json
 logins 1 "$ok_login" "count low"
 logged_in "count low"
-assert_match "$TC_ERR" "warning.*'$TOKEN_LABEL'.*failed PIN attempts" \
+tc_assert_match "$TC_ERR" "warning.*'$TOKEN_LABEL'.*failed PIN attempts" \
     "count low: a warning on stderr"
 
 # A PIN pad: C_Login with a NULL PIN, the user told to use the pad. Neither module has one:
@@ -277,8 +267,8 @@ esac
 run 1 env TC_FAULT_TOKEN_FLAGS_SET=CKF_PROTECTED_AUTHENTICATION_PATH \
     "$TOKENCERT" list --module "$FM" --login </dev/null
 logins 1 "C_Login userType=1 pinLen=0 rv=$pad_hex" "PIN pad"
-assert_match "$TC_ERR" "PIN pad" "PIN pad: the user is told to use it"
-assert_match "$TC_ERR" "login to token '$TOKEN_LABEL' failed: $pad_rv" \
+tc_assert_match "$TC_ERR" "PIN pad" "PIN pad: the user is told to use it"
+tc_assert_match "$TC_ERR" "login to token '$TOKEN_LABEL' failed: $pad_rv" \
     "PIN pad: the module's answer is reported"
 unchanged "PIN flags"
 

@@ -615,3 +615,14 @@ tc_require_faultmod() {
         tc_die "TC_FAULTMOD must name tc-faultmod.so (got '${TC_FAULTMOD-}'); run through ctest"
     fi
 }
+
+# tc_assert_match TEXT ERE MSG: TEXT matches the extended regex ERE, ignoring case.
+tc_assert_match() {
+    if grep -Eqi -- "$2" <<<"$1"; then
+        tc_pass "$3"
+    else
+        tc_fail "$3"
+        printf '#   no match for /%s/ in:\n' "$2"
+        sed -n '1,40s/^/#     | /p' <<<"$1"
+    fi
+}
