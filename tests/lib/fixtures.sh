@@ -123,9 +123,9 @@ tc_fixture_keypair() {
     local label=$1 id=$2 keytype=$3
     tc__fix_init
     local pub=$TC_FIXTURE/keys/$id.pub
-    # tpm2-pkcs11 now and then hands out an EC public key that pkcs11-tool cannot turn into a
-    # key ("cannot create EVP_PKEY"), seen about once in a few hundred key pairs: such a pair is
-    # deleted and generated again, so that a fixture does not fail the run by chance.
+    # Reading a public key back from tpm2-pkcs11 right after generating it failed once under load
+    # ("cannot create EVP_PKEY" from pkcs11-tool, for a point that is on the curve): such a pair
+    # is deleted and generated again, so that a fixture does not fail the run by chance.
     local try
     for try in 1 2 3 4 5; do
         tc__fix_log tc_p11_login --keypairgen --key-type "$keytype" --id "$id" --label "$label"
