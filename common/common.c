@@ -64,32 +64,6 @@ void tc_hex_upper(const unsigned char *p, size_t n, char sep, char *out)
     out[o] = '\0';
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-long tc_unhex(const char *s, unsigned char *out, size_t cap)
-{
-    size_t len = strlen(s), i;
-
-    if (len % 2 != 0 || len / 2 > cap)
-        return -1;
-    for (i = 0; i < len / 2; i++) {
-        int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[i] = (unsigned char)(hi << 4 | lo);
-    }
-    return (long)(len / 2);
-}
-
 /* Length of the valid UTF-8 sequence at p (1..4), or 0 when it is not valid UTF-8. */
 static size_t utf8_len(const unsigned char *p, size_t n)
 {

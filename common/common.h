@@ -35,8 +35,6 @@ void tc_secret_free(char *s);
 char *tc_hex(const unsigned char *p, size_t n);
 /* Uppercase hex with sep between bytes (sep 0: none) into out (needs 3n bytes). */
 void tc_hex_upper(const unsigned char *p, size_t n, char sep, char *out);
-/* Decodes hex (upper or lower case, no separators); -1 on malformed input. */
-long tc_unhex(const char *s, unsigned char *out, size_t cap);
 
 /* Copies a fixed-width token string (blank- or NUL-padded, not terminated), trims it and makes it
  * printable: control bytes and invalid UTF-8 become \xNN. Returns a new string. */

@@ -13,8 +13,10 @@
 
 #define PIN_MAX 256
 
-/* Reads at most PIN_MAX bytes up to the first newline or EOF into a wiped-on-free string. */
-static tokencert_err read_pin_fd(tokencert_ctx *ctx, int fd, const char *what, char **pin_out)
+/* Reads at most PIN_MAX bytes up to the first newline or EOF into a wiped-on-free string. An empty
+ * PIN is an unusable source, except at the prompt, where it means the user cancelled. */
+static tokencert_err read_pin_fd(tokencert_ctx *ctx, int fd, const char *what, int prompt,
+                                 char **pin_out)
 {
     tokencert_err ret = TC_ERR_INTERNAL;
     char buf[PIN_MAX + 2];
@@ -41,7 +43,8 @@ static tokencert_err read_pin_fd(tokencert_ctx *ctx, int fd, const char *what, c
     if (len > 0 && buf[len - 1] == '\r')
         len--;
     if (len == 0) {
-        ret = tc_error(ctx, TC_ERR_PIN_SOURCE, "the PIN from %s is empty", what);
+        ret = prompt ? tc_error(ctx, TC_ERR_CANCELLED, "no PIN entered")
+                     : tc_error(ctx, TC_ERR_PIN_SOURCE, "the PIN from %s is empty", what);
         goto out;
     }
     buf[len] = '\0';
@@ -73,7 +76,7 @@ static tokencert_err pin_from_file(tokencert_ctx *ctx, const char *path, char **
                        path, (unsigned)(st.st_mode & 07777));
         goto out;
     }
-    ret = read_pin_fd(ctx, fd, path, pin_out);
+    ret = read_pin_fd(ctx, fd, path, 0, pin_out);
 out:
     close(fd);
     return ret;
@@ -110,7 +113,7 @@ tokencert_err tc_pin_from_source(tokencert_ctx *ctx, const char *source, char **
         if (errno != 0 || end == source + 3 || *end != '\0' || fd < 0 || fd > INT_MAX)
             return tc_error(ctx, TC_ERR_PIN_SOURCE, "pin source '%s': not a file descriptor",
                             source);
-        return read_pin_fd(ctx, (int)fd, source, pin_out);
+        return read_pin_fd(ctx, (int)fd, source, 0, pin_out);
     }
     if (source[0] == '/')
         return pin_from_file(ctx, source, pin_out);
@@ -140,9 +143,7 @@ tokencert_err tc_pin_prompt(tokencert_ctx *ctx, const char *prompt, char **pin_o
         ret = tc_error(ctx, TC_ERR_PIN_SOURCE, "cannot write to the terminal: %s", strerror(errno));
         goto out;
     }
-    ret = read_pin_fd(ctx, fd, "the terminal", pin_out);
-    if (ret == TC_ERR_PIN_SOURCE && strstr(tokencert_ctx_error(ctx), "is empty") != NULL)
-        ret = tc_error(ctx, TC_ERR_CANCELLED, "no PIN entered");
+    ret = read_pin_fd(ctx, fd, "the terminal", 1, pin_out);
 out:
     if (restore)
         tcsetattr(fd, TCSAFLUSH, &old);

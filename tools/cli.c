@@ -143,8 +143,3 @@ int cli_stdout_is_tty(void)
 {
     return isatty(STDOUT_FILENO);
 }
-
-void cli_iso_time(time_t t, char *buf, size_t cap)
-{
-    tc_time_iso(t, buf, cap);
-}

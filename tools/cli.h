@@ -59,7 +59,6 @@ void cli_login_opts(const cli_common *c, tokencert_login_opts *opts);
 
 /* Output helpers. */
 int cli_stdout_is_tty(void);
-void cli_iso_time(time_t t, char *buf, size_t cap);
 
 int cmd_tokens(int argc, char **argv);
 int cmd_list(int argc, char **argv);

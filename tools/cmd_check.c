@@ -184,7 +184,7 @@ static void print_json(const judged *js, size_t n, int overall, const char *summ
     size_t i;
 
     json_object_object_add(root, "version", json_object_new_int(1));
-    cli_iso_time(now, t, sizeof t);
+    tc_time_iso(now, t, sizeof t);
     json_object_object_add(root, "generated_at", json_object_new_string(t));
     json_object_object_add(root, "status", json_object_new_string(state_names[overall]));
     json_object_object_add(root, "exit_code", json_object_new_int(overall));
@@ -202,7 +202,7 @@ static void print_json(const judged *js, size_t n, int overall, const char *summ
         json_object_object_add(o, "reason", json_object_new_string(js[i].reason));
         json_object_object_add(o, "certificates", json_object_new_int((int)js[i].cred->n_certs));
         if (b != NULL) {
-            cli_iso_time(b->not_after, t, sizeof t);
+            tc_time_iso(b->not_after, t, sizeof t);
             json_object_object_add(o, "not_after", json_object_new_string(t));
             json_object_object_add(o, "days_left", json_object_new_int64(b->days_left));
             json_object_object_add(o, "subject", json_object_new_string(b->subject));

@@ -62,8 +62,8 @@ static void print_cert(const style *st, const tokencert_cert *c)
         printf("             SHA-256 %s\n", c->sha256);
         return;
     }
-    cli_iso_time(c->not_before, nb, sizeof nb);
-    cli_iso_time(c->not_after, na, sizeof na);
+    tc_time_iso(c->not_before, nb, sizeof nb);
+    tc_time_iso(c->not_after, na, sizeof na);
     printf("    %s%-13s%s %5ld days  %s .. %s  %s\n", status_colour(st, c->status),
            tokencert_cert_status_name(c->status), reset(st), c->days_left, nb, na, c->subject);
     printf("             issuer %s  serial %s  key %s", c->issuer, c->serial,
@@ -186,9 +186,9 @@ static void print_timeline(const style *st, const tokencert_inventory *inv)
     timeline_window(inv, 0, &start, &end);
     if (start == end)
         timeline_window(inv, 1, &start, &end);
-    cli_iso_time(start, a, sizeof a);
-    cli_iso_time(end, b, sizeof b);
-    cli_iso_time(inv->now, today, sizeof today);
+    tc_time_iso(start, a, sizeof a);
+    tc_time_iso(end, b, sizeof b);
+    tc_time_iso(inv->now, today, sizeof today);
     a[10] = b[10] = today[10] = '\0';
     now_col = timeline_col(inv->now, start, end);
     printf("%-28s %-*s%s\n", "", TIMELINE_WIDTH - 10, a, b);
@@ -235,9 +235,9 @@ static json_object *cert_json(const tokencert_cert *c)
     json_object_object_add(o, "subject", ok ? json_object_new_string(c->subject) : NULL);
     json_object_object_add(o, "issuer", ok ? json_object_new_string(c->issuer) : NULL);
     json_object_object_add(o, "serial", ok ? json_object_new_string(c->serial) : NULL);
-    cli_iso_time(c->not_before, t, sizeof t);
+    tc_time_iso(c->not_before, t, sizeof t);
     json_object_object_add(o, "not_before", ok ? json_object_new_string(t) : NULL);
-    cli_iso_time(c->not_after, t, sizeof t);
+    tc_time_iso(c->not_after, t, sizeof t);
     json_object_object_add(o, "not_after", ok ? json_object_new_string(t) : NULL);
     json_object_object_add(o, "days_left", ok ? json_object_new_int64(c->days_left) : NULL);
     json_object_object_add(o, "sha1", json_object_new_string(c->sha1));
@@ -309,7 +309,7 @@ static void print_json(const tokencert_inventory *inv)
     char t[32];
     size_t i, j;
 
-    cli_iso_time(inv->now, t, sizeof t);
+    tc_time_iso(inv->now, t, sizeof t);
     printf("{\n  \"version\": 1,\n  \"generated_at\": \"%s\",\n  \"expiring_days\": %lld,\n"
            "  \"expiring_seconds\": %lld,\n  \"tokens\": [",
            t, inv->expiring_seconds / 86400, inv->expiring_seconds);

@@ -46,23 +46,17 @@ static void printable_escapes_control_and_invalid_utf8(void **state)
     free(s);
 }
 
-static void hex_round_trip(void **state)
+static void hex_encodings(void **state)
 {
     (void)state;
     const unsigned char in[] = {0x00, 0xab, 0x10, 0xff};
-    unsigned char out[4];
     char upper[16];
     char *h = tc_hex(in, sizeof in);
 
     assert_string_equal(h, "00ab10ff");
-    assert_int_equal(tc_unhex(h, out, sizeof out), 4);
-    assert_memory_equal(in, out, 4);
     free(h);
     tc_hex_upper(in, sizeof in, ':', upper);
     assert_string_equal(upper, "00:AB:10:FF");
-    assert_int_equal(tc_unhex("abc", out, sizeof out), -1);
-    assert_int_equal(tc_unhex("zz", out, sizeof out), -1);
-    assert_int_equal(tc_unhex("0011223344", out, sizeof out), -1);
 }
 
 static void durations(void **state)
@@ -104,7 +98,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(token_string_trims_blank_and_nul_padding),
         cmocka_unit_test(printable_escapes_control_and_invalid_utf8),
-        cmocka_unit_test(hex_round_trip),
+        cmocka_unit_test(hex_encodings),
         cmocka_unit_test(durations),
         cmocka_unit_test(days_round_down),
         cmocka_unit_test(iso_time),
