@@ -52,6 +52,12 @@ const char *tokencert_strerror(tokencert_err err)
         return "cancelled";
     case TC_ERR_NOT_SUPPORTED:
         return "not supported";
+    case TC_ERR_PENDING:
+        return "request pending";
+    case TC_ERR_REJECTED:
+        return "request rejected";
+    case TC_ERR_VERIFY:
+        return "verification failed";
     }
     return "unknown error";
 }
@@ -154,6 +160,7 @@ void tokencert_ctx_free(tokencert_ctx *ctx)
 
     if (ctx == NULL)
         return;
+    tc_provider_ctx_free(ctx);
     unload_modules(ctx);
     for (i = 0; i < ctx->warnings.n; i++)
         free(ctx->warnings.v[i]);

@@ -8,6 +8,9 @@
 #include <p11-kit/pkcs11.h>
 #include <p11-kit/uri.h>
 
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
 typedef struct {
     CK_FUNCTION_LIST *fl;
     char *name; /* p11-kit module name, or the path given */
@@ -25,6 +28,9 @@ struct tokencert_ctx {
     tc_ptrvec warnings;
     tokencert_notice_fn notice;
     void *notice_data;
+    /* The private OpenSSL library context (provider.c): default + legacy + tokencert providers. */
+    OSSL_LIB_CTX *libctx;
+    OSSL_PROVIDER *prov_default, *prov_legacy, *prov_tokencert;
 };
 
 /* Records the detail of the error being returned and returns err, for "return tc_error(...)". */
@@ -141,5 +147,92 @@ tokencert_err tc_pin_prompt(tokencert_ctx *ctx, const char *prompt, char **pin_o
 tokencert_err tc_cert_decode(const unsigned char *der, size_t len, tokencert_cert *out,
                              unsigned char keyhash[32], char **why);
 void tc_cert_clear(tokencert_cert *c);
+
+/* ---- an open token (handle.c) ---- */
+struct tokencert_token {
+    tokencert_ctx *ctx;
+    tc_slot slot;
+    tc_session session; /* session.slot points at slot above */
+    tokencert_token_info info;
+    P11KitUri *uri; /* the URI the token was opened with */
+};
+
+/* Parses an object URI given for an open token: its token attributes, if any, must match the
+ * open token (else TC_ERR_INVALID_ARG naming the mismatch). *names_object tells whether it selects
+ * objects at all (object=, id=, type=). */
+tokencert_err tc_token_object_uri(tokencert_token *t, const char *uri, P11KitUri **out,
+                                  int *names_object);
+/* Writes one PKCS#11 attribute template as a new object (C_CreateObject). */
+CK_RV tc_p11_create_object(tc_module *m, CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl, CK_ULONG n,
+                           CK_OBJECT_HANDLE *obj);
+CK_RV tc_p11_destroy_object(tc_module *m, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE obj);
+CK_RV tc_p11_set_attribute_value(tc_module *m, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE obj,
+                                 CK_ATTRIBUTE *tmpl, CK_ULONG n);
+CK_RV tc_p11_generate_key_pair(tc_module *m, CK_SESSION_HANDLE s, CK_MECHANISM *mech,
+                               CK_ATTRIBUTE *pub, CK_ULONG n_pub, CK_ATTRIBUTE *priv,
+                               CK_ULONG n_priv, CK_OBJECT_HANDLE *hpub, CK_OBJECT_HANDLE *hpriv);
+CK_RV tc_p11_get_mechanism_list(tc_module *m, CK_SLOT_ID slot, CK_MECHANISM_TYPE *list,
+                                CK_ULONG *n);
+CK_RV tc_p11_get_mechanism_info(tc_module *m, CK_SLOT_ID slot, CK_MECHANISM_TYPE type,
+                                CK_MECHANISM_INFO *info);
+CK_RV tc_p11_sign_init(tc_module *m, CK_SESSION_HANDLE s, CK_MECHANISM *mech, CK_OBJECT_HANDLE k);
+CK_RV tc_p11_sign(tc_module *m, CK_SESSION_HANDLE s, CK_BYTE *data, CK_ULONG len, CK_BYTE *sig,
+                  CK_ULONG *sig_len);
+CK_RV tc_p11_decrypt_init(tc_module *m, CK_SESSION_HANDLE s, CK_MECHANISM *mech,
+                          CK_OBJECT_HANDLE k);
+CK_RV tc_p11_decrypt(tc_module *m, CK_SESSION_HANDLE s, CK_BYTE *in, CK_ULONG in_len, CK_BYTE *out,
+                     CK_ULONG *out_len);
+
+/* ---- token keys (key.c) ---- */
+/* A private key on the token, with its public half read once. */
+typedef struct {
+    tc_session *session; /* borrowed: must outlive the key */
+    CK_OBJECT_HANDLE priv;
+    CK_OBJECT_HANDLE pub; /* CK_INVALID_HANDLE when the token has no public-key object for it */
+    CK_KEY_TYPE ck_type;  /* CKK_RSA, CKK_EC, CKK_EC_EDWARDS */
+    unsigned char *id;
+    size_t id_len;
+    char *label;
+    EVP_PKEY *pub_pkey; /* the public key, as a plain OpenSSL key in tc_libctx() */
+    int bits;
+} tc_key;
+
+/* The one private key that the object attributes of uri (id=, object=) select on s, with its
+ * public half. TC_ERR_NOT_FOUND when none, TC_ERR_INVALID_ARG naming them when several. */
+tokencert_err tc_key_open(tokencert_ctx *ctx, tc_session *s, P11KitUri *uri, tc_key **out);
+/* The private key whose CKA_ID is id. */
+tokencert_err tc_key_open_id(tokencert_ctx *ctx, tc_session *s, const unsigned char *id,
+                             size_t id_len, tc_key **out);
+void tc_key_free(tc_key *k);
+/* The public key of a key object (private or public) from its attributes: CKA_MODULUS and
+ * CKA_PUBLIC_EXPONENT, or CKA_EC_PARAMS and CKA_EC_POINT. */
+tokencert_err tc_pubkey_read(tokencert_ctx *ctx, tc_session *s, CK_OBJECT_HANDLE obj,
+                             CK_KEY_TYPE type, EVP_PKEY **out);
+/* The CKA_ID derived from a public key, the rule OpenSC and NSS follow: SHA-1 of the RSA modulus
+ * (unsigned big-endian, no leading zeros), of the EC point (uncompressed, the bare octets), or of
+ * the EdDSA public key. */
+tokencert_err tc_key_id_for(tokencert_ctx *ctx, EVP_PKEY *pub, unsigned char id[20]);
+
+/* ---- the built-in OpenSSL provider (provider.c) ---- */
+/* The library's private OSSL_LIB_CTX with the default, legacy and tokencert providers; created on
+ * first use, freed with ctx. NULL (with the error recorded) when it cannot be set up. */
+OSSL_LIB_CTX *tc_libctx(tokencert_ctx *ctx);
+void tc_provider_ctx_free(tokencert_ctx *ctx);
+/* An EVP_PKEY in tc_libctx() whose private operations (sign, decrypt) run on the token through
+ * key, over key's session and login. key must outlive the EVP_PKEY. */
+tokencert_err tc_key_pkey(tokencert_ctx *ctx, tc_key *key, EVP_PKEY **out);
+
+/* ---- key generation (keygen.c) ---- */
+/* Generates a key pair of type ("rsa:2048", ...) on s, with CKA_ID derived from the public key and
+ * label on both objects. Leaves nothing behind on failure. id_out (20 bytes) may be NULL. */
+tokencert_err tc_keygen(tokencert_ctx *ctx, tc_session *s, const char *type, const char *label,
+                        unsigned char id_out[20], size_t *id_len);
+
+/* ---- certificates written to the token (import.c) ---- */
+/* Stores cert as a CKO_CERTIFICATE object (CKA_ID id, CKA_LABEL label, CKA_SUBJECT, CKA_ISSUER,
+ * CKA_SERIAL_NUMBER, CKA_VALUE; CKA_CERTIFICATE_CATEGORY 2 when authority). An identical
+ * certificate already on the token is not written again (*existed set). */
+tokencert_err tc_cert_store(tokencert_ctx *ctx, tc_session *s, X509 *cert, const unsigned char *id,
+                            size_t id_len, const char *label, int authority, int *existed);
 
 #endif /* TOKENCERT_SRC_INTERNAL_H */

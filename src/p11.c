@@ -204,3 +204,60 @@ CK_RV tc_p11_get_attribute_value(tc_module *m, CK_SESSION_HANDLE session, CK_OBJ
 {
     return CALL(m, C_GetAttributeValue, session, obj, tmpl, n);
 }
+
+CK_RV tc_p11_create_object(tc_module *m, CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl, CK_ULONG n,
+                           CK_OBJECT_HANDLE *obj)
+{
+    return CALL(m, C_CreateObject, s, tmpl, n, obj);
+}
+
+CK_RV tc_p11_destroy_object(tc_module *m, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE obj)
+{
+    return CALL(m, C_DestroyObject, s, obj);
+}
+
+CK_RV tc_p11_set_attribute_value(tc_module *m, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE obj,
+                                 CK_ATTRIBUTE *tmpl, CK_ULONG n)
+{
+    return CALL(m, C_SetAttributeValue, s, obj, tmpl, n);
+}
+
+CK_RV tc_p11_generate_key_pair(tc_module *m, CK_SESSION_HANDLE s, CK_MECHANISM *mech,
+                               CK_ATTRIBUTE *pub, CK_ULONG n_pub, CK_ATTRIBUTE *priv,
+                               CK_ULONG n_priv, CK_OBJECT_HANDLE *hpub, CK_OBJECT_HANDLE *hpriv)
+{
+    return CALL(m, C_GenerateKeyPair, s, mech, pub, n_pub, priv, n_priv, hpub, hpriv);
+}
+
+CK_RV tc_p11_get_mechanism_list(tc_module *m, CK_SLOT_ID slot, CK_MECHANISM_TYPE *list, CK_ULONG *n)
+{
+    return CALL(m, C_GetMechanismList, slot, list, n);
+}
+
+CK_RV tc_p11_get_mechanism_info(tc_module *m, CK_SLOT_ID slot, CK_MECHANISM_TYPE type,
+                                CK_MECHANISM_INFO *info)
+{
+    return CALL(m, C_GetMechanismInfo, slot, type, info);
+}
+
+CK_RV tc_p11_sign_init(tc_module *m, CK_SESSION_HANDLE s, CK_MECHANISM *mech, CK_OBJECT_HANDLE k)
+{
+    return CALL(m, C_SignInit, s, mech, k);
+}
+
+CK_RV tc_p11_sign(tc_module *m, CK_SESSION_HANDLE s, CK_BYTE *data, CK_ULONG len, CK_BYTE *sig,
+                  CK_ULONG *sig_len)
+{
+    return CALL(m, C_Sign, s, data, len, sig, sig_len);
+}
+
+CK_RV tc_p11_decrypt_init(tc_module *m, CK_SESSION_HANDLE s, CK_MECHANISM *mech, CK_OBJECT_HANDLE k)
+{
+    return CALL(m, C_DecryptInit, s, mech, k);
+}
+
+CK_RV tc_p11_decrypt(tc_module *m, CK_SESSION_HANDLE s, CK_BYTE *in, CK_ULONG in_len, CK_BYTE *out,
+                     CK_ULONG *out_len)
+{
+    return CALL(m, C_Decrypt, s, in, in_len, out, out_len);
+}

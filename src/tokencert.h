@@ -38,7 +38,10 @@ typedef enum {
     TC_ERR_IO = 13,            /* reading or writing a file failed */
     TC_ERR_BAD_DATA = 14,      /* malformed data from a token, a file or a server */
     TC_ERR_CANCELLED = 15,     /* the user cancelled (e.g. an empty PIN prompt) */
-    TC_ERR_NOT_SUPPORTED = 16  /* the token or module cannot do this */
+    TC_ERR_NOT_SUPPORTED = 16, /* the token or module cannot do this */
+    TC_ERR_PENDING = 17,       /* the CA holds the request for approval: ask again later */
+    TC_ERR_REJECTED = 18,      /* the CA rejected the request (the detail gives its reason) */
+    TC_ERR_VERIFY = 19         /* a certificate, chain or fingerprint did not verify */
 } tokencert_err;
 
 TOKENCERT_API const char *tokencert_strerror(tokencert_err err);
@@ -192,6 +195,48 @@ TOKENCERT_API tokencert_err tokencert_inventory_load(tokencert_ctx *ctx, const c
                                                      long long expiring_seconds,
                                                      tokencert_inventory **out);
 TOKENCERT_API void tokencert_inventory_free(tokencert_inventory *inv);
+
+/* ---- secrets ------------------------------------------------------------------------------ */
+
+/* Reads a secret (a password, a challenge) from "file:PATH", "env:VAR" or "fd:N", or, with source
+ * NULL and interactive set, from a no-echo prompt on the terminal. what names the secret in
+ * errors ("PKCS#12 password"). Free the result with tokencert_secret_free(), which wipes it. */
+TOKENCERT_API tokencert_err tokencert_secret_read(tokencert_ctx *ctx, const char *source,
+                                                  int interactive, const char *prompt,
+                                                  const char *what, char **out);
+TOKENCERT_API void tokencert_secret_free(char *secret);
+
+/* ---- an open token ------------------------------------------------------------------------ */
+
+/* One token, opened with one session and at most one login for everything done on it. */
+typedef struct tokencert_token tokencert_token;
+
+enum {
+    TOKENCERT_OPEN_RW = 1,   /* a read-write session (writing objects) */
+    TOKENCERT_OPEN_LOGIN = 2 /* log in as the user (private keys, signing) */
+};
+
+/* Opens the one token that uri selects (token attributes only; object attributes are ignored
+ * here). TC_ERR_TOKEN_ABSENT when none is present, TC_ERR_INVALID_ARG naming the candidates when
+ * several match. With TOKENCERT_OPEN_LOGIN logs in once, as opts says. */
+TOKENCERT_API tokencert_err tokencert_token_open(tokencert_ctx *ctx, const char *uri,
+                                                 const tokencert_login_opts *opts, unsigned flags,
+                                                 tokencert_token **out);
+TOKENCERT_API void tokencert_token_close(tokencert_token *t);
+TOKENCERT_API const tokencert_token_info *tokencert_token_get_info(const tokencert_token *t);
+
+/* ---- key generation (keygen.c) ------------------------------------------------------------ */
+/* KEYGEN-API */
+
+/* ---- requests (request.c) ----------------------------------------------------------------- */
+/* CSR-API */
+
+/* ---- import, export, delete (import.c, objects.c) ----------------------------------------- */
+/* IMPORT-API */
+/* OBJECTS-API */
+
+/* ---- embedded CA (ca.c) ------------------------------------------------------------------- */
+/* CA-API */
 
 #ifdef __cplusplus
 }

@@ -50,7 +50,12 @@ int cli_exit_code(tokencert_err err)
     case TC_ERR_PIN_FINAL_TRY:
         return EXIT_PIN_LOCKED;
     case TC_ERR_BAD_DATA:
+    case TC_ERR_VERIFY:
         return EXIT_BAD_INPUT;
+    case TC_ERR_PENDING:
+        return EXIT_PENDING;
+    case TC_ERR_REJECTED:
+        return EXIT_REJECTED;
     case TC_ERR_IO:
         return EXIT_IO;
     case TC_ERR_INTERNAL:

@@ -21,7 +21,8 @@ enum {
     EXIT_PENDING = 8,
     EXIT_BAD_INPUT = 9,
     EXIT_IO = 10,
-    EXIT_PIN_SOURCE = 11
+    EXIT_PIN_SOURCE = 11,
+    EXIT_REJECTED = 12
 };
 
 /* Options every subcommand takes. */
@@ -63,5 +64,12 @@ int cli_stdout_is_tty(void);
 int cmd_tokens(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
+int cmd_csr(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_delete(int argc, char **argv);
+int cmd_ca(int argc, char **argv);
+int cmd_enroll(int argc, char **argv);
 
 #endif /* TOKENCERT_TOOLS_CLI_H */

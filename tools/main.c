@@ -9,9 +9,9 @@ static const struct {
     const char *name;
     int (*run)(int argc, char **argv);
 } commands[] = {
-    {"tokens", cmd_tokens},
-    {"list", cmd_list},
-    {"check", cmd_check},
+    {"tokens", cmd_tokens}, {"list", cmd_list},     {"check", cmd_check},   {"keygen", cmd_keygen},
+    {"csr", cmd_csr},       {"import", cmd_import}, {"export", cmd_export}, {"delete", cmd_delete},
+    {"ca", cmd_ca},         {"enroll", cmd_enroll},
 };
 
 int main(int argc, char **argv)

@@ -1,0 +1,2 @@
+/* ca.c — placeholder until implemented. */
+#include "internal.h"

@@ -1,0 +1,2 @@
+/* import.c — placeholder until implemented. */
+#include "internal.h"

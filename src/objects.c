@@ -1,0 +1,2 @@
+/* objects.c — placeholder until implemented. */
+#include "internal.h"

@@ -1,0 +1,2 @@
+/* request.c — placeholder until implemented. */
+#include "internal.h"
