@@ -226,17 +226,166 @@ TOKENCERT_API void tokencert_token_close(tokencert_token *t);
 TOKENCERT_API const tokencert_token_info *tokencert_token_get_info(const tokencert_token *t);
 
 /* ---- key generation (keygen.c) ------------------------------------------------------------ */
-/* KEYGEN-API */
+/* Key types, as "rsa:2048", "rsa:3072", "rsa:4096", "ec:p256", "ec:p384", "ed25519". */
+#define TOKENCERT_KEY_TYPE_DEFAULT "rsa:2048"
+
+typedef struct {
+    char *type;       /* the type generated, e.g. "rsa:2048" */
+    char *label;      /* CKA_LABEL of both objects */
+    char *id;         /* CKA_ID, lowercase hex */
+    char *uri;        /* pkcs11: URI of the private key */
+    char *public_uri; /* pkcs11: URI of the public key */
+} tokencert_keygen_result;
+
+/* Generates a key pair on the open token (opened read-write and logged in): the private key with
+ * CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE true and CKA_EXTRACTABLE false, CKA_SIGN (and CKA_DECRYPT
+ * for RSA); the public key beside it with the same label and CKA_ID. type NULL means
+ * TOKENCERT_KEY_TYPE_DEFAULT. TC_ERR_NOT_SUPPORTED when the token cannot make that type (the
+ * detail lists the types it can make). Nothing is left on the token when it fails. */
+TOKENCERT_API tokencert_err tokencert_keygen(tokencert_token *t, const char *type,
+                                             const char *label, tokencert_keygen_result *out);
+TOKENCERT_API void tokencert_keygen_result_clear(tokencert_keygen_result *r);
+/* The key types this token can generate, by its mechanism list and mechanism info. */
+TOKENCERT_API tokencert_err tokencert_key_types(tokencert_token *t, char ***types, size_t *n);
+TOKENCERT_API void tokencert_strv_free(char **v, size_t n);
 
 /* ---- requests (request.c) ----------------------------------------------------------------- */
-/* CSR-API */
+typedef struct {
+    const char *subject;    /* RFC 4514, e.g. "CN=1234567890,O=Practice,C=DE" */
+    const char *const *san; /* "dns:NAME", "ip:ADDR", "email:ADDR", "uri:URI" */
+    size_t n_san;
+    const char *challenge; /* challenge password (a secret, wiped by the caller); NULL none */
+    const char *digest;    /* "sha256" (NULL), "sha384", "sha512" */
+} tokencert_csr_params;
+
+/* A PKCS#10 request for the private key that key_uri (id=, object=) selects on the open token,
+ * signed by the token. DER in *der (free with free()). Bad subject or SAN: TC_ERR_INVALID_ARG
+ * naming the part that is wrong. */
+TOKENCERT_API tokencert_err tokencert_csr(tokencert_token *t, const char *key_uri,
+                                          const tokencert_csr_params *p, unsigned char **der,
+                                          size_t *der_len);
 
 /* ---- import, export, delete (import.c, objects.c) ----------------------------------------- */
-/* IMPORT-API */
-/* OBJECTS-API */
+typedef struct {
+    const char *label;              /* label for certificates (default: the key's label) */
+    int allow_orphan;               /* store a certificate that matches no key on the token */
+    int no_verify;                  /* store even when the chain does not verify */
+    int allow_invalid_dates;        /* store an expired or not yet valid certificate */
+    const char *ca_file;            /* trust anchors for chain verification (default: system) */
+    const char *password;           /* PKCS#12 password (a secret, wiped by the caller) */
+    const char *expect_fingerprint; /* "sha256:AB:CD:..." or "sha1:...": refuse anything else */
+} tokencert_import_opts;
+
+typedef struct {
+    const unsigned char *data; /* PEM, DER, PKCS#7 or PKCS#12 */
+    size_t len;
+    const char *name; /* shown in messages, e.g. the file name */
+} tokencert_import_input;
+
+typedef enum {
+    TOKENCERT_IMPORTED_CERT = 0,      /* an end-entity certificate, attached to its key */
+    TOKENCERT_IMPORTED_AUTHORITY = 1, /* a CA certificate */
+    TOKENCERT_IMPORTED_KEY = 2        /* a private key (from PKCS#12) and its public key */
+} tokencert_import_kind;
+
+typedef struct {
+    tokencert_import_kind kind;
+    int existed; /* already on the token: nothing written */
+    char *label;
+    char *id;
+    char *uri;
+    char *subject;
+    char *sha256;
+} tokencert_import_item;
+
+/* Checks every input first (parse, fingerprint, key match, chain, dates), then writes: when any
+ * check fails nothing is written. The token must be open read-write (and logged in to match
+ * private keys or write one). */
+TOKENCERT_API tokencert_err tokencert_import(tokencert_token *t, const tokencert_import_input *in,
+                                             size_t n_in, const tokencert_import_opts *opts,
+                                             tokencert_import_item **items, size_t *n_items);
+TOKENCERT_API void tokencert_import_items_free(tokencert_import_item *items, size_t n);
+/* 1 when data looks like PKCS#12 (the caller then reads a password), else 0. */
+TOKENCERT_API int tokencert_data_is_pkcs12(const unsigned char *data, size_t len);
+typedef struct {
+    char *kind; /* "certificate", "public key", "private key", "data", ... */
+    char *label;
+    char *id;
+    char *uri;
+} tokencert_object_desc;
+
+/* The objects an object URI selects on the open token (the URI must name objects). */
+TOKENCERT_API tokencert_err tokencert_objects_find(tokencert_token *t, const char *object_uri,
+                                                   tokencert_object_desc **out, size_t *n);
+TOKENCERT_API void tokencert_objects_free(tokencert_object_desc *v, size_t n);
+/* Exports the one certificate or public key object_uri selects; PEM when pem, else DER. Private
+ * keys are refused: they never leave the token. */
+TOKENCERT_API tokencert_err tokencert_export(tokencert_token *t, const char *object_uri, int pem,
+                                             unsigned char **out, size_t *len);
+/* Destroys every object object_uri selects; *n_deleted tells how many. */
+TOKENCERT_API tokencert_err tokencert_delete(tokencert_token *t, const char *object_uri,
+                                             size_t *n_deleted);
 
 /* ---- embedded CA (ca.c) ------------------------------------------------------------------- */
-/* CA-API */
+typedef struct {
+    const char *dir;          /* the CA's directory; NULL: $XDG_DATA_HOME/tokencert/ca */
+    const char *subject;      /* RFC 4514; NULL: "CN=tokencert local CA" */
+    const char *key_type;     /* NULL: "ec:p256" */
+    long long validity;       /* seconds of the CA certificate; 0: 10 years */
+    long long issue_validity; /* seconds of issued certificates; 0: 1 year */
+    int manual_approval;      /* requests wait for tokencert_ca_approve() */
+    const char *token_uri;    /* a token for the CA key; NULL: a SoftHSM token of the CA's own */
+    const char *module;       /* module for token_uri; NULL: the p11-kit registry */
+    const char *pin_source;   /* how the CA reads the PIN of token_uri */
+} tokencert_ca_params;
+
+typedef enum {
+    TOKENCERT_REQ_PENDING = 0,
+    TOKENCERT_REQ_ISSUED = 1,
+    TOKENCERT_REQ_REJECTED = 2
+} tokencert_req_state;
+
+TOKENCERT_API const char *tokencert_req_state_name(tokencert_req_state s);
+
+typedef struct {
+    long long id;
+    char *subject;
+    tokencert_req_state state;
+    time_t submitted, decided;    /* decided 0 while pending */
+    time_t not_before, not_after; /* of the issued certificate; else the requested start */
+    char *serial;                 /* uppercase hex once issued */
+    char *reason;                 /* why it was rejected */
+    unsigned char *cert;          /* DER of the issued certificate, else NULL */
+    size_t cert_len;
+} tokencert_ca_request;
+
+/* Creates a CA: its key on its token, its self-signed certificate, its index. */
+TOKENCERT_API tokencert_err tokencert_ca_init(tokencert_ctx *ctx, const tokencert_ca_params *p);
+/* The directory a NULL dir means. Free with free(). */
+TOKENCERT_API char *tokencert_ca_default_dir(void);
+/* Records a request (DER PKCS#10, its signature checked). not_before 0 means "when issued"; else
+ * the issued certificate starts then. *auto_approve tells whether the CA issues without an
+ * operator; the request stays pending until tokencert_ca_approve(). */
+TOKENCERT_API tokencert_err tokencert_ca_submit(tokencert_ctx *ctx, const char *dir,
+                                                const unsigned char *csr, size_t csr_len,
+                                                time_t not_before, tokencert_ca_request *out,
+                                                int *auto_approve);
+/* Issues the certificate for a pending request, signing on the CA's token. SoftHSM reads its
+ * configuration once per process: call this in a process of its own (the CLI runs
+ * "tokencert ca approve" as a child), before any other use of SoftHSM. */
+TOKENCERT_API tokencert_err tokencert_ca_approve(tokencert_ctx *ctx, const char *dir, long long id,
+                                                 tokencert_ca_request *out);
+TOKENCERT_API tokencert_err tokencert_ca_reject(tokencert_ctx *ctx, const char *dir, long long id,
+                                                const char *reason);
+TOKENCERT_API tokencert_err tokencert_ca_get(tokencert_ctx *ctx, const char *dir, long long id,
+                                             tokencert_ca_request *out);
+TOKENCERT_API tokencert_err tokencert_ca_list(tokencert_ctx *ctx, const char *dir,
+                                              tokencert_ca_request **out, size_t *n);
+/* The CA certificate, DER. */
+TOKENCERT_API tokencert_err tokencert_ca_cert(tokencert_ctx *ctx, const char *dir,
+                                              unsigned char **der, size_t *len);
+TOKENCERT_API void tokencert_ca_request_clear(tokencert_ca_request *r);
+TOKENCERT_API void tokencert_ca_requests_free(tokencert_ca_request *v, size_t n);
 
 #ifdef __cplusplus
 }
