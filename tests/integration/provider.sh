@@ -12,9 +12,13 @@ set -euo pipefail
 . "$(dirname "$0")/../lib/fixtures.sh"
 
 tc_require_tool openssl pkcs11-tool python3
+tc_require_faultmod
 if [ -z "${TC_PROBE-}" ] || [ ! -x "$TC_PROBE" ]; then
     tc_die "TC_PROBE must name the tc-probe program (got '${TC_PROBE-}'); run through ctest"
 fi
+# SoftHSM leaks a little in C_SignInit of EC keys; tests/lsan.supp suppresses leaks by module
+# name, which a sanitizer build can match only with whole allocation stacks.
+export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}fast_unwind_on_malloc=0"
 tc_world_init
 W=$TC_WORLD
 tc_fixture_ca
@@ -243,6 +247,56 @@ probe 1 --key "pkcs11:token=other-token;id=%0a" sign --alg rsa-pkcs1 --in "$W/ms
     --out "$W/none.sig"
 tc_assert_contains "$TC_ERR" "names another token" "key URI of another token refused"
 tc_assert_eq no "$([ -e "$W/none.sig" ] && echo yes || echo no)" "no signature written"
+
+# A certificate of another key: X509_check_private_key compares our key with a plain one.
+probe 1 --key "${KEYURI[ec]}" cms --in "$W/msg" --cert "$W/srv.pem" --out "$W/mismatch.p7s"
+tc_assert_contains "$TC_ERR" "the certificate does not match the token key" \
+    "another EC key's certificate does not match"
+probe 1 --key "${KEYURI[rsa]}" cms --in "$W/msg" --cert "$W/ec.crt" --out "$W/mismatch.p7s"
+tc_assert_contains "$TC_ERR" "the certificate does not match the token key" \
+    "an EC certificate does not match the RSA key"
+
+# ---------------------------------------------------------------------------------------------
+# Token failures, injected by the fault module: the call and its CK_RV are named, nothing is
+# written, and no failure point anywhere in a CSR or a decryption crashes.
+FM_ENV=(env TC_FAULT_TARGET="$MODULE")
+fprobe() {
+    local code=$1
+    shift
+    tc_expect_exit "$code" "${FM_ENV[@]}" "$@" "$TC_PROBE" --module "$TC_FAULTMOD" \
+        --token "pkcs11:token=$TOKEN_LABEL" --pin-source env:PIN "${PARGS[@]}"
+}
+rm -f "$W/f.sig"
+PARGS=(--key "${KEYURI[ec]}" sign --alg ecdsa --in "$W/msg" --out "$W/f.sig")
+fprobe 1 TC_FAULT_FUNC=C_Sign TC_FAULT_AT=1 TC_FAULT_RV=CKR_DEVICE_ERROR
+tc_assert_contains "$TC_ERR" "C_Sign failed: CKR_DEVICE_ERROR" "C_Sign failure named"
+tc_assert_eq no "$([ -e "$W/f.sig" ] && echo yes || echo no)" "no signature after C_Sign failed"
+PARGS=(--key "${KEYURI[rsa]}" sign --alg rsa-pss --in "$W/msg" --out "$W/f.sig")
+fprobe 1 TC_FAULT_FUNC=C_SignInit TC_FAULT_AT=1 TC_FAULT_RV=CKR_DEVICE_REMOVED
+tc_assert_contains "$TC_ERR" "C_SignInit failed: CKR_DEVICE_REMOVED (was the token removed?)" \
+    "C_SignInit failure named"
+for what in csr decrypt; do
+    if [ $what = csr ]; then
+        PARGS=(--key "${KEYURI[rsa]}" csr --subject "CN=fault" --out "$W/f.csr")
+    else
+        PARGS=(--key "${KEYURI[rsa]}" decrypt --pad pkcs1 --in "$W/ct.pkcs1" --out "$W/f.pt")
+    fi
+    fprobe 0 TC_FAULT_COUNT_FILE="$W/counts"
+    total=$(awk '$1 == "total" { print $2 }' "$W/counts")
+    crashes=0
+    for n in $(seq 1 "$total"); do
+        rc=0
+        "${FM_ENV[@]}" TC_FAULT_AT="$n" TC_FAULT_RV=CKR_DEVICE_ERROR "$TC_PROBE" \
+            --module "$TC_FAULTMOD" --token "pkcs11:token=$TOKEN_LABEL" --pin-source env:PIN \
+            "${PARGS[@]}" >"$W/f.out" 2>&1 || rc=$?
+        if [ "$rc" -ge 128 ]; then
+            crashes=$((crashes + 1))
+            tc_log "$what: fault at call $n: exit $rc"
+            sed 's/^/#   /' "$W/f.out"
+        fi
+    done
+    tc_assert_eq 0 "$crashes" "$what: a failure at any of $total PKCS#11 calls never crashes"
+done
 
 # ---------------------------------------------------------------------------------------------
 # The keys are as generated, and the token is unchanged.
