@@ -156,7 +156,7 @@ free_port() {
 
 # tls KEY WHAT [probe options] [-- s_server options]
 tls() {
-    local k=$1 what=$2 port pid i out=$W/s_server.out
+    local k=$1 what=$2 port pid out=$W/s_server.out
     shift 2
     local popts=() sopts=()
     while [ $# -gt 0 ] && [ "$1" != -- ]; do
@@ -171,14 +171,14 @@ tls() {
         -cert "$W/srv.pem" -key "$W/srv.key" "${sopts[@]}" >"$out" 2>&1 </dev/null &
     pid=$!
     tc_defer "kill $pid 2>/dev/null || true"
-    for i in $(seq 50); do
+    for _ in $(seq 50); do
         grep -q '^ACCEPT' "$out" && break
         sleep 0.1
     done
     probe 0 --key "${KEYURI[$k]}" tls --connect "127.0.0.1:$port" --cert "$W/$k.crt" \
         --CAfile "$CA" "${popts[@]}"
     tc_assert_contains "$TC_OUT" "reply: yek nekot eht morf olleh" "$what: reply received"
-    for i in $(seq 50); do
+    for _ in $(seq 50); do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
@@ -310,5 +310,24 @@ for k in "${KINDS[@]}"; do
 done
 tc_objects_snapshot "$W/snapshot.after"
 tc_assert_files_eq "$W/snapshot.before" "$W/snapshot.after" "token objects unchanged"
+
+# ---------------------------------------------------------------------------------------------
+# Without its public-key object a key still works when the private object shows its public half
+# (RSA: CKA_MODULUS on both kinds); otherwise the error says where it looked.
+tc__fix_log tc_p11_login --delete-object --type pubkey --id 0a
+tc__fix_log tc_p11_login --delete-object --type pubkey --id 0b
+probe 0 --key "${KEYURI[rsa]}" sign --alg rsa-pkcs1 --in "$W/msg" --out "$W/nopub.sig"
+verified "RSA key without its public-key object" openssl dgst -sha256 -verify "${PUB[rsa]}" \
+    -signature "$W/nopub.sig" "$W/msg"
+if [ "$TC_TOKEN_KIND" = softhsm ]; then
+    # SoftHSM keeps no CKA_EC_POINT on EC private keys.
+    probe 1 --key "${KEYURI[ec]}" sign --alg ecdsa --in "$W/msg" --out "$W/nopub.ec.sig"
+    tc_assert_contains "$TC_ERR" "the public half of private key 'ec' can be read neither from the key nor from a public-key object" \
+        "EC key without its public-key object: clear error"
+else
+    probe 0 --key "${KEYURI[ec]}" sign --alg ecdsa --in "$W/msg" --out "$W/nopub.ec.sig"
+    verified "EC key without its public-key object" openssl dgst -sha256 -verify "${PUB[ec]}" \
+        -signature "$W/nopub.ec.sig" "$W/msg"
+fi
 
 tc_finish
