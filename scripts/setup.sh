@@ -14,6 +14,8 @@ PACKAGES=(
     tpm2-tools dbus
     # test and benchmark helpers
     valgrind hyperfine time python3 iproute2 util-linux bsdutils
+    # benchmark anchors only (the libp11 engine; tokencert itself never uses ENGINEs)
+    libengine-pkcs11-openssl
 )
 
 SUDO=""
