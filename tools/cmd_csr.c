@@ -14,6 +14,10 @@ int cmd_csr(int argc, char **argv)
     static const struct option opts[] = {{"subject", required_argument, NULL, 's'},
                                          {"san", required_argument, NULL, 'a'},
                                          {"challenge-source", required_argument, NULL, 'c'},
+                                         /* Listed to be refused: otherwise getopt_long would
+                                          * take it as an abbreviation of --challenge-source and
+                                          * the secret as the name of a source. */
+                                         {"challenge", required_argument, NULL, 'C'},
                                          {"digest", required_argument, NULL, 'd'},
                                          {"der", no_argument, NULL, 'D'},
                                          {"output", required_argument, NULL, 'o'},
@@ -50,6 +54,9 @@ int cmd_csr(int argc, char **argv)
         case 'c':
             challenge_source = optarg;
             break;
+        case 'C':
+            return cli_usage_error("csr", "a challenge password is never taken from the command "
+                                          "line: use --challenge-source file:PATH|env:VAR|fd:N");
         case 'd':
             p.digest = optarg;
             break;
