@@ -61,9 +61,8 @@ static const struct {
     {"jurisdictionL", NID_jurisdictionLocalityName},
 };
 
-/* TEMPORARY until key.c and provider.c land: weak references, so the library links before. */
+/* TEMPORARY until provider.c lands: a weak reference, so the library links before. */
 #pragma weak tc_key_pkey
-#pragma weak tc_key_free
 
 #define SUBJECT_MAX 4096
 #define SAN_MAX     1024
@@ -731,8 +730,7 @@ tokencert_err tokencert_csr(tokencert_token *t, const char *key_uri, const token
 out:
     free(buf);
     EVP_PKEY_free(pkey);
-    if (&tc_key_free != NULL)
-        tc_key_free(key);
+    tc_key_free(key);
     if (uri != NULL)
         p11_kit_uri_free(uri);
     tc_req_free(req);

@@ -134,14 +134,14 @@ bad 2 "SAN 'ip:192.0.2.999': not an IPv4 or IPv6 address" --pin-source env:PIN "
 bad 2 "SAN 'dns:': empty value" --pin-source env:PIN "$TOK;id=%01" --subject 'CN=a' --san dns:
 bad 2 "the key URI names no key" --pin-source env:PIN "$TOK" --subject 'CN=a'
 bad 2 "--subject is required" --pin-source env:PIN "$TOK;id=%01"
-bad 4 "" --pin-source env:PIN "$TOK;id=%77" --subject 'CN=a'
+bad 4 "no private key matches id=77" --pin-source env:PIN "$TOK;id=%77" --subject 'CN=a'
 bad 11 "challenge password" --pin-source env:PIN "$TOK;id=%01" --subject 'CN=a' \
     --challenge-source "file:$TC_WORLD/no-such-file"
 bad 11 "challenge password" --pin-source env:PIN "$TOK;id=%01" --subject 'CN=a' \
     --challenge-source env:TC_NO_SUCH_VARIABLE
 # One wrong PIN only: tpm2-pkcs11's dictionary-attack protection counts every failure.
 export WRONG_PIN=wrong-0000
-bad 6 "" --pin-source env:WRONG_PIN "$TOK;id=%01" --subject 'CN=a'
+bad 6 "CKR_PIN_INCORRECT" --pin-source env:WRONG_PIN "$TOK;id=%01" --subject 'CN=a'
 tc_assert_not_contains "$TC_ERR" "$WRONG_PIN" "the wrong PIN is not printed"
 unchanged "after the bad input"
 
