@@ -1142,6 +1142,9 @@ static tokencert_err write_key(import_state *st, in_key *ik)
     ADD(pv, npv, CKA_SENSITIVE, &yes, sizeof yes);
     ADD(pv, npv, CKA_EXTRACTABLE, &no, sizeof no);
     ADD(pv, npv, CKA_SIGN, &yes, sizeof yes);
+    /* Signing (and RSA decryption) only: tokens default the other usages inconsistently. */
+    ADD(pv, npv, CKA_DECRYPT, rsa ? &yes : &no, sizeof yes);
+    ADD(pv, npv, CKA_UNWRAP, &no, sizeof no);
     ADD(pv, npv, CKA_ID, ik->id, 20);
     ADD(pv, npv, CKA_LABEL, ik->label, strlen(ik->label));
     ADD(pb, npb, CKA_CLASS, &pub_cls, sizeof pub_cls);
@@ -1149,6 +1152,8 @@ static tokencert_err write_key(import_state *st, in_key *ik)
     ADD(pb, npb, CKA_TOKEN, &yes, sizeof yes);
     ADD(pb, npb, CKA_PRIVATE, &no, sizeof no);
     ADD(pb, npb, CKA_VERIFY, &yes, sizeof yes);
+    ADD(pb, npb, CKA_ENCRYPT, rsa ? &yes : &no, sizeof yes);
+    ADD(pb, npb, CKA_WRAP, &no, sizeof no);
     ADD(pb, npb, CKA_ID, ik->id, 20);
     ADD(pb, npb, CKA_LABEL, ik->label, strlen(ik->label));
     if (rsa) {
@@ -1171,8 +1176,6 @@ static tokencert_err write_key(import_state *st, in_key *ik)
                            "%s: multi-prime RSA keys cannot be written to a token", ik->src);
             goto out;
         }
-        ADD(pv, npv, CKA_DECRYPT, &yes, sizeof yes);
-        ADD(pb, npb, CKA_ENCRYPT, &yes, sizeof yes);
         for (i = 0; i < sizeof parts / sizeof parts[0]; i++) {
             if (!bn_param(ik->pkey, parts[i].param, 0, &priv_b, &pv[npv], parts[i].attr)) {
                 ret = tc_error(st->ctx, TC_ERR_BAD_DATA,
