@@ -12,6 +12,7 @@ set -euo pipefail
 . "$(dirname "$0")/../lib/fixtures.sh"
 
 tc_require_tokencert
+tc_require_faultmod
 tc_require_tool openssl certtool pkcs11-tool python3 sha1sum cmp
 tc_world_init
 W=$TC_WORLD
@@ -188,6 +189,16 @@ tc_expect_exit 10 "${TC[@]}" --ca-file "$W/no-such-ca.pem" "$W/alice.pem"
 tc_assert_contains "$TC_ERR" "cannot read CA certificates from '$W/no-such-ca.pem'" "missing CA file named"
 tc_expect_exit 2 "${TC[@]}"
 tc_assert_contains "$TC_ERR" "a token URI and at least one file expected" "no file: usage"
+
+tc_log "a write failing half-way: what this run wrote is destroyed again"
+# erin's chain needs three new objects (leaf, intermediate, root); fail the second and the third.
+for at in 2 3; do
+    tc_expect_exit 1 env TC_FAULT_TARGET="$MODULE" TC_FAULT_FUNC=C_CreateObject TC_FAULT_AT=$at \
+        TC_FAULT_RV=CKR_DEVICE_MEMORY "$TOKENCERT" import "$URI" --module "$TC_FAULTMOD" \
+        --pin-source env:PIN --ca-file "$ROOT" "$W/erin-chain.pem"
+    tc_assert_contains "$TC_ERR" "C_CreateObject (certificate) failed: CKR_DEVICE_MEMORY" "failure $at named"
+    unchanged "C_CreateObject $at of 3 failed"
+done
 
 unchanged "after every refusal"
 
