@@ -235,4 +235,10 @@ tokencert_err tc_keygen(tokencert_ctx *ctx, tc_session *s, const char *type, con
 tokencert_err tc_cert_store(tokencert_ctx *ctx, tc_session *s, X509 *cert, const unsigned char *id,
                             size_t id_len, const char *label, int authority, int *existed);
 
+/* ---- token initialisation, for the embedded CA's own token (p11.c) ---- */
+/* label is the 32-byte blank-padded CK_TOKEN_INFO label. */
+CK_RV tc_p11_init_token(tc_module *m, CK_SLOT_ID slot, unsigned char *so_pin, CK_ULONG so_pin_len,
+                        const unsigned char label[32]);
+CK_RV tc_p11_init_pin(tc_module *m, CK_SESSION_HANDLE s, unsigned char *pin, CK_ULONG pin_len);
+
 #endif /* TOKENCERT_SRC_INTERNAL_H */
