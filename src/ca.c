@@ -1338,12 +1338,6 @@ tokencert_err tokencert_ca_init(tokencert_ctx *ctx, const tokencert_ca_params *p
         ret = own_token_create(ctx, abs, &cfg, &cf, &ct);
         if (ret != TC_OK)
             goto out;
-        tokencert_ctx_free(ct.cactx);
-        ct.cactx = NULL;
-        /* SoftHSM stays pointed at the CA's token: the context is made afresh on it. */
-        ret = ca_ctx_new(ctx, &ct, cfg.module);
-        if (ret != TC_OK)
-            goto out;
     } else {
         cfg.module = p->module != NULL ? tc_strdup(p->module) : NULL;
         cfg.token_uri = tc_strdup(p->token_uri);
