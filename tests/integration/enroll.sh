@@ -139,6 +139,7 @@ tc_assert_eq 1 "$(n_requests)" "label in use: no request recorded"
 unchanged "label in use"
 
 # A second credential on the same token with the existing CA (RSA this time).
+: >"$LOGIN_LOG"
 tc_expect_exit 0 "$TOKENCERT" enroll "$USER_URI" --module "$FM" --pin-source env:PIN \
     --ca-dir "$CA" --label office2 --subject "CN=2345678901" --type rsa:2048
 tc_assert_not_contains "$TC_ERR" "created one" "an existing CA is reused"
