@@ -319,7 +319,7 @@ static tokencert_err check_policy(tokencert_ctx *ctx, tc_session *s, CK_OBJECT_H
 {
     tc_attr a[2] = {{CKA_SENSITIVE, NULL, 0, 0, sizeof(CK_BBOOL)},
                     {CKA_EXTRACTABLE, NULL, 0, 0, sizeof(CK_BBOOL)}};
-    tokencert_err ret;
+    tokencert_err ret = TC_ERR_INTERNAL;
 
     ret = tc_get_attributes(ctx, s, priv, a, 2, 16);
     if (ret != TC_OK)
