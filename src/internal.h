@@ -254,4 +254,10 @@ tokencert_err tc_req_build(tokencert_ctx *ctx, const tokencert_csr_params *p, EV
 tokencert_err tc_req_sign(tokencert_ctx *ctx, X509_REQ *req, EVP_PKEY *pkey, const char *digest);
 void tc_req_free(X509_REQ *req);
 
+/* ---- token initialisation, for the embedded CA's own token (p11.c) ---- */
+/* label is the 32-byte blank-padded CK_TOKEN_INFO label. */
+CK_RV tc_p11_init_token(tc_module *m, CK_SLOT_ID slot, unsigned char *so_pin, CK_ULONG so_pin_len,
+                        const unsigned char label[32]);
+CK_RV tc_p11_init_pin(tc_module *m, CK_SESSION_HANDLE s, unsigned char *pin, CK_ULONG pin_len);
+
 #endif /* TOKENCERT_SRC_INTERNAL_H */

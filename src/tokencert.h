@@ -390,6 +390,10 @@ TOKENCERT_API tokencert_err tokencert_ca_cert(tokencert_ctx *ctx, const char *di
                                               unsigned char **der, size_t *len);
 TOKENCERT_API void tokencert_ca_request_clear(tokencert_ca_request *r);
 TOKENCERT_API void tokencert_ca_requests_free(tokencert_ca_request *v, size_t n);
+/* Checks an RFC 4514 subject ("CN=1234567890,O=Practice,C=DE") as the CA parses it:
+ * TC_ERR_INVALID_ARG naming the part that is wrong. Lets a caller refuse a bad subject before it
+ * changes anything on a token. */
+TOKENCERT_API tokencert_err tokencert_subject_check(tokencert_ctx *ctx, const char *subject);
 
 #ifdef __cplusplus
 }

@@ -246,3 +246,35 @@ char *cli_pem_encode(const char *label, const unsigned char *der, size_t len, si
     *out_len = n;
     return out;
 }
+
+/* "YYYY-MM-DD", "YYYY-MM-DDTHH:MM:SS" or the same with a final Z; always UTC. */
+int cli_parse_utc(const char *s, time_t *out)
+{
+    struct tm tm;
+    int y, mo, d, h = 0, mi = 0, sec = 0, n = 0;
+    size_t len = strlen(s);
+
+    memset(&tm, 0, sizeof tm);
+    if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3)
+        return -1;
+    if ((size_t)n != len) {
+        int m = 0;
+        if (sscanf(s + n, "T%2d:%2d:%2d%n", &h, &mi, &sec, &m) != 3)
+            return -1;
+        n += m;
+        if (s[n] == 'Z')
+            n++;
+        if ((size_t)n != len)
+            return -1;
+    }
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+        return -1;
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+    *out = timegm(&tm);
+    return *out > 0 ? 0 : -1;
+}

@@ -58,6 +58,9 @@ int cli_new_ctx(tokencert_ctx **ctx);
 int cli_open(const cli_common *c, tokencert_ctx **ctx);
 void cli_login_opts(const cli_common *c, tokencert_login_opts *opts);
 
+/* A UTC time given as "YYYY-MM-DD", "YYYY-MM-DDTHH:MM:SS" or with a final Z; -1 when malformed. */
+int cli_parse_utc(const char *s, time_t *out);
+
 /* Output helpers. */
 int cli_stdout_is_tty(void);
 /* Writes data to path atomically (a temporary file in the same directory, then renamed) with the
