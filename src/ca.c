@@ -137,7 +137,7 @@ static char *resolve_dir(const char *dir)
     return dir != NULL ? tc_strdup(dir) : tokencert_ca_default_dir();
 }
 
-/* ---- subjects (RFC 4514) ------------------------------------------------------------------ */
+/* ---- subjects ------------------------------------------------------------------------------ */
 
 static int hexval(char c)
 {
@@ -150,179 +150,13 @@ static int hexval(char c)
     return -1;
 }
 
-typedef struct {
-    int nid;
-    char *value;
-    int multi; /* joined to the previous attribute with '+' */
-} ava;
-
-static void avas_free(ava *v, size_t n)
-{
-    size_t i;
-    for (i = 0; i < n; i++)
-        free(v[i].value);
-    free(v);
-}
-
-/* Parses an RFC 4514 string into an X509_NAME. RFC 4514 writes the most specific RDN first, the
- * reverse of the DER order, so the RDNs are added last to first. */
-static tokencert_err name_parse(tokencert_ctx *ctx, const char *s, X509_NAME **out)
-{
-    tokencert_err ret = TC_ERR_INTERNAL;
-    ava *v = NULL;
-    size_t n = 0, i, len = s != NULL ? strlen(s) : 0;
-    const char *p = s;
-    char *buf = NULL;
-    X509_NAME *name = NULL;
-    int next_multi = 0;
-
-    *out = NULL;
-    if (s == NULL || len == 0) {
-        ret = tc_error(ctx, TC_ERR_INVALID_ARG, "the subject is empty");
-        goto out;
-    }
-    if (len > 4096) {
-        ret = tc_error(ctx, TC_ERR_INVALID_ARG, "the subject is longer than 4096 bytes");
-        goto out;
-    }
-    buf = malloc(len + 1);
-    v = calloc(len / 2 + 1, sizeof *v);
-    if (buf == NULL || v == NULL) {
-        ret = TC_ERR_NOMEM;
-        goto out;
-    }
-    while (*p != '\0') {
-        const char *eq, *t0, *t1;
-        size_t k = 0;
-        char type[64];
-        int nid;
-
-        while (*p == ' ')
-            p++;
-        t0 = p;
-        eq = strchr(p, '=');
-        if (eq == NULL) {
-            ret =
-                tc_error(ctx, TC_ERR_INVALID_ARG,
-                         "subject '%.200s': '%.64s' is not TYPE=VALUE (e.g. CN=1234567890)", s, t0);
-            goto out;
-        }
-        t1 = eq;
-        while (t1 > t0 && t1[-1] == ' ')
-            t1--;
-        if (t1 == t0 || (size_t)(t1 - t0) >= sizeof type) {
-            ret = tc_error(ctx, TC_ERR_INVALID_ARG,
-                           "subject '%.200s': an attribute type is missing or too long", s);
-            goto out;
-        }
-        memcpy(type, t0, (size_t)(t1 - t0));
-        type[t1 - t0] = '\0';
-        nid = OBJ_txt2nid(type);
-        if (nid == NID_undef) {
-            ret =
-                tc_error(ctx, TC_ERR_INVALID_ARG,
-                         "subject '%.200s': unknown attribute type '%s' (use CN, O, OU, C, L, ST, "
-                         "DC, UID, serialNumber, emailAddress or a dotted OID)",
-                         s, type);
-            goto out;
-        }
-        p = eq + 1;
-        if (*p == '#') {
-            ret = tc_error(ctx, TC_ERR_INVALID_ARG,
-                           "subject '%.200s': hex-encoded values ('%s=#...') are not supported", s,
-                           type);
-            goto out;
-        }
-        while (*p != '\0' && *p != ',' && *p != '+') {
-            if (*p == '\\') {
-                int h1 = hexval(p[1]), h2 = h1 >= 0 ? hexval(p[2]) : -1;
-                if (h1 >= 0 && h2 >= 0) {
-                    buf[k++] = (char)(h1 * 16 + h2);
-                    p += 3;
-                } else if (p[1] != '\0' && strchr(" \"#+,;<=>\\", p[1]) != NULL) {
-                    buf[k++] = p[1];
-                    p += 2;
-                } else {
-                    ret = tc_error(ctx, TC_ERR_INVALID_ARG,
-                                   "subject '%.200s': a bad escape in the value of %s", s, type);
-                    goto out;
-                }
-            } else if (*p == '"' || *p == ';' || *p == '<' || *p == '>' || *p == '=') {
-                ret = tc_error(ctx, TC_ERR_INVALID_ARG,
-                               "subject '%.200s': the value of %s has an unescaped '%c' (escape it "
-                               "with a backslash)",
-                               s, type, *p);
-                goto out;
-            } else {
-                buf[k++] = *p++;
-            }
-        }
-        /* Unescaped trailing blanks are not part of the value (RFC 4514, section 3). */
-        while (k > 0 && buf[k - 1] == ' ' && !(p - s >= 2 && p[-2] == '\\'))
-            k--;
-        if (k == 0) {
-            ret = tc_error(ctx, TC_ERR_INVALID_ARG, "subject '%.200s': %s has an empty value", s,
-                           type);
-            goto out;
-        }
-        v[n].nid = nid;
-        v[n].multi = next_multi;
-        v[n].value = tc_strndup(buf, k);
-        if (v[n].value == NULL) {
-            ret = TC_ERR_NOMEM;
-            goto out;
-        }
-        n++;
-        next_multi = *p == '+';
-        if (*p != '\0') {
-            p++;
-            if (*p == '\0') {
-                ret =
-                    tc_error(ctx, TC_ERR_INVALID_ARG, "subject '%.200s' ends with '%c'", s, p[-1]);
-                goto out;
-            }
-        }
-    }
-    name = X509_NAME_new();
-    if (name == NULL) {
-        ret = TC_ERR_NOMEM;
-        goto out;
-    }
-    /* Walk the RDNs from the last to the first; within one RDN keep the written order. */
-    i = n;
-    while (i > 0) {
-        size_t start = i - 1, j;
-        while (start > 0 && v[start].multi)
-            start--;
-        for (j = start; j < i; j++) {
-            if (!X509_NAME_add_entry_by_NID(name, v[j].nid, MBSTRING_UTF8,
-                                            (const unsigned char *)v[j].value, -1, -1,
-                                            j == start ? 0 : -1)) {
-                ret = tc_error(ctx, TC_ERR_INVALID_ARG,
-                               "subject '%.200s': '%s' is not a valid value for %s (%s)", s,
-                               v[j].value, OBJ_nid2sn(v[j].nid), ossl_reason());
-                goto out;
-            }
-        }
-        i = start;
-    }
-    *out = name;
-    name = NULL;
-    ret = TC_OK;
-out:
-    X509_NAME_free(name);
-    avas_free(v, n);
-    free(buf);
-    return ret;
-}
-
 tokencert_err tokencert_subject_check(tokencert_ctx *ctx, const char *subject)
 {
     X509_NAME *name = NULL;
     tokencert_err ret;
 
     tc_return_val_if_fail(ctx != NULL, TC_ERR_INVALID_ARG);
-    ret = name_parse(ctx, subject, &name);
+    ret = tc_name_parse(ctx, subject, &name);
     X509_NAME_free(name);
     return ret;
 }
@@ -1311,7 +1145,7 @@ tokencert_err tokencert_ca_init(tokencert_ctx *ctx, const tokencert_ca_params *p
                   : TC_ERR_NOMEM;
         goto out;
     }
-    ret = name_parse(ctx, cfg.subject, &name);
+    ret = tc_name_parse(ctx, cfg.subject, &name);
     if (ret != TC_OK)
         goto out;
     ret = mkdir_p(ctx, dir, &cf.dir);

@@ -46,7 +46,7 @@ tc_assert_eq 0 "$(grep -c '^C_Login' "$LOGIN_LOG" || true)" "malformed subject: 
 tc_assert_eq "no CA" "$(n_requests)" "malformed subject: no CA created"
 tc_expect_exit 2 "$TOKENCERT" enroll "$USER_URI" --module "$FM" --pin-source env:PIN \
     --ca-dir "$CA" --label office --subject "O=Practice,CN="
-tc_assert_match "$TC_ERR" "CN has an empty value" "empty value in the subject: refused"
+tc_assert_match "$TC_ERR" "empty value for CN" "empty value in the subject: refused"
 tc_expect_exit 2 "$TOKENCERT" enroll "$USER_URI" --module "$FM" --pin-source env:PIN \
     --ca-dir "$CA" --subject "CN=1234567890"
 tc_assert_match "$TC_ERR" "--label" "no label: usage error"
