@@ -1,2 +1,1493 @@
-/* import.c — placeholder until implemented. */
+/* import.c — certificates, chains and PKCS#12 files written onto the token: every input parsed and
+ * every check made (fingerprint, key match, chain, dates) before the first object is written, and
+ * whatever one call wrote destroyed again when a later write fails. Also tc_cert_store(), the one
+ * place certificate objects are written (enrollment uses it too). */
 #include "internal.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/objects.h>
+#include <openssl/pem.h>
+#include <openssl/pkcs12.h>
+#include <openssl/pkcs7.h>
+#include <openssl/x509v3.h>
+
+#define MAX_TOKEN_KEYS 100000
+#define KEY_ATTR_MAX   4096
+#define LABEL_MAX      1024
+
+/* A certificate met in the inputs (each one once, however often it occurs). */
+typedef struct {
+    X509 *x;
+    const char *src; /* the input's name, for messages */
+    int authority;
+    char *subject;
+    int p12_key;   /* index into keys when this is a PKCS#12's certificate for its key, else -1 */
+    int token_key; /* index into tkeys of the key it belongs to, else -1 */
+    int in_key;    /* index into keys of the imported key it belongs to, else -1 */
+    unsigned char id[64];
+    size_t id_len;
+    char *label;
+    int existed;
+} in_cert;
+
+/* A private key from a PKCS#12 file. */
+typedef struct {
+    EVP_PKEY *pkey;
+    const char *src;
+    char *friendly; /* friendlyName of its certificate, if any */
+    unsigned char id[20];
+    int existing; /* index into tkeys when the token already holds it, else -1 */
+    char *label;
+    int cert; /* index into certs of its certificate, else -1 */
+} in_key;
+
+/* A key on the token: the private and public objects that share a CKA_ID. */
+typedef struct {
+    unsigned char *id;
+    size_t id_len;
+    char *label;
+    CK_KEY_TYPE type;
+    CK_OBJECT_HANDLE priv, pub;
+    EVP_PKEY *pubkey;
+    int pub_tried;
+} tok_key;
+
+typedef struct {
+    tokencert_ctx *ctx;
+    tokencert_token *t;
+    const tokencert_import_opts *opts;
+    in_cert *certs;
+    size_t n_certs, cap_certs;
+    in_key *keys;
+    size_t n_keys, cap_keys;
+    tok_key *tkeys;
+    size_t n_tkeys;
+    CK_OBJECT_HANDLE *created;
+    size_t n_created, cap_created;
+} import_state;
+
+/* ---- small helpers ------------------------------------------------------------------------ */
+
+static char *name_string(const X509_NAME *name)
+{
+    const unsigned long flags =
+        (XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) | ASN1_STRFLGS_UTF8_CONVERT;
+    BIO *b = BIO_new(BIO_s_mem());
+    char *data = NULL, *out = NULL;
+    long len;
+
+    if (b == NULL)
+        return NULL;
+    if (X509_NAME_print_ex(b, name, 0, flags) >= 0) {
+        len = BIO_get_mem_data(b, &data);
+        if (len >= 0)
+            out = tc_printable((const unsigned char *)data, (size_t)len, 4096);
+    }
+    BIO_free(b);
+    return out;
+}
+
+/* The subject's (last) CN as UTF-8, or NULL. */
+static char *common_name(X509 *x)
+{
+    const X509_NAME *n = X509_get_subject_name(x);
+    int i = -1, last = -1;
+    unsigned char *utf8 = NULL;
+    char *out = NULL;
+    int len;
+
+    while ((i = X509_NAME_get_index_by_NID(n, NID_commonName, i)) >= 0)
+        last = i;
+    if (last < 0)
+        return NULL;
+    len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(n, last)));
+    if (len >= 0)
+        out = tc_printable(utf8, (size_t)len, LABEL_MAX);
+    OPENSSL_free(utf8);
+    return out;
+}
+
+static char *openssl_reason(void)
+{
+    unsigned long e = ERR_peek_last_error();
+    char buf[256];
+
+    if (e == 0)
+        return tc_strdup("no detail from OpenSSL");
+    ERR_error_string_n(e, buf, sizeof buf);
+    return tc_strdup(buf);
+}
+
+/* "AB:CD:..." fingerprint of x with md into out (3 * 64 bytes). */
+static int fingerprint(X509 *x, const EVP_MD *md, unsigned char *raw, unsigned int *raw_len,
+                       char *out)
+{
+    if (!X509_digest(x, md, raw, raw_len))
+        return 0;
+    tc_hex_upper(raw, *raw_len, ':', out);
+    return 1;
+}
+
+static void iso_time(const ASN1_TIME *t, char *out, size_t cap)
+{
+    struct tm tm;
+
+    if (ASN1_TIME_to_tm(t, &tm))
+        tc_time_iso(timegm(&tm), out, cap);
+    else
+        snprintf(out, cap, "(unreadable date)");
+}
+
+/* Compares two public keys by their SubjectPublicKeyInfo, then through OpenSSL. */
+static int pubkey_equal(EVP_PKEY *a, EVP_PKEY *b)
+{
+    unsigned char *da = NULL, *db = NULL;
+    int la, lb, eq = 0;
+
+    if (a == NULL || b == NULL)
+        return 0;
+    la = i2d_PUBKEY(a, &da);
+    lb = i2d_PUBKEY(b, &db);
+    if (la > 0 && la == lb && memcmp(da, db, (size_t)la) == 0)
+        eq = 1;
+    OPENSSL_free(da);
+    OPENSSL_free(db);
+    if (!eq)
+        eq = EVP_PKEY_eq(a, b) == 1;
+    ERR_clear_error();
+    return eq;
+}
+
+/* ---- tc_cert_store -------------------------------------------------------------------------- */
+
+static tokencert_err cert_store(tokencert_ctx *ctx, tc_session *s, X509 *cert,
+                                const unsigned char *id, size_t id_len, const char *label,
+                                int authority, int *existed, CK_OBJECT_HANDLE *created)
+{
+    tokencert_err ret = TC_ERR_INTERNAL;
+    unsigned char *der = NULL, *subj = NULL, *iss = NULL, *serial = NULL;
+    int der_len, subj_len, iss_len, serial_len;
+    CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
+    CK_CERTIFICATE_TYPE ctype = CKC_X_509;
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_ULONG category = authority ? 2 : 1;
+    CK_OBJECT_HANDLE *found = NULL, obj = CK_INVALID_HANDLE;
+    size_t n_found = 0;
+    CK_RV rv;
+
+    *existed = 0;
+    if (created != NULL)
+        *created = CK_INVALID_HANDLE;
+    der_len = i2d_X509(cert, &der);
+    subj_len = i2d_X509_NAME(X509_get_subject_name(cert), &subj);
+    iss_len = i2d_X509_NAME(X509_get_issuer_name(cert), &iss);
+    serial_len = i2d_ASN1_INTEGER(X509_get0_serialNumber(cert), &serial);
+    if (der_len <= 0 || subj_len <= 0 || iss_len <= 0 || serial_len <= 0) {
+        ret = tc_error(ctx, TC_ERR_BAD_DATA, "cannot encode the certificate");
+        goto out;
+    }
+    {
+        CK_ATTRIBUTE q[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_VALUE, der, (CK_ULONG)der_len}};
+        ret = tc_find_objects(ctx, s, q, 2, 1000, &found, &n_found);
+        if (ret != TC_OK)
+            goto out;
+    }
+    if (n_found > 0) {
+        *existed = 1;
+        ret = TC_OK;
+        goto out;
+    }
+    {
+        /* CKA_CERTIFICATE_CATEGORY last: dropped when the token does not know it. */
+        CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof cls},
+                               {CKA_CERTIFICATE_TYPE, &ctype, sizeof ctype},
+                               {CKA_TOKEN, &yes, sizeof yes},
+                               {CKA_PRIVATE, &no, sizeof no},
+                               {CKA_ID, (void *)id, (CK_ULONG)id_len},
+                               {CKA_LABEL, (void *)label, (CK_ULONG)strlen(label)},
+                               {CKA_SUBJECT, subj, (CK_ULONG)subj_len},
+                               {CKA_ISSUER, iss, (CK_ULONG)iss_len},
+                               {CKA_SERIAL_NUMBER, serial, (CK_ULONG)serial_len},
+                               {CKA_VALUE, der, (CK_ULONG)der_len},
+                               {CKA_CERTIFICATE_CATEGORY, &category, sizeof category}};
+        CK_ULONG n = sizeof tmpl / sizeof tmpl[0];
+        rv = tc_p11_create_object(s->slot->module, s->h, tmpl, n, &obj);
+        if (rv == CKR_ATTRIBUTE_TYPE_INVALID)
+            rv = tc_p11_create_object(s->slot->module, s->h, tmpl, n - 1, &obj);
+        if (rv != CKR_OK) {
+            ret = tc_session_error(ctx, s, "C_CreateObject (certificate)", rv);
+            goto out;
+        }
+    }
+    if (created != NULL)
+        *created = obj;
+    ret = TC_OK;
+out:
+    free(found);
+    OPENSSL_free(der);
+    OPENSSL_free(subj);
+    OPENSSL_free(iss);
+    OPENSSL_free(serial);
+    return ret;
+}
+
+tokencert_err tc_cert_store(tokencert_ctx *ctx, tc_session *s, X509 *cert, const unsigned char *id,
+                            size_t id_len, const char *label, int authority, int *existed)
+{
+    tc_return_val_if_fail(ctx != NULL && s != NULL && cert != NULL && existed != NULL,
+                          TC_ERR_INVALID_ARG);
+    return cert_store(ctx, s, cert, id, id_len, label != NULL ? label : "", authority, existed,
+                      NULL);
+}
+
+/* ---- reading the inputs --------------------------------------------------------------------- */
+
+static tokencert_err add_cert(import_state *st, X509 *x, const char *src, int p12_key, int *index)
+{
+    size_t i;
+    in_cert *c;
+
+    for (i = 0; i < st->n_certs; i++) {
+        if (X509_cmp(st->certs[i].x, x) == 0) {
+            if (p12_key >= 0)
+                st->certs[i].p12_key = p12_key;
+            X509_free(x);
+            if (index != NULL)
+                *index = (int)i;
+            return TC_OK;
+        }
+    }
+    if (st->n_certs == st->cap_certs) {
+        size_t ncap = st->cap_certs ? st->cap_certs * 2 : 8;
+        in_cert *nv = realloc(st->certs, ncap * sizeof *nv);
+        if (nv == NULL) {
+            X509_free(x);
+            return TC_ERR_NOMEM;
+        }
+        st->certs = nv;
+        st->cap_certs = ncap;
+    }
+    c = &st->certs[st->n_certs];
+    memset(c, 0, sizeof *c);
+    c->x = x;
+    c->src = src;
+    /* basicConstraints cA, or a v1 self-signed root: an authority, stored without a key. */
+    c->authority = X509_check_ca(x) != 0;
+    c->p12_key = p12_key;
+    c->token_key = -1;
+    c->in_key = -1;
+    c->subject = name_string(X509_get_subject_name(x));
+    if (c->subject == NULL)
+        return TC_ERR_NOMEM; /* x is owned by the array now */
+    if (index != NULL)
+        *index = (int)st->n_certs;
+    st->n_certs++;
+    return TC_OK;
+}
+
+static tokencert_err add_p7_certs(import_state *st, PKCS7 *p7, const char *src)
+{
+    STACK_OF(X509) *sk = NULL;
+    tokencert_err ret;
+    int i;
+
+    if (PKCS7_type_is_signed(p7) && p7->d.sign != NULL)
+        sk = p7->d.sign->cert;
+    else if (PKCS7_type_is_signedAndEnveloped(p7) && p7->d.signed_and_enveloped != NULL)
+        sk = p7->d.signed_and_enveloped->cert;
+    if (sk == NULL || sk_X509_num(sk) == 0)
+        return tc_error(st->ctx, TC_ERR_BAD_DATA, "%s: the PKCS#7 file holds no certificates", src);
+    for (i = 0; i < sk_X509_num(sk); i++) {
+        X509 *x = X509_dup(sk_X509_value(sk, i));
+        if (x == NULL)
+            return TC_ERR_NOMEM;
+        ret = add_cert(st, x, src, -1, NULL);
+        if (ret != TC_OK)
+            return ret;
+    }
+    return TC_OK;
+}
+
+static tokencert_err parse_pem(import_state *st, const tokencert_import_input *in)
+{
+    tokencert_err ret = TC_ERR_INTERNAL;
+    BIO *bio = BIO_new_mem_buf(in->data, (int)in->len);
+    char *name = NULL, *header = NULL;
+    unsigned char *data = NULL;
+    long len = 0;
+    int blocks = 0;
+
+    if (bio == NULL)
+        return TC_ERR_NOMEM;
+    ERR_clear_error();
+    for (;;) {
+        const unsigned char *p;
+        if (!PEM_read_bio(bio, &name, &header, &data, &len)) {
+            unsigned long e = ERR_peek_last_error();
+            if (blocks > 0 && ERR_GET_LIB(e) == ERR_LIB_PEM &&
+                ERR_GET_REASON(e) == PEM_R_NO_START_LINE) {
+                ERR_clear_error();
+                break;
+            }
+            ret = tc_error(st->ctx, TC_ERR_BAD_DATA,
+                           "%s: not a certificate, PKCS#7 or PKCS#12 file (a PEM block is "
+                           "damaged)",
+                           in->name);
+            goto out;
+        }
+        p = data;
+        if (strcmp(name, "CERTIFICATE") == 0 || strcmp(name, "X509 CERTIFICATE") == 0 ||
+            strcmp(name, "TRUSTED CERTIFICATE") == 0) {
+            X509 *x = strcmp(name, "TRUSTED CERTIFICATE") == 0 ? d2i_X509_AUX(NULL, &p, len)
+                                                               : d2i_X509(NULL, &p, len);
+            if (x == NULL || p != data + len) {
+                X509_free(x);
+                ret = tc_error(st->ctx, TC_ERR_BAD_DATA,
+                               "%s: PEM block %d is not a valid certificate", in->name, blocks + 1);
+                goto out;
+            }
+            ret = add_cert(st, x, in->name, -1, NULL);
+            if (ret != TC_OK)
+                goto out;
+        } else if (strcmp(name, "PKCS7") == 0 || strcmp(name, "CERTIFICATE CHAIN") == 0) {
+            PKCS7 *p7 = d2i_PKCS7(NULL, &p, len);
+            if (p7 == NULL || p != data + len) {
+                PKCS7_free(p7);
+                ret = tc_error(st->ctx, TC_ERR_BAD_DATA, "%s: PEM block %d is not valid PKCS#7",
+                               in->name, blocks + 1);
+                goto out;
+            }
+            ret = add_p7_certs(st, p7, in->name);
+            PKCS7_free(p7);
+            if (ret != TC_OK)
+                goto out;
+        } else {
+            ret = tc_error(st->ctx, TC_ERR_BAD_DATA,
+                           "%s: holds a '%.40s' PEM block: only certificates and PKCS#7 are read "
+                           "from PEM (private keys come in PKCS#12 files)",
+                           in->name, name);
+            goto out;
+        }
+        blocks++;
+        OPENSSL_free(name);
+        OPENSSL_free(header);
+        OPENSSL_free(data);
+        name = header = NULL;
+        data = NULL;
+    }
+    ret = TC_OK;
+out:
+    OPENSSL_free(name);
+    OPENSSL_free(header);
+    OPENSSL_free(data);
+    BIO_free(bio);
+    return ret;
+}
+
+int tokencert_data_is_pkcs12(const unsigned char *data, size_t len)
+{
+    const unsigned char *p = data;
+    PKCS12 *p12;
+    int is;
+
+    if (data == NULL || len == 0 || len > LONG_MAX)
+        return 0;
+    p12 = d2i_PKCS12(NULL, &p, (long)len);
+    is = p12 != NULL && p == data + len;
+    PKCS12_free(p12);
+    ERR_clear_error();
+    return is;
+}
+
+static tokencert_err parse_pkcs12(import_state *st, const tokencert_import_input *in)
+{
+    tokencert_err ret = TC_ERR_INTERNAL;
+    OSSL_LIB_CTX *lib = tc_libctx(st->ctx);
+    const char *pass = st->opts->password != NULL ? st->opts->password : "";
+    const unsigned char *p = in->data;
+    PKCS12 *p12 = NULL;
+    EVP_PKEY *pkey = NULL;
+    X509 *cert = NULL;
+    STACK_OF(X509) *ca = NULL;
+    char *why = NULL;
+    int cert_index = -1, key_index = -1;
+
+    if (lib == NULL)
+        return TC_ERR_INTERNAL;
+    /* A PKCS12 made in the library's context decrypts with its providers: the legacy one reads
+     * the RC2-40 and 3DES files portals still hand out (the way openssl pkcs12 does it). */
+    p12 = PKCS12_init_ex(NID_pkcs7_data, lib, NULL);
+    if (p12 == NULL) {
+        ret = TC_ERR_NOMEM;
+        goto out;
+    }
+    if (d2i_PKCS12(&p12, &p, (long)in->len) == NULL) {
+        p12 = NULL; /* freed by the failed d2i */
+        ret = tc_error(st->ctx, TC_ERR_BAD_DATA,
+                       "%s: not a certificate, PKCS#7 or PKCS#12 file (damaged PKCS#12)", in->name);
+        goto out;
+    }
+    if (PKCS12_mac_present(p12)) {
+        if (PKCS12_verify_mac(p12, pass, -1))
+            ;
+        else if (pass[0] == '\0' && PKCS12_verify_mac(p12, NULL, 0))
+            pass = NULL;
+        else {
+            ret = tc_error(st->ctx, TC_ERR_BAD_DATA,
+                           "%s: wrong password (MAC verification failed; or the file is damaged)",
+                           in->name);
+            goto out;
+        }
+    }
+    if (!PKCS12_parse(p12, pass, &pkey, &cert, &ca)) {
+        why = openssl_reason();
+        ret = tc_error(st->ctx, TC_ERR_BAD_DATA, "%s: cannot read the PKCS#12 contents: %s",
+                       in->name, why != NULL ? why : "?");
+        goto out;
+    }
+    if (pkey == NULL && cert == NULL && sk_X509_num(ca) <= 0) {
+        ret = tc_error(st->ctx, TC_ERR_BAD_DATA, "%s: the PKCS#12 file holds nothing to import",
+                       in->name);
+        goto out;
+    }
+    if (pkey != NULL) {
+        in_key *k;
+        if (st->n_keys == st->cap_keys) {
+            size_t ncap = st->cap_keys ? st->cap_keys * 2 : 4;
+            in_key *nv = realloc(st->keys, ncap * sizeof *nv);
+            if (nv == NULL) {
+                ret = TC_ERR_NOMEM;
+                goto out;
+            }
+            st->keys = nv;
+            st->cap_keys = ncap;
+        }
+        key_index = (int)st->n_keys;
+        k = &st->keys[st->n_keys++];
+        memset(k, 0, sizeof *k);
+        k->pkey = pkey;
+        pkey = NULL;
+        k->src = in->name;
+        k->existing = -1;
+        k->cert = -1;
+        /* Points as PKCS#11 and the CKA_ID rule want them. */
+        if (EVP_PKEY_is_a(k->pkey, "EC"))
+            EVP_PKEY_set_utf8_string_param(k->pkey, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+                                           OSSL_PKEY_EC_POINT_CONVERSION_FORMAT_UNCOMPRESSED);
+        if (cert != NULL) {
+            int alen = 0;
+            const unsigned char *alias = X509_alias_get0(cert, &alen);
+            if (alias != NULL && alen > 0) {
+                k->friendly = tc_printable(alias, (size_t)alen, LABEL_MAX);
+                if (k->friendly == NULL) {
+                    ret = TC_ERR_NOMEM;
+                    goto out;
+                }
+            }
+            if (!pubkey_equal(X509_get0_pubkey(cert), k->pkey)) {
+                ret = tc_error(st->ctx, TC_ERR_BAD_DATA,
+                               "%s: the PKCS#12 certificate does not belong to its private key",
+                               in->name);
+                goto out;
+            }
+        }
+        ret = tc_key_id_for(st->ctx, k->pkey, k->id);
+        if (ret != TC_OK)
+            goto out;
+    }
+    if (cert != NULL) {
+        ret = add_cert(st, cert, in->name, key_index, &cert_index);
+        cert = NULL;
+        if (ret != TC_OK)
+            goto out;
+        if (key_index >= 0)
+            st->keys[key_index].cert = cert_index;
+    }
+    while (ca != NULL && sk_X509_num(ca) > 0) {
+        X509 *x = sk_X509_shift(ca);
+        ret = add_cert(st, x, in->name, -1, NULL);
+        if (ret != TC_OK)
+            goto out;
+    }
+    ret = TC_OK;
+out:
+    ERR_clear_error();
+    free(why);
+    EVP_PKEY_free(pkey);
+    X509_free(cert);
+    sk_X509_pop_free(ca, X509_free);
+    PKCS12_free(p12);
+    return ret;
+}
+
+static tokencert_err parse_input(import_state *st, const tokencert_import_input *in)
+{
+    const unsigned char *p = in->data;
+    X509 *x;
+    PKCS7 *p7;
+    tokencert_err ret;
+
+    if (in->data == NULL || in->len == 0)
+        return tc_error(st->ctx, TC_ERR_BAD_DATA, "%s: the file is empty", in->name);
+    if (in->len > LONG_MAX || in->len > INT_MAX)
+        return tc_error(st->ctx, TC_ERR_BAD_DATA, "%s: the file is too large", in->name);
+    if (memmem(in->data, in->len, "-----BEGIN ", 11) != NULL)
+        return parse_pem(st, in);
+    if (tokencert_data_is_pkcs12(in->data, in->len))
+        return parse_pkcs12(st, in);
+    x = d2i_X509(NULL, &p, (long)in->len);
+    if (x != NULL && p == in->data + in->len)
+        return add_cert(st, x, in->name, -1, NULL);
+    X509_free(x);
+    p = in->data;
+    p7 = d2i_PKCS7(NULL, &p, (long)in->len);
+    if (p7 != NULL && p == in->data + in->len) {
+        ret = add_p7_certs(st, p7, in->name);
+        PKCS7_free(p7);
+        return ret;
+    }
+    PKCS7_free(p7);
+    ERR_clear_error();
+    return tc_error(st->ctx, TC_ERR_BAD_DATA, "%s: not a certificate, PKCS#7 or PKCS#12 file",
+                    in->name);
+}
+
+/* ---- the token's keys ----------------------------------------------------------------------- */
+
+static tokencert_err load_token_keys(import_state *st)
+{
+    tokencert_err ret = TC_ERR_INTERNAL;
+    tc_session *s = &st->t->session;
+    static const CK_OBJECT_CLASS classes[2] = {CKO_PRIVATE_KEY, CKO_PUBLIC_KEY};
+    CK_OBJECT_HANDLE *objs = NULL;
+    size_t n = 0, i, k, c, cap = 0;
+
+    for (c = 0; c < 2; c++) {
+        CK_OBJECT_CLASS cls = classes[c];
+        CK_ATTRIBUTE q = {CKA_CLASS, &cls, sizeof cls};
+        free(objs);
+        objs = NULL;
+        ret = tc_find_objects(st->ctx, s, &q, 1, MAX_TOKEN_KEYS, &objs, &n);
+        if (ret != TC_OK)
+            goto out;
+        for (i = 0; i < n; i++) {
+            tc_attr a[3] = {{CKA_KEY_TYPE, NULL, 0, 0, sizeof(CK_ULONG)},
+                            {CKA_ID, NULL, 0, 0, 0},
+                            {CKA_LABEL, NULL, 0, 0, 0}};
+            CK_KEY_TYPE type;
+            tok_key *tk = NULL;
+
+            ret = tc_get_attributes(st->ctx, s, objs[i], a, 3, KEY_ATTR_MAX);
+            if (ret != TC_OK)
+                goto out;
+            if (!a[0].available) {
+                tc_attrs_clear(a, 3);
+                continue;
+            }
+            memcpy(&type, a[0].value, sizeof type);
+            /* A public key joins the private key with the same CKA_ID and type. */
+            for (k = 0; cls == CKO_PUBLIC_KEY && k < st->n_tkeys; k++) {
+                tok_key *o = &st->tkeys[k];
+                if (o->pub == CK_INVALID_HANDLE && o->type == type && a[1].len > 0 &&
+                    o->id_len == a[1].len && memcmp(o->id, a[1].value, a[1].len) == 0) {
+                    tk = o;
+                    break;
+                }
+            }
+            if (tk == NULL) {
+                if (st->n_tkeys == cap) {
+                    size_t ncap = cap ? cap * 2 : 16;
+                    tok_key *nv = realloc(st->tkeys, ncap * sizeof *nv);
+                    if (nv == NULL) {
+                        tc_attrs_clear(a, 3);
+                        ret = TC_ERR_NOMEM;
+                        goto out;
+                    }
+                    st->tkeys = nv;
+                    cap = ncap;
+                }
+                tk = &st->tkeys[st->n_tkeys++];
+                memset(tk, 0, sizeof *tk);
+                tk->type = type;
+                tk->priv = tk->pub = CK_INVALID_HANDLE;
+                tk->id = a[1].value;
+                tk->id_len = a[1].len;
+                a[1].value = NULL;
+                tk->label = tc_printable(a[2].value, a[2].len, LABEL_MAX);
+                if (tk->label == NULL) {
+                    tc_attrs_clear(a, 3);
+                    ret = TC_ERR_NOMEM;
+                    goto out;
+                }
+            }
+            if (cls == CKO_PRIVATE_KEY)
+                tk->priv = objs[i];
+            else
+                tk->pub = objs[i];
+            tc_attrs_clear(a, 3);
+        }
+    }
+    ret = TC_OK;
+out:
+    free(objs);
+    return ret;
+}
+
+/* The public key of a token key, read once: from its public object, else from the private one
+ * (SoftHSM's EC private keys carry no point). NULL when unreadable. */
+static EVP_PKEY *token_key_pub(import_state *st, tok_key *tk)
+{
+    if (!tk->pub_tried) {
+        tk->pub_tried = 1;
+        if (tk->pub != CK_INVALID_HANDLE &&
+            tc_pubkey_read(st->ctx, &st->t->session, tk->pub, tk->type, &tk->pubkey) != TC_OK)
+            tk->pubkey = NULL;
+        if (tk->pubkey == NULL && tk->priv != CK_INVALID_HANDLE &&
+            tc_pubkey_read(st->ctx, &st->t->session, tk->priv, tk->type, &tk->pubkey) != TC_OK)
+            tk->pubkey = NULL;
+    }
+    return tk->pubkey;
+}
+
+/* The token key whose public key is pub: the one with the derived CKA_ID first, then any. */
+static int find_token_key(import_state *st, EVP_PKEY *pub, const unsigned char id[20])
+{
+    size_t i;
+    int pass;
+
+    for (pass = 0; pass < 2; pass++) {
+        for (i = 0; i < st->n_tkeys; i++) {
+            tok_key *tk = &st->tkeys[i];
+            int id_hit = tk->id_len == 20 && memcmp(tk->id, id, 20) == 0;
+            if (id_hit != (pass == 0))
+                continue;
+            if (pubkey_equal(token_key_pub(st, tk), pub))
+                return (int)i;
+        }
+    }
+    return -1;
+}
+
+/* ---- checks --------------------------------------------------------------------------------- */
+
+static tokencert_err parse_fingerprint(tokencert_ctx *ctx, const char *s, const EVP_MD **md,
+                                       unsigned char *want, size_t *want_len)
+{
+    const char *p;
+    size_t need, n = 0;
+
+    if (strncasecmp(s, "sha256:", 7) == 0) {
+        *md = EVP_sha256();
+        need = 32;
+        p = s + 7;
+    } else if (strncasecmp(s, "sha1:", 5) == 0) {
+        *md = EVP_sha1();
+        need = 20;
+        p = s + 5;
+    } else {
+        goto bad;
+    }
+    while (*p != '\0') {
+        int hi, lo;
+        if (*p == ':') {
+            p++;
+            continue;
+        }
+        hi = OPENSSL_hexchar2int((unsigned char)p[0]);
+        lo = p[1] != '\0' ? OPENSSL_hexchar2int((unsigned char)p[1]) : -1;
+        if (hi < 0 || lo < 0 || n >= need)
+            goto bad;
+        want[n++] = (unsigned char)(hi << 4 | lo);
+        p += 2;
+    }
+    if (n != need)
+        goto bad;
+    *want_len = n;
+    return TC_OK;
+bad:
+    return tc_error(ctx, TC_ERR_INVALID_ARG,
+                    "malformed expected fingerprint '%.120s': give sha256: and 32 bytes of hex, or "
+                    "sha1: and 20 (colons optional)",
+                    s);
+}
+
+static tokencert_err check_fingerprint(import_state *st)
+{
+    tokencert_err ret = TC_ERR_INTERNAL;
+    const EVP_MD *md = NULL;
+    unsigned char want[32], have[EVP_MAX_MD_SIZE];
+    unsigned int have_len = 0;
+    size_t want_len = 0, i, n_leaves = 0;
+    char want_s[3 * 32], have_s[3 * EVP_MAX_MD_SIZE];
+    in_cert *target = NULL;
+    const char *alg;
+
+    ret = parse_fingerprint(st->ctx, st->opts->expect_fingerprint, &md, want, &want_len);
+    if (ret != TC_OK)
+        return ret;
+    alg = want_len == 32 ? "sha256" : "sha1";
+    /* The certificate that came with a PKCS#12 key; else the one end-entity certificate. */
+    for (i = 0; i < st->n_certs; i++) {
+        if (st->certs[i].p12_key >= 0 && target == NULL)
+            target = &st->certs[i];
+        if (!st->certs[i].authority)
+            n_leaves++;
+    }
+    for (i = 0; target == NULL && n_leaves == 1 && i < st->n_certs; i++)
+        if (!st->certs[i].authority)
+            target = &st->certs[i];
+    if (target == NULL && n_leaves == 0 && st->n_certs == 1)
+        target = &st->certs[0];
+    if (target == NULL)
+        return tc_error(st->ctx, TC_ERR_INVALID_ARG,
+                        "an expected fingerprint needs one end-entity certificate, and the inputs "
+                        "hold %zu",
+                        n_leaves);
+    if (!fingerprint(target->x, md, have, &have_len, have_s))
+        return tc_error(st->ctx, TC_ERR_INTERNAL, "cannot compute a fingerprint");
+    tc_hex_upper(want, want_len, ':', want_s);
+    if (have_len != want_len || memcmp(have, want, want_len) != 0)
+        return tc_error(st->ctx, TC_ERR_VERIFY,
+                        "%s: fingerprint mismatch: expected %s:%s, the file's certificate has "
+                        "%s:%s",
+                        target->src, alg, want_s, alg, have_s);
+    return TC_OK;
+}
+
+static tokencert_err match_keys(import_state *st)
+{
+    tokencert_err ret = TC_ERR_INTERNAL;
+    const tokencert_import_opts *o = st->opts;
+    size_t i, k;
+
+    for (k = 0; k < st->n_keys; k++) {
+        in_key *ik = &st->keys[k];
+        char *cn = ik->cert >= 0 ? common_name(st->certs[ik->cert].x) : NULL;
+        ik->existing = find_token_key(st, ik->pkey, ik->id);
+        if (ik->existing >= 0 && st->tkeys[ik->existing].label[0] != '\0')
+            ik->label = tc_strdup(st->tkeys[ik->existing].label);
+        else
+            ik->label = tc_strdup(o->label != NULL       ? o->label
+                                  : ik->friendly != NULL ? ik->friendly
+                                  : cn != NULL           ? cn
+                                                         : "imported key");
+        free(cn);
+        if (ik->label == NULL)
+            return TC_ERR_NOMEM;
+    }
+    for (i = 0; i < st->n_certs; i++) {
+        in_cert *c = &st->certs[i];
+        EVP_PKEY *pub = X509_get0_pubkey(c->x);
+        unsigned char derived[20];
+        const char *key_label = NULL;
+        char *cn;
+
+        if (c->authority)
+            continue;
+        if (pub == NULL)
+            return tc_error(st->ctx, TC_ERR_BAD_DATA,
+                            "%s: certificate '%s' has a public key OpenSSL cannot read", c->src,
+                            c->subject);
+        ret = tc_key_id_for(st->ctx, pub, derived);
+        if (ret != TC_OK)
+            return ret;
+        for (k = 0; k < st->n_keys && c->in_key < 0; k++)
+            if (pubkey_equal(st->keys[k].pkey, pub))
+                c->in_key = (int)k;
+        if (c->in_key >= 0) {
+            in_key *ik = &st->keys[c->in_key];
+            if (ik->existing >= 0) {
+                memcpy(c->id, st->tkeys[ik->existing].id, st->tkeys[ik->existing].id_len);
+                c->id_len = st->tkeys[ik->existing].id_len;
+            } else {
+                memcpy(c->id, ik->id, 20);
+                c->id_len = 20;
+            }
+            key_label = ik->label;
+        } else {
+            c->token_key = find_token_key(st, pub, derived);
+            if (c->token_key >= 0) {
+                tok_key *tk = &st->tkeys[c->token_key];
+                if (tk->id_len > sizeof c->id)
+                    return tc_error(st->ctx, TC_ERR_BAD_DATA,
+                                    "the token key for '%s' has a CKA_ID of %zu bytes", c->subject,
+                                    tk->id_len);
+                memcpy(c->id, tk->id, tk->id_len);
+                c->id_len = tk->id_len;
+                key_label = tk->label;
+            } else if (o->allow_orphan) {
+                memcpy(c->id, derived, 20);
+                c->id_len = 20;
+            } else {
+                return tc_error(st->ctx, TC_ERR_NOT_FOUND,
+                                "%s: certificate '%s' matches no key on token '%s' "
+                                "(--allow-orphan stores it anyway)",
+                                c->src, c->subject, st->t->info.label);
+            }
+        }
+        cn = common_name(c->x);
+        c->label = tc_strdup(o->label != NULL                            ? o->label
+                             : key_label != NULL && key_label[0] != '\0' ? key_label
+                             : cn != NULL                                ? cn
+                                                                         : c->subject);
+        free(cn);
+        if (c->label == NULL)
+            return TC_ERR_NOMEM;
+    }
+    for (i = 0; i < st->n_certs; i++) {
+        in_cert *c = &st->certs[i];
+        if (!c->authority)
+            continue;
+        c->label = common_name(c->x);
+        if (c->label == NULL)
+            c->label = tc_strdup(c->subject);
+        if (c->label == NULL)
+            return TC_ERR_NOMEM;
+        /* Authorities get the id OpenSC and NSS would give them: their key's. */
+        if (X509_get0_pubkey(c->x) != NULL &&
+            tc_key_id_for(st->ctx, X509_get0_pubkey(c->x), c->id) == TC_OK)
+            c->id_len = 20;
+    }
+    return TC_OK;
+}
+
+static tokencert_err check_chains(import_state *st)
+{
+    tokencert_err ret = TC_ERR_INTERNAL;
+    OSSL_LIB_CTX *lib = tc_libctx(st->ctx);
+    X509_STORE *store = NULL;
+    X509_STORE_CTX *vctx = NULL;
+    STACK_OF(X509) *untrusted = NULL;
+    char *why = NULL;
+    size_t i;
+
+    if (lib == NULL)
+        return TC_ERR_INTERNAL;
+    store = X509_STORE_new();
+    untrusted = sk_X509_new_null();
+    vctx = X509_STORE_CTX_new_ex(lib, NULL);
+    if (store == NULL || untrusted == NULL || vctx == NULL) {
+        ret = TC_ERR_NOMEM;
+        goto out;
+    }
+    if (st->opts->ca_file != NULL) {
+        if (!X509_STORE_load_file_ex(store, st->opts->ca_file, lib, NULL)) {
+            why = openssl_reason();
+            ret = tc_error(st->ctx, TC_ERR_IO, "cannot read CA certificates from '%s': %s",
+                           st->opts->ca_file, why != NULL ? why : "?");
+            goto out;
+        }
+    } else if (!X509_STORE_set_default_paths_ex(store, lib, NULL)) {
+        why = openssl_reason();
+        ret = tc_error(st->ctx, TC_ERR_IO, "cannot load the system's CA certificates: %s",
+                       why != NULL ? why : "?");
+        goto out;
+    }
+    for (i = 0; i < st->n_certs; i++)
+        if (st->certs[i].authority && !sk_X509_push(untrusted, st->certs[i].x)) {
+            ret = TC_ERR_NOMEM;
+            goto out;
+        }
+    for (i = 0; i < st->n_certs; i++) {
+        in_cert *c = &st->certs[i];
+        int ok;
+        if (c->authority)
+            continue;
+        if (!X509_STORE_CTX_init(vctx, store, c->x, untrusted)) {
+            ret = TC_ERR_NOMEM;
+            goto out;
+        }
+        /* Dates are judged separately, with their own message and override. */
+        X509_STORE_CTX_set_flags(vctx, X509_V_FLAG_NO_CHECK_TIME);
+        ok = X509_verify_cert(vctx);
+        if (ok != 1) {
+            int err = X509_STORE_CTX_get_error(vctx);
+            ret = tc_error(st->ctx, TC_ERR_VERIFY,
+                           "%s: certificate '%s' does not verify: %s (--ca-file, or --no-verify "
+                           "to import anyway)",
+                           c->src, c->subject, X509_verify_cert_error_string(err));
+            goto out;
+        }
+        X509_STORE_CTX_cleanup(vctx);
+    }
+    ret = TC_OK;
+out:
+    ERR_clear_error();
+    free(why);
+    X509_STORE_CTX_free(vctx);
+    sk_X509_free(untrusted);
+    X509_STORE_free(store);
+    return ret;
+}
+
+static tokencert_err check_dates(import_state *st)
+{
+    size_t i;
+
+    for (i = 0; i < st->n_certs; i++) {
+        in_cert *c = &st->certs[i];
+        const ASN1_TIME *nb = X509_get0_notBefore(c->x), *na = X509_get0_notAfter(c->x);
+        char date[32], *msg;
+        if (X509_cmp_time(na, NULL) < 0) {
+            iso_time(na, date, sizeof date);
+            msg = tc_asprintf("%s: certificate '%s' expired on %s", c->src, c->subject, date);
+        } else if (X509_cmp_time(nb, NULL) > 0) {
+            iso_time(nb, date, sizeof date);
+            msg = tc_asprintf("%s: certificate '%s' is not valid before %s", c->src, c->subject,
+                              date);
+        } else {
+            continue;
+        }
+        if (msg == NULL)
+            return TC_ERR_NOMEM;
+        if (!st->opts->allow_invalid_dates) {
+            tc_error(st->ctx, TC_ERR_VERIFY, "%s (--allow-invalid-dates to import anyway)", msg);
+            free(msg);
+            return TC_ERR_VERIFY;
+        }
+        tc_warning(st->ctx, "%s; imported anyway", msg);
+        free(msg);
+    }
+    return TC_OK;
+}
+
+/* ---- writing -------------------------------------------------------------------------------- */
+
+static tokencert_err remember(import_state *st, CK_OBJECT_HANDLE h)
+{
+    if (st->n_created == st->cap_created) {
+        size_t ncap = st->cap_created ? st->cap_created * 2 : 8;
+        CK_OBJECT_HANDLE *nv = realloc(st->created, ncap * sizeof *nv);
+        if (nv == NULL)
+            return TC_ERR_NOMEM;
+        st->created = nv;
+        st->cap_created = ncap;
+    }
+    st->created[st->n_created++] = h;
+    return TC_OK;
+}
+
+/* Buffers that hold key material, wiped and freed together. */
+typedef struct {
+    unsigned char *p[12];
+    size_t len[12];
+    size_t n;
+} secret_bufs;
+
+static void secret_bufs_free(secret_bufs *b)
+{
+    size_t i;
+    for (i = 0; i < b->n; i++) {
+        if (b->p[i] != NULL)
+            tc_memzero(b->p[i], b->len[i]);
+        free(b->p[i]);
+    }
+    b->n = 0;
+}
+
+/* Big-endian bytes of a BIGNUM parameter into a wiped-on-free buffer; pad 0 for minimal. */
+static int bn_param(EVP_PKEY *pkey, const char *name, size_t pad, secret_bufs *b, CK_ATTRIBUTE *a,
+                    CK_ATTRIBUTE_TYPE type)
+{
+    BIGNUM *bn = NULL;
+    size_t len;
+    unsigned char *buf;
+
+    if (b->n >= 12 || !EVP_PKEY_get_bn_param(pkey, name, &bn))
+        return 0;
+    len = pad ? pad : (size_t)BN_num_bytes(bn);
+    buf = malloc(len ? len : 1);
+    if (buf == NULL || BN_bn2binpad(bn, buf, (int)len) < 0) {
+        free(buf);
+        BN_clear_free(bn);
+        return 0;
+    }
+    BN_clear_free(bn);
+    b->p[b->n] = buf;
+    b->len[b->n++] = len;
+    a->type = type;
+    a->pValue = buf;
+    a->ulValueLen = (CK_ULONG)len;
+    return 1;
+}
+
+static int plain_buf(secret_bufs *b, unsigned char *buf, size_t len, CK_ATTRIBUTE *a,
+                     CK_ATTRIBUTE_TYPE type)
+{
+    if (b->n >= 12) {
+        free(buf);
+        return 0;
+    }
+    b->p[b->n] = buf;
+    b->len[b->n++] = len;
+    a->type = type;
+    a->pValue = buf;
+    a->ulValueLen = (CK_ULONG)len;
+    return 1;
+}
+
+/* DER of the named-curve OID (or the Ed25519 OID) for CKA_EC_PARAMS. */
+static unsigned char *curve_oid_der(EVP_PKEY *pkey, size_t *len)
+{
+    char group[80];
+    int nid = NID_undef, n;
+    ASN1_OBJECT *obj;
+    unsigned char *der = NULL, *out = NULL;
+
+    if (EVP_PKEY_is_a(pkey, "ED25519"))
+        nid = NID_ED25519;
+    else if (EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group,
+                                            NULL)) {
+        nid = OBJ_txt2nid(group);
+        if (nid == NID_undef)
+            nid = EC_curve_nist2nid(group);
+    }
+    if (nid == NID_undef || (obj = OBJ_nid2obj(nid)) == NULL)
+        return NULL;
+    n = i2d_ASN1_OBJECT(obj, &der);
+    if (n > 0) {
+        out = malloc((size_t)n);
+        if (out != NULL) {
+            memcpy(out, der, (size_t)n);
+            *len = (size_t)n;
+        }
+    }
+    OPENSSL_free(der);
+    return out;
+}
+
+/* The EC or EdDSA public point as CKA_EC_POINT wants it: a DER OCTET STRING. */
+static unsigned char *ec_point_der(EVP_PKEY *pkey, size_t *len)
+{
+    unsigned char pt[256], *der = NULL, *out = NULL;
+    size_t pt_len = 0;
+    ASN1_OCTET_STRING *os = NULL;
+    int n;
+
+    if (EVP_PKEY_is_a(pkey, "ED25519")) {
+        pt_len = sizeof pt;
+        if (!EVP_PKEY_get_raw_public_key(pkey, pt, &pt_len))
+            return NULL;
+    } else if (!EVP_PKEY_get_octet_string_param(pkey, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt,
+                                                sizeof pt, &pt_len)) {
+        return NULL;
+    }
+    os = ASN1_OCTET_STRING_new();
+    if (os != NULL && ASN1_OCTET_STRING_set(os, pt, (int)pt_len) &&
+        (n = i2d_ASN1_OCTET_STRING(os, &der)) > 0) {
+        out = malloc((size_t)n);
+        if (out != NULL) {
+            memcpy(out, der, (size_t)n);
+            *len = (size_t)n;
+        }
+    }
+    OPENSSL_free(der);
+    ASN1_OCTET_STRING_free(os);
+    return out;
+}
+
+static int is_refusal(CK_RV rv)
+{
+    return rv == CKR_ATTRIBUTE_VALUE_INVALID || rv == CKR_ATTRIBUTE_TYPE_INVALID ||
+           rv == CKR_TEMPLATE_INCONSISTENT || rv == CKR_TEMPLATE_INCOMPLETE ||
+           rv == CKR_FUNCTION_NOT_SUPPORTED || rv == CKR_KEY_TYPE_INCONSISTENT ||
+           rv == CKR_DOMAIN_PARAMS_INVALID || rv == CKR_CURVE_NOT_SUPPORTED;
+}
+
+static tokencert_err write_key(import_state *st, in_key *ik)
+{
+    tokencert_err ret = TC_ERR_INTERNAL;
+    tc_session *s = &st->t->session;
+    secret_bufs priv_b = {0}, pub_b = {0};
+    CK_OBJECT_CLASS priv_cls = CKO_PRIVATE_KEY, pub_cls = CKO_PUBLIC_KEY;
+    CK_KEY_TYPE type;
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_ATTRIBUTE pv[24], pb[16];
+    CK_ULONG npv = 0, npb = 0;
+    CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+    int rsa = EVP_PKEY_is_a(ik->pkey, "RSA");
+    CK_RV rv;
+
+    if (rsa)
+        type = CKK_RSA;
+    else if (EVP_PKEY_is_a(ik->pkey, "EC"))
+        type = CKK_EC;
+    else if (EVP_PKEY_is_a(ik->pkey, "ED25519"))
+        type = CKK_EC_EDWARDS;
+    else
+        return tc_error(st->ctx, TC_ERR_NOT_SUPPORTED,
+                        "%s: the PKCS#12 key is of type %s: RSA, EC and Ed25519 keys can be "
+                        "imported",
+                        ik->src, EVP_PKEY_get0_type_name(ik->pkey));
+
+#define ADD(arr, n, t, v, l)                                                                       \
+    do {                                                                                           \
+        (arr)[(n)].type = (t);                                                                     \
+        (arr)[(n)].pValue = (v);                                                                   \
+        (arr)[(n)].ulValueLen = (CK_ULONG)(l);                                                     \
+        (n)++;                                                                                     \
+    } while (0)
+    ADD(pv, npv, CKA_CLASS, &priv_cls, sizeof priv_cls);
+    ADD(pv, npv, CKA_KEY_TYPE, &type, sizeof type);
+    ADD(pv, npv, CKA_TOKEN, &yes, sizeof yes);
+    ADD(pv, npv, CKA_PRIVATE, &yes, sizeof yes);
+    ADD(pv, npv, CKA_SENSITIVE, &yes, sizeof yes);
+    ADD(pv, npv, CKA_EXTRACTABLE, &no, sizeof no);
+    ADD(pv, npv, CKA_SIGN, &yes, sizeof yes);
+    /* Signing (and RSA decryption) only: tokens default the other usages inconsistently. */
+    ADD(pv, npv, CKA_DECRYPT, rsa ? &yes : &no, sizeof yes);
+    ADD(pv, npv, CKA_UNWRAP, &no, sizeof no);
+    ADD(pv, npv, CKA_ID, ik->id, 20);
+    ADD(pv, npv, CKA_LABEL, ik->label, strlen(ik->label));
+    ADD(pb, npb, CKA_CLASS, &pub_cls, sizeof pub_cls);
+    ADD(pb, npb, CKA_KEY_TYPE, &type, sizeof type);
+    ADD(pb, npb, CKA_TOKEN, &yes, sizeof yes);
+    ADD(pb, npb, CKA_PRIVATE, &no, sizeof no);
+    ADD(pb, npb, CKA_VERIFY, &yes, sizeof yes);
+    ADD(pb, npb, CKA_ENCRYPT, rsa ? &yes : &no, sizeof yes);
+    ADD(pb, npb, CKA_WRAP, &no, sizeof no);
+    ADD(pb, npb, CKA_ID, ik->id, 20);
+    ADD(pb, npb, CKA_LABEL, ik->label, strlen(ik->label));
+    if (rsa) {
+        static const struct {
+            const char *param;
+            CK_ATTRIBUTE_TYPE attr;
+        } parts[] = {{OSSL_PKEY_PARAM_RSA_N, CKA_MODULUS},
+                     {OSSL_PKEY_PARAM_RSA_E, CKA_PUBLIC_EXPONENT},
+                     {OSSL_PKEY_PARAM_RSA_D, CKA_PRIVATE_EXPONENT},
+                     {OSSL_PKEY_PARAM_RSA_FACTOR1, CKA_PRIME_1},
+                     {OSSL_PKEY_PARAM_RSA_FACTOR2, CKA_PRIME_2},
+                     {OSSL_PKEY_PARAM_RSA_EXPONENT1, CKA_EXPONENT_1},
+                     {OSSL_PKEY_PARAM_RSA_EXPONENT2, CKA_EXPONENT_2},
+                     {OSSL_PKEY_PARAM_RSA_COEFFICIENT1, CKA_COEFFICIENT}};
+        BIGNUM *f3 = NULL;
+        size_t i;
+        if (EVP_PKEY_get_bn_param(ik->pkey, OSSL_PKEY_PARAM_RSA_FACTOR3, &f3)) {
+            BN_clear_free(f3);
+            ret = tc_error(st->ctx, TC_ERR_NOT_SUPPORTED,
+                           "%s: multi-prime RSA keys cannot be written to a token", ik->src);
+            goto out;
+        }
+        for (i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+            if (!bn_param(ik->pkey, parts[i].param, 0, &priv_b, &pv[npv], parts[i].attr)) {
+                ret = tc_error(st->ctx, TC_ERR_BAD_DATA,
+                               "%s: the PKCS#12 RSA key lacks a component the token needs "
+                               "(%s)",
+                               ik->src, parts[i].param);
+                goto out;
+            }
+            npv++;
+            if (i < 2) {
+                pb[npb] = pv[npv - 1];
+                npb++;
+            }
+        }
+    } else {
+        size_t plen = 0, ptlen = 0, plen2 = 0;
+        unsigned char *params = curve_oid_der(ik->pkey, &plen);
+        unsigned char *params2 = params != NULL ? malloc(plen) : NULL;
+        unsigned char *point = ec_point_der(ik->pkey, &ptlen);
+
+        if (params2 != NULL) {
+            memcpy(params2, params, plen);
+            plen2 = plen;
+        }
+        if (params == NULL || params2 == NULL || point == NULL) {
+            free(params);
+            free(params2);
+            free(point);
+            ret = tc_error(st->ctx, TC_ERR_NOT_SUPPORTED,
+                           "%s: the PKCS#12 key's curve has no name a token knows", ik->src);
+            goto out;
+        }
+        if (!plain_buf(&priv_b, params, plen, &pv[npv++], CKA_EC_PARAMS) ||
+            !plain_buf(&pub_b, params2, plen2, &pb[npb++], CKA_EC_PARAMS) ||
+            !plain_buf(&pub_b, point, ptlen, &pb[npb++], CKA_EC_POINT)) {
+            ret = TC_ERR_NOMEM;
+            goto out;
+        }
+        if (type == CKK_EC_EDWARDS) {
+            size_t len = 64;
+            unsigned char *raw = malloc(len);
+            if (raw == NULL || !EVP_PKEY_get_raw_private_key(ik->pkey, raw, &len)) {
+                free(raw);
+                ret =
+                    tc_error(st->ctx, TC_ERR_BAD_DATA, "%s: cannot read the Ed25519 key", ik->src);
+                goto out;
+            }
+            if (!plain_buf(&priv_b, raw, len, &pv[npv++], CKA_VALUE)) {
+                ret = TC_ERR_NOMEM;
+                goto out;
+            }
+        } else if (!bn_param(ik->pkey, OSSL_PKEY_PARAM_PRIV_KEY,
+                             (size_t)(EVP_PKEY_get_bits(ik->pkey) + 7) / 8, &priv_b, &pv[npv],
+                             CKA_VALUE)) {
+            ret = tc_error(st->ctx, TC_ERR_BAD_DATA, "%s: cannot read the EC private key", ik->src);
+            goto out;
+        } else {
+            npv++;
+        }
+    }
+#undef ADD
+    rv = tc_p11_create_object(s->slot->module, s->h, pv, npv, &h);
+    if (rv != CKR_OK) {
+        if (is_refusal(rv))
+            ret = tc_error(st->ctx, TC_ERR_NOT_SUPPORTED,
+                           "%s: token '%s' does not accept private keys from outside "
+                           "(C_CreateObject: %s): generate the key on the token (tokencert "
+                           "keygen) and import only the certificate",
+                           ik->src, st->t->info.label, tc_ckr_name(rv));
+        else
+            ret = tc_session_error(st->ctx, s, "C_CreateObject (private key)", rv);
+        goto out;
+    }
+    ret = remember(st, h);
+    if (ret != TC_OK) {
+        tc_p11_destroy_object(s->slot->module, s->h, h);
+        goto out;
+    }
+    rv = tc_p11_create_object(s->slot->module, s->h, pb, npb, &h);
+    if (rv != CKR_OK) {
+        ret = tc_session_error(st->ctx, s, "C_CreateObject (public key)", rv);
+        goto out;
+    }
+    ret = remember(st, h);
+    if (ret != TC_OK) {
+        tc_p11_destroy_object(s->slot->module, s->h, h);
+        goto out;
+    }
+    ret = TC_OK;
+out:
+    /* The public key's RSA parts point into priv_b: wiped and freed once, here. */
+    secret_bufs_free(&priv_b);
+    secret_bufs_free(&pub_b);
+    return ret;
+}
+
+static void roll_back(import_state *st)
+{
+    tc_session *s = &st->t->session;
+    size_t i;
+
+    for (i = st->n_created; i > 0; i--)
+        tc_p11_destroy_object(s->slot->module, s->h, st->created[i - 1]);
+    st->n_created = 0;
+}
+
+/* ---- results -------------------------------------------------------------------------------- */
+
+static char *object_uri(import_state *st, CK_OBJECT_CLASS cls, const unsigned char *id,
+                        size_t id_len, const char *label)
+{
+    P11KitUri *uri = p11_kit_uri_new();
+    CK_ATTRIBUTE a_cls = {CKA_CLASS, &cls, sizeof cls};
+    CK_ATTRIBUTE a_id = {CKA_ID, (void *)id, (CK_ULONG)id_len};
+    CK_ATTRIBUTE a_label = {CKA_LABEL, (void *)label, (CK_ULONG)strlen(label)};
+    char *s = NULL;
+
+    if (uri == NULL)
+        return NULL;
+    if (p11_kit_uri_parse(st->t->info.uri, P11_KIT_URI_FOR_TOKEN, uri) == P11_KIT_URI_OK) {
+        p11_kit_uri_set_attribute(uri, &a_cls);
+        if (id_len > 0)
+            p11_kit_uri_set_attribute(uri, &a_id);
+        if (label[0] != '\0')
+            p11_kit_uri_set_attribute(uri, &a_label);
+        if (p11_kit_uri_format(uri, P11_KIT_URI_FOR_OBJECT_ON_TOKEN, &s) != P11_KIT_URI_OK)
+            s = NULL;
+    }
+    p11_kit_uri_free(uri);
+    return s;
+}
+
+static tokencert_err add_item(import_state *st, tokencert_import_item **items, size_t *n,
+                              tokencert_import_kind kind, int existed, const char *label,
+                              const unsigned char *id, size_t id_len, X509 *x)
+{
+    tokencert_import_item *nv = realloc(*items, (*n + 1) * sizeof *nv), *it;
+    unsigned char raw[EVP_MAX_MD_SIZE];
+    unsigned int raw_len = 0;
+    char fp[3 * EVP_MAX_MD_SIZE];
+
+    if (nv == NULL)
+        return TC_ERR_NOMEM;
+    *items = nv;
+    it = &nv[(*n)++];
+    memset(it, 0, sizeof *it);
+    it->kind = kind;
+    it->existed = existed;
+    it->label = tc_strdup(label);
+    it->id = tc_hex(id, id_len);
+    it->uri = object_uri(st, kind == TOKENCERT_IMPORTED_KEY ? CKO_PRIVATE_KEY : CKO_CERTIFICATE, id,
+                         id_len, label);
+    if (x != NULL) {
+        it->subject = name_string(X509_get_subject_name(x));
+        if (fingerprint(x, EVP_sha256(), raw, &raw_len, fp))
+            it->sha256 = tc_strdup(fp);
+    }
+    if (it->label == NULL || it->id == NULL || it->uri == NULL ||
+        (x != NULL && (it->subject == NULL || it->sha256 == NULL)))
+        return TC_ERR_NOMEM;
+    return TC_OK;
+}
+
+void tokencert_import_items_free(tokencert_import_item *items, size_t n)
+{
+    size_t i;
+
+    for (i = 0; items != NULL && i < n; i++) {
+        free(items[i].label);
+        free(items[i].id);
+        free(items[i].uri);
+        free(items[i].subject);
+        free(items[i].sha256);
+    }
+    free(items);
+}
+
+/* ---- tokencert_import ----------------------------------------------------------------------- */
+
+static void state_free(import_state *st)
+{
+    size_t i;
+
+    for (i = 0; i < st->n_certs; i++) {
+        X509_free(st->certs[i].x);
+        free(st->certs[i].subject);
+        free(st->certs[i].label);
+    }
+    free(st->certs);
+    for (i = 0; i < st->n_keys; i++) {
+        EVP_PKEY_free(st->keys[i].pkey);
+        free(st->keys[i].friendly);
+        free(st->keys[i].label);
+    }
+    free(st->keys);
+    for (i = 0; i < st->n_tkeys; i++) {
+        free(st->tkeys[i].id);
+        free(st->tkeys[i].label);
+        EVP_PKEY_free(st->tkeys[i].pubkey);
+    }
+    free(st->tkeys);
+    free(st->created);
+}
+
+tokencert_err tokencert_import(tokencert_token *t, const tokencert_import_input *in, size_t n_in,
+                               const tokencert_import_opts *opts, tokencert_import_item **items,
+                               size_t *n_items)
+{
+    tokencert_err ret = TC_ERR_INTERNAL;
+    import_state st;
+    tokencert_import_opts none;
+    tokencert_import_item *out = NULL;
+    size_t n_out = 0, i;
+    int pass;
+
+    tc_return_val_if_fail(t != NULL && (in != NULL || n_in == 0) && items != NULL &&
+                              n_items != NULL,
+                          TC_ERR_INVALID_ARG);
+    *items = NULL;
+    *n_items = 0;
+    memset(&st, 0, sizeof st);
+    memset(&none, 0, sizeof none);
+    st.ctx = t->ctx;
+    st.t = t;
+    st.opts = opts != NULL ? opts : &none;
+    if (n_in == 0) {
+        ret = tc_error(t->ctx, TC_ERR_INVALID_ARG, "nothing to import");
+        goto out;
+    }
+    if (st.opts->expect_fingerprint != NULL) {
+        const EVP_MD *md;
+        unsigned char buf[32];
+        size_t len;
+        /* A malformed fingerprint is a usage error, reported before any file is read. */
+        ret = parse_fingerprint(t->ctx, st.opts->expect_fingerprint, &md, buf, &len);
+        if (ret != TC_OK)
+            goto out;
+    }
+    /* 1. Read everything. */
+    for (i = 0; i < n_in; i++) {
+        ret = parse_input(&st, &in[i]);
+        if (ret != TC_OK)
+            goto out;
+    }
+    /* 2. Check everything, nothing written yet. */
+    if (st.opts->expect_fingerprint != NULL) {
+        ret = check_fingerprint(&st);
+        if (ret != TC_OK)
+            goto out;
+    }
+    ret = load_token_keys(&st);
+    if (ret != TC_OK)
+        goto out;
+    ret = match_keys(&st);
+    if (ret != TC_OK)
+        goto out;
+    if (!st.opts->no_verify) {
+        ret = check_chains(&st);
+        if (ret != TC_OK)
+            goto out;
+    }
+    ret = check_dates(&st);
+    if (ret != TC_OK)
+        goto out;
+    /* 3. Write: keys first (the write a token is most likely to refuse), then end-entity
+     * certificates, then authorities. */
+    for (i = 0; i < st.n_keys; i++) {
+        in_key *ik = &st.keys[i];
+        if (ik->existing < 0) {
+            ret = write_key(&st, ik);
+            if (ret != TC_OK)
+                goto out;
+        }
+        ret = add_item(&st, &out, &n_out, TOKENCERT_IMPORTED_KEY, ik->existing >= 0, ik->label,
+                       ik->existing >= 0 ? st.tkeys[ik->existing].id : ik->id,
+                       ik->existing >= 0 ? st.tkeys[ik->existing].id_len : 20, NULL);
+        if (ret != TC_OK)
+            goto out;
+    }
+    for (pass = 0; pass < 2; pass++) {
+        for (i = 0; i < st.n_certs; i++) {
+            in_cert *c = &st.certs[i];
+            CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+            if (c->authority != (pass == 1))
+                continue;
+            ret = cert_store(t->ctx, &t->session, c->x, c->id, c->id_len, c->label, c->authority,
+                             &c->existed, &h);
+            if (ret != TC_OK)
+                goto out;
+            if (h != CK_INVALID_HANDLE) {
+                ret = remember(&st, h);
+                if (ret != TC_OK) {
+                    tc_p11_destroy_object(t->session.slot->module, t->session.h, h);
+                    goto out;
+                }
+            }
+            ret = add_item(&st, &out, &n_out,
+                           c->authority ? TOKENCERT_IMPORTED_AUTHORITY : TOKENCERT_IMPORTED_CERT,
+                           c->existed, c->label, c->id, c->id_len, c->x);
+            if (ret != TC_OK)
+                goto out;
+        }
+    }
+    *items = out;
+    *n_items = n_out;
+    out = NULL;
+    n_out = 0;
+    ret = TC_OK;
+out:
+    if (ret != TC_OK)
+        roll_back(&st);
+    tokencert_import_items_free(out, n_out);
+    state_free(&st);
+    return ret;
+}

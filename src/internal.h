@@ -10,6 +10,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 typedef struct {
     CK_FUNCTION_LIST *fl;
@@ -234,5 +235,29 @@ tokencert_err tc_keygen(tokencert_ctx *ctx, tc_session *s, const char *type, con
  * certificate already on the token is not written again (*existed set). */
 tokencert_err tc_cert_store(tokencert_ctx *ctx, tc_session *s, X509 *cert, const unsigned char *id,
                             size_t id_len, const char *label, int authority, int *existed);
+
+/* ---- requests (request.c) ---- */
+/* An X509_NAME from an RFC 4514 string (most specific RDN first; parsed by OpenLDAP), in DER order.
+ * Malformed or empty: TC_ERR_INVALID_ARG naming the part that is wrong. */
+tokencert_err tc_name_parse(tokencert_ctx *ctx, const char *rfc4514, X509_NAME **out);
+/* subjectAltName entries from "dns:NAME", "ip:ADDR", "email:ADDR", "uri:URI", each validated. */
+tokencert_err tc_san_parse(tokencert_ctx *ctx, const char *const *san, size_t n,
+                           GENERAL_NAMES **out);
+/* The OpenSSL name of an accepted digest ("sha256" default, "sha384", "sha512"). */
+tokencert_err tc_digest_name(tokencert_ctx *ctx, const char *digest, const char **name);
+/* An unsigned request from p: subject, SAN extension request, challenge password, and pub when
+ * not NULL. Free with tc_req_free(), which wipes the challenge password. */
+tokencert_err tc_req_build(tokencert_ctx *ctx, const tokencert_csr_params *p, EVP_PKEY *pub,
+                           X509_REQ **out);
+/* Signs req with pkey (a key in tc_libctx(), token-backed or not) and digest (NULL: sha256;
+ * ignored for EdDSA). */
+tokencert_err tc_req_sign(tokencert_ctx *ctx, X509_REQ *req, EVP_PKEY *pkey, const char *digest);
+void tc_req_free(X509_REQ *req);
+
+/* ---- token initialisation, for the embedded CA's own token (p11.c) ---- */
+/* label is the 32-byte blank-padded CK_TOKEN_INFO label. */
+CK_RV tc_p11_init_token(tc_module *m, CK_SLOT_ID slot, unsigned char *so_pin, CK_ULONG so_pin_len,
+                        const unsigned char label[32]);
+CK_RV tc_p11_init_pin(tc_module *m, CK_SESSION_HANDLE s, unsigned char *pin, CK_ULONG pin_len);
 
 #endif /* TOKENCERT_SRC_INTERNAL_H */
