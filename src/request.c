@@ -61,9 +61,6 @@ static const struct {
     {"jurisdictionL", NID_jurisdictionLocalityName},
 };
 
-/* TEMPORARY until provider.c lands: a weak reference, so the library links before. */
-#pragma weak tc_key_pkey
-
 #define SUBJECT_MAX 4096
 #define SAN_MAX     1024
 
@@ -687,10 +684,6 @@ tokencert_err tokencert_csr(tokencert_token *t, const char *key_uri, const token
         goto out;
     if (!X509_REQ_set_pubkey(req, key->pub_pkey)) {
         ret = tc_error(ctx, TC_ERR_INTERNAL, "cannot set the request's public key");
-        goto out;
-    }
-    if (&tc_key_pkey == NULL) {
-        ret = tc_error(ctx, TC_ERR_NOT_SUPPORTED, "signing with token keys is not available yet");
         goto out;
     }
     ret = tc_key_pkey(ctx, key, &pkey);
