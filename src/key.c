@@ -86,6 +86,86 @@ static CK_OBJECT_HANDLE pub_object(tokencert_ctx *ctx, tc_session *s, const tc_k
     return h;
 }
 
+/* ---- the session's keys ---- */
+
+static tc_key *cache_lookup(tc_session *s, const unsigned char *id, size_t id_len,
+                            const CK_ATTRIBUTE *label)
+{
+    size_t i;
+
+    if (id_len == 0)
+        return NULL;
+    for (i = 0; i < s->n_keys; i++) {
+        tc_key *k = s->keys[i];
+        if (k->id_len != id_len || memcmp(k->id, id, id_len) != 0)
+            continue;
+        if (label != NULL && (strlen(k->label) != label->ulValueLen ||
+                              memcmp(k->label, label->pValue, label->ulValueLen) != 0))
+            continue;
+        return k;
+    }
+    return NULL;
+}
+
+/* The session takes a reference to k; on failure k is simply not remembered. */
+static void cache_add(tc_session *s, tc_key *k)
+{
+    tc_key **v;
+
+    if (k->id_len == 0)
+        return;
+    v = realloc(s->keys, (s->n_keys + 1) * sizeof *v);
+    if (v == NULL)
+        return;
+    s->keys = v;
+    s->keys[s->n_keys++] = k;
+    k->refs++;
+}
+
+void tc_session_forget_keys(tc_session *s)
+{
+    size_t i;
+
+    for (i = 0; i < s->n_keys; i++)
+        tc_key_free(s->keys[i]);
+    free(s->keys);
+    s->keys = NULL;
+    s->n_keys = 0;
+}
+
+tc_key *tc_key_remember(tc_session *s, CK_OBJECT_HANDLE priv, CK_OBJECT_HANDLE pub,
+                        CK_KEY_TYPE type, const unsigned char *id, size_t id_len, const char *label,
+                        EVP_PKEY *pub_pkey)
+{
+    tc_key *k = calloc(1, sizeof *k);
+    size_t n = s->n_keys;
+
+    if (k == NULL || id_len == 0 || (k->id = malloc(id_len)) == NULL ||
+        (k->label = tc_strdup(label)) == NULL) {
+        if (k != NULL)
+            k->refs = 1;
+        tc_key_free(k);
+        EVP_PKEY_free(pub_pkey);
+        return NULL;
+    }
+    k->refs = 0;
+    k->session = s;
+    k->priv = priv;
+    k->pub = pub;
+    k->ck_type = type;
+    memcpy(k->id, id, id_len);
+    k->id_len = id_len;
+    k->pub_pkey = pub_pkey;
+    k->bits = EVP_PKEY_get_bits(pub_pkey);
+    cache_add(s, k);
+    if (s->n_keys == n) {
+        k->refs = 1;
+        tc_key_free(k);
+        return NULL;
+    }
+    return k;
+}
+
 static tokencert_err key_load(tokencert_ctx *ctx, tc_session *s, CK_OBJECT_HANDLE priv,
                               tc_key **out)
 {
@@ -116,6 +196,7 @@ static tokencert_err key_load(tokencert_ctx *ctx, tc_session *s, CK_OBJECT_HANDL
         ret = TC_ERR_NOMEM;
         goto out;
     }
+    k->refs = 1;
     k->session = s;
     k->priv = priv;
     k->pub = CK_INVALID_HANDLE;
@@ -145,6 +226,7 @@ static tokencert_err key_load(tokencert_ctx *ctx, tc_session *s, CK_OBJECT_HANDL
         goto out;
     }
     k->bits = EVP_PKEY_get_bits(k->pub_pkey);
+    cache_add(s, k);
     *out = k;
     k = NULL;
     ret = TC_OK;
@@ -185,6 +267,11 @@ tokencert_err tc_key_open(tokencert_ctx *ctx, tc_session *s, P11KitUri *uri, tc_
         t[n++] = *label;
         label_s = tc_printable(label->pValue, label->ulValueLen, 64);
     }
+    if (id != NULL && (*out = cache_lookup(s, id->pValue, id->ulValueLen, label)) != NULL) {
+        (*out)->refs++;
+        ret = TC_OK;
+        goto out;
+    }
     if (id == NULL && label == NULL)
         what = tc_strdup("the URI (it names no id= or object=)");
     else
@@ -218,6 +305,10 @@ tokencert_err tc_key_open_id(tokencert_ctx *ctx, tc_session *s, const unsigned c
     tc_return_val_if_fail(ctx != NULL && s != NULL && out != NULL, TC_ERR_INVALID_ARG);
     tc_return_val_if_fail(id != NULL || id_len == 0, TC_ERR_INVALID_ARG);
     *out = NULL;
+    if ((*out = cache_lookup(s, id, id_len, NULL)) != NULL) {
+        (*out)->refs++;
+        return TC_OK;
+    }
     hex = tc_hex(id, id_len > 32 ? 32 : id_len);
     what = tc_asprintf("id %s", hex != NULL ? hex : "?");
     if (what == NULL) {
@@ -236,7 +327,7 @@ out:
 
 void tc_key_free(tc_key *k)
 {
-    if (k == NULL)
+    if (k == NULL || --k->refs > 0)
         return;
     EVP_PKEY_free(k->pub_pkey);
     free(k->id);

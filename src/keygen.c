@@ -237,41 +237,44 @@ static tokencert_err write_error(tokencert_ctx *ctx, const tc_session *s, const 
     return ret;
 }
 
-/* Refuses a label that a key on the token already carries: labels name credentials. */
+/* Refuses a label that an object on the token already carries: labels name credentials, and a
+ * certificate labelled the same would be taken for this key's. One search for the label; only
+ * objects found (rare) are read. */
 static tokencert_err label_free(tokencert_ctx *ctx, tc_session *s, const char *label)
 {
-    static const CK_OBJECT_CLASS classes[] = {CKO_PRIVATE_KEY, CKO_PUBLIC_KEY};
     tokencert_err ret = TC_ERR_INTERNAL;
+    CK_ATTRIBUTE tmpl = {CKA_LABEL, (void *)label, (CK_ULONG)strlen(label)};
     CK_OBJECT_HANDLE *objs = NULL;
     size_t n = 0, i;
-    tc_attr id = {CKA_ID, NULL, 0, 0, 0};
+    tc_attr a[2] = {{CKA_CLASS, NULL, 0, 0, sizeof(CK_OBJECT_CLASS)}, {CKA_ID, NULL, 0, 0, 0}};
     char *hex = NULL;
+    CK_OBJECT_CLASS cls = CKO_DATA;
 
-    for (i = 0; i < 2; i++) {
-        CK_OBJECT_CLASS cls = classes[i];
-        CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof cls},
-                               {CKA_LABEL, (void *)label, (CK_ULONG)strlen(label)}};
-        ret = tc_find_objects(ctx, s, tmpl, 2, LABEL_MATCH_MAX, &objs, &n);
-        if (ret != TC_OK)
-            goto out;
-        if (n > 0)
-            break;
-        free(objs);
-        objs = NULL;
-    }
-    if (n == 0) {
-        ret = TC_OK;
-        goto out;
-    }
-    ret = tc_get_attribute(ctx, s, objs[0], &id, 256);
+    ret = tc_find_objects(ctx, s, &tmpl, 1, LABEL_MATCH_MAX, &objs, &n);
     if (ret != TC_OK)
         goto out;
-    hex = id.available && id.len > 0 ? tc_hex(id.value, id.len) : tc_strdup("none");
-    ret = tc_error(ctx, TC_ERR_INVALID_ARG, "a key labelled '%s' already exists (id %s)", label,
-                   hex != NULL ? hex : "?");
+    for (i = 0; i < n; i++) {
+        tc_attrs_clear(a, 2);
+        ret = tc_get_attributes(ctx, s, objs[i], a, 2, 256);
+        if (ret != TC_OK)
+            goto out;
+        if (!a[0].available)
+            continue;
+        memcpy(&cls, a[0].value, sizeof cls);
+        hex = a[1].available && a[1].len > 0 ? tc_hex(a[1].value, a[1].len) : tc_strdup("none");
+        ret = tc_error(ctx, TC_ERR_INVALID_ARG,
+                       "a %s labelled '%s' already exists (id %s): choose another label, or "
+                       "delete the old objects first",
+                       cls == CKO_PRIVATE_KEY || cls == CKO_PUBLIC_KEY ? "key"
+                       : cls == CKO_CERTIFICATE                        ? "certificate"
+                                                                       : "object",
+                       label, hex != NULL ? hex : "?");
+        goto out;
+    }
+    ret = TC_OK;
 out:
     free(hex);
-    tc_attrs_clear(&id, 1);
+    tc_attrs_clear(a, 2);
     free(objs);
     return ret;
 }
@@ -344,7 +347,6 @@ tokencert_err tc_keygen(tokencert_ctx *ctx, tc_session *s, const char *type, con
     tokencert_err ret = TC_ERR_INTERNAL;
     const key_type_def *d;
     tc_module *m;
-    CK_TOKEN_INFO ti;
     int ok[N_KEY_TYPES];
     unsigned char tmp_id[ID_LEN], id[ID_LEN];
     CK_OBJECT_HANDLE hpub = CK_INVALID_HANDLE, hpriv = CK_INVALID_HANDLE;
@@ -359,7 +361,6 @@ tokencert_err tc_keygen(tokencert_ctx *ctx, tc_session *s, const char *type, con
     CK_ATTRIBUTE set_id = {CKA_ID, id, ID_LEN};
     EVP_PKEY *pkey = NULL;
     char *tlabel = NULL;
-    size_t k;
     CK_RV rv;
     int generated = 0;
 
@@ -389,28 +390,14 @@ tokencert_err tc_keygen(tokencert_ctx *ctx, tc_session *s, const char *type, con
                        tlabel);
         goto out;
     }
-    /* Fresh flags: write protection can change while the token is open (a switch on a card). */
-    rv = tc_p11_get_token_info(m, s->slot->slot, &ti);
-    if (rv != CKR_OK) {
-        ret = tc_session_error(ctx, s, "C_GetTokenInfo", rv);
-        goto out;
-    }
-    if (ti.flags & CKF_WRITE_PROTECTED) {
-        ret = tc_error(ctx, TC_ERR_NOT_SUPPORTED,
-                       "token '%s' is write-protected: no key can be generated on it", tlabel);
-        goto out;
-    }
+    /* Write protection was checked when the token was opened for writing; a token that turns
+     * read-only since answers CKR_TOKEN_WRITE_PROTECTED below. */
     ret = label_free(ctx, s, label);
     if (ret != TC_OK)
         goto out;
-    ret = capable(ctx, s->slot, ok);
-    if (ret != TC_OK)
-        goto out;
-    k = (size_t)(d - key_types);
-    if (!ok[k]) {
-        ret = not_supported(ctx, s->slot, d, NULL);
-        goto out;
-    }
+    /* Capability is not asked up front: the generation is the final word anyway (some tokens
+     * list mechanisms they cannot use), and the mechanism queries are only needed to explain a
+     * refusal. */
 
     /* A random temporary CKA_ID keeps the two objects paired, and findable for cleanup, until the
      * real one (which needs the public key) is set. */
@@ -449,8 +436,12 @@ tokencert_err tc_keygen(tokencert_ctx *ctx, tc_session *s, const char *type, con
     rv = tc_p11_generate_key_pair(m, s->h, &mech, pub, np, priv, nk, &hpub, &hpriv);
     if (rv != CKR_OK) {
         hpub = hpriv = CK_INVALID_HANDLE;
+        /* The token's mechanism information saying so makes the refusal plain; otherwise the
+         * token promised the type and the CK_RV is the explanation. */
         if (rv_means_unsupported(rv))
-            ret = not_supported(ctx, s->slot, d, tc_ckr_name(rv));
+            ret = not_supported(
+                ctx, s->slot, d,
+                capable(ctx, s->slot, ok) == TC_OK && !ok[d - key_types] ? NULL : tc_ckr_name(rv));
         else
             ret = write_error(ctx, s, "C_GenerateKeyPair", rv);
         goto out;
@@ -499,6 +490,10 @@ tokencert_err tc_keygen(tokencert_ctx *ctx, tc_session *s, const char *type, con
         memcpy(id_out, id, sizeof id);
     if (id_len != NULL)
         *id_len = sizeof id;
+    /* Signing the request next needs no search: the session knows the key. Not remembering it
+     * (out of memory) only costs that search. */
+    tc_key_remember(s, hpriv, hpub, kt, id, sizeof id, label, pkey);
+    pkey = NULL;
     ret = TC_OK;
 out:
     if (ret != TC_OK && generated)

@@ -484,6 +484,8 @@ tokencert_err tokencert_delete(tokencert_token *t, const char *object_uri, size_
     ret = select_objects(t, object_uri, &v, &nv, NULL);
     if (ret != TC_OK)
         goto out;
+    /* Keys the session remembers may be among those destroyed. */
+    tc_session_forget_keys(&t->session);
     for (i = 0; i < nv; i++) {
         rv = tc_p11_destroy_object(t->slot.module, t->session.h, v[i].h);
         if (rv != CKR_OK) {

@@ -67,29 +67,6 @@ static int run_self(const char *const *args)
 }
 
 /* Percent-encodes a value for a pkcs11: URI attribute (RFC 7512: unreserved characters kept). */
-static char *uri_escape(const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t len = strlen(s), i, k = 0;
-    char *out = malloc(len * 3 + 1);
-
-    if (out == NULL)
-        return NULL;
-    for (i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-            ch == '-' || ch == '.' || ch == '_' || ch == '~') {
-            out[k++] = (char)ch;
-        } else {
-            out[k++] = '%';
-            out[k++] = hex[ch >> 4];
-            out[k++] = hex[ch & 15];
-        }
-    }
-    out[k] = '\0';
-    return out;
-}
-
 /* Removes the key pair made by this run when a later step fails before anything was recorded, so
  * that the token is left as it was found. */
 static void remove_key(tokencert_token *t, const tokencert_keygen_result *kr)
@@ -133,17 +110,16 @@ int cmd_enroll(int argc, char **argv)
     tokencert_keygen_result kr;
     tokencert_csr_params cp;
     tokencert_ca_request req, got;
-    tokencert_object_desc *found = NULL;
     tokencert_import_item *items = NULL;
     tokencert_import_input in[2];
     tokencert_import_opts io;
     tokencert_err err;
     const char *label = NULL, *subject = NULL, *type = NULL, *sans[MAX_SANS];
     const char *uri, *ca = "local";
-    char *dir = NULL, *db_path = NULL, *pem_path = NULL, *esc = NULL, *label_uri = NULL;
+    char *dir = NULL, *db_path = NULL, *pem_path = NULL;
     char id_str[32];
     unsigned char *csr = NULL, *ca_der = NULL;
-    size_t n_sans = 0, n_found = 0, csr_len = 0, ca_der_len = 0, n_items = 0;
+    size_t n_sans = 0, csr_len = 0, ca_der_len = 0, n_items = 0;
     time_t not_before = 0;
     int opt, code = EXIT_ERROR, auto_approve = 0;
 
@@ -231,9 +207,7 @@ int cmd_enroll(int argc, char **argv)
     }
     db_path = tc_asprintf("%s/ca.db", dir);
     pem_path = tc_asprintf("%s/ca.pem", dir);
-    esc = uri_escape(label);
-    label_uri = esc != NULL ? tc_asprintf("pkcs11:object=%s", esc) : NULL;
-    if (db_path == NULL || pem_path == NULL || label_uri == NULL)
+    if (db_path == NULL || pem_path == NULL)
         goto out;
 
     err = tokencert_load_modules(ctx, c.module);
@@ -248,26 +222,19 @@ int cmd_enroll(int argc, char **argv)
         code = cli_fail(ctx, err, "opening the token");
         goto out;
     }
-    err = tokencert_objects_find(t, label_uri, &found, &n_found);
-    if (err == TC_OK && n_found > 0) {
-        fprintf(stderr,
-                "tokencert: the label '%s' is already used on token '%s' (%s %s): choose another "
-                "--label, or delete the old objects first\n",
-                label, tokencert_token_get_info(t)->label, found[0].kind, found[0].uri);
-        code = EXIT_USAGE;
+    /* The key first: a label already used refuses the run before a CA is created. */
+    err = tokencert_keygen(t, type, label, &kr);
+    if (err != TC_OK) {
+        code = cli_fail(ctx, err, "generating the key");
         goto out;
     }
-    if (err != TC_OK && err != TC_ERR_NOT_FOUND) {
-        code = cli_fail(ctx, err, "looking for objects labelled the same");
-        goto out;
-    }
-
     if (access(db_path, F_OK) != 0) {
         const char *const args[] = {"tokencert", "ca", "init", "--ca-dir", dir, NULL};
         code = run_self(args);
         if (code != EXIT_OK) {
             fprintf(stderr,
                     "tokencert: creating the local CA in %s failed; the token is unchanged\n", dir);
+            remove_key(t, &kr);
             goto out;
         }
         fprintf(stderr,
@@ -277,11 +244,6 @@ int cmd_enroll(int argc, char **argv)
         code = EXIT_ERROR;
     }
 
-    err = tokencert_keygen(t, type, label, &kr);
-    if (err != TC_OK) {
-        code = cli_fail(ctx, err, "generating the key");
-        goto out;
-    }
     cp.subject = subject;
     cp.san = sans;
     cp.n_san = n_sans;
@@ -353,7 +315,6 @@ out:
     if (code == EXIT_OK)
         cli_print_warnings(ctx);
     tokencert_import_items_free(items, n_items);
-    tokencert_objects_free(found, n_found);
     tokencert_ca_request_clear(&req);
     tokencert_ca_request_clear(&got);
     tokencert_keygen_result_clear(&kr);
@@ -363,8 +324,6 @@ out:
     free(ca_der);
     free(db_path);
     free(pem_path);
-    free(esc);
-    free(label_uri);
     free(dir);
     return code;
 }
