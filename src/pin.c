@@ -117,8 +117,10 @@ tokencert_err tc_pin_from_source(tokencert_ctx *ctx, const char *source, char **
     }
     if (source[0] == '/')
         return pin_from_file(ctx, source, pin_out);
+    /* Not echoed: a PIN typed where its source belongs would end up in the message. */
     return tc_error(ctx, TC_ERR_PIN_SOURCE,
-                    "unknown pin source '%.64s': use file:PATH, env:VAR or fd:N", source);
+                    "unknown pin source (not shown, in case it is a PIN): use file:PATH, env:VAR "
+                    "or fd:N");
 }
 
 tokencert_err tc_pin_prompt(tokencert_ctx *ctx, const char *prompt, char **pin_out)

@@ -26,6 +26,12 @@ int cli_common_option(cli_common *c, int opt, const char *arg)
     case 1004:
         c->allow_final_try = 1;
         return 1;
+    case 1005:
+        (void)arg;
+        fprintf(stderr, "tokencert: a PIN is never taken from the command line (it would show in "
+                        "the process list and the shell history): use --pin-source "
+                        "file:PATH|env:VAR|fd:N, or enter it when asked\n");
+        exit(EXIT_USAGE);
     default:
         return 0;
     }

@@ -411,4 +411,16 @@ version=$(sed -n 's/^project(tokencert VERSION \([0-9.]*\).*/\1/p' "$TC_SOURCE_D
 tc_expect_exit 0 "$TOKENCERT" --version
 tc_assert_eq "tokencert $version" "$TC_OUT" "--version prints the project version"
 
+# A PIN typed on the command line is refused without being repeated: --pin is not taken as an
+# abbreviation of --pin-source, and a source that is no source is not echoed either.
+for cmd in list keygen import enroll csr delete; do
+    tc_expect_exit 2 "$TOKENCERT" $cmd --module "$MODULE" --pin 97531 "pkcs11:token=$TOKEN_LABEL"
+    tc_assert_contains "$TC_ERR" "a PIN is never taken from the command line" "$cmd --pin refused"
+    tc_assert_not_contains "$TC_OUT$TC_ERR" "97531" "$cmd --pin: the PIN is not repeated"
+done
+tc_expect_exit 11 "$TOKENCERT" list --module "$MODULE" --pin-source 97531 --login \
+    "pkcs11:token=$TOKEN_LABEL"
+tc_assert_contains "$TC_ERR" "unknown pin source" "a PIN given as pin source: refused"
+tc_assert_not_contains "$TC_OUT$TC_ERR" "97531" "a PIN given as pin source is not repeated"
+
 tc_finish
