@@ -1272,6 +1272,7 @@ tokencert_err tokencert_ca_submit(tokencert_ctx *ctx, const char *dir_in, const 
     X509_REQ *req = NULL;
     EVP_PKEY *pub;
     const unsigned char *p = csr;
+    unsigned char *pem_der = NULL;
     ca_config cfg;
     long long id;
 
@@ -1294,8 +1295,27 @@ tokencert_err tokencert_ca_submit(tokencert_ctx *ctx, const char *dir_in, const 
         ret = TC_ERR_NOMEM;
         goto out;
     }
-    if (d2i_X509_REQ(&req, &p, (long)csr_len) == NULL || p != csr + csr_len) {
-        ret = tc_error(ctx, TC_ERR_BAD_DATA, "the request is not a DER PKCS#10 request%s: %s",
+    if (csr_len > 11 && memcmp(csr, "-----BEGIN ", 11) == 0) {
+        /* PEM ("CERTIFICATE REQUEST" or "NEW CERTIFICATE REQUEST"): kept as DER in the index. */
+        BIO *bio = BIO_new_mem_buf(csr, (int)csr_len);
+        int n;
+        if (bio == NULL || PEM_read_bio_X509_REQ(bio, &req, NULL, NULL) == NULL) {
+            BIO_free(bio);
+            ret = tc_error(ctx, TC_ERR_BAD_DATA,
+                           "the request is not a PEM CERTIFICATE REQUEST block: %s", ossl_reason());
+            goto out;
+        }
+        BIO_free(bio);
+        n = i2d_X509_REQ(req, &pem_der);
+        if (n <= 0) {
+            ret = TC_ERR_NOMEM;
+            goto out;
+        }
+        csr = pem_der;
+        csr_len = (size_t)n;
+    } else if (d2i_X509_REQ(&req, &p, (long)csr_len) == NULL || p != csr + csr_len) {
+        ret = tc_error(ctx, TC_ERR_BAD_DATA,
+                       "the request is not a PKCS#10 request (DER or PEM)%s: %s",
                        req != NULL && p != csr + csr_len ? " (trailing data)" : "", ossl_reason());
         goto out;
     }
@@ -1349,6 +1369,7 @@ out:
         sqlite3_close(db);
     config_clear(&cfg);
     X509_REQ_free(req);
+    OPENSSL_free(pem_der);
     free(subject);
     free(dir);
     return ret;

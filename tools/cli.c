@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,8 @@
 #include <unistd.h>
 
 #include "common.h"
+
+#include <openssl/pem.h>
 
 int cli_common_option(cli_common *c, int opt, const char *arg)
 {
@@ -222,34 +225,17 @@ out:
 
 char *cli_pem_encode(const char *label, const unsigned char *der, size_t len, size_t *out_len)
 {
-    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t cap = 2 * strlen(label) + 64 + (len + 2) / 3 * 4 + len / 48 + 2, n = 0, i, col = 0;
-    char *out = malloc(cap);
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *data = NULL, *out = NULL;
+    long n;
 
-    if (out == NULL)
-        return NULL;
-    n += (size_t)snprintf(out, cap, "-----BEGIN %s-----\n", label);
-    for (i = 0; i < len; i += 3) {
-        unsigned v = (unsigned)der[i] << 16;
-        size_t rest = len - i;
-        if (rest > 1)
-            v |= (unsigned)der[i + 1] << 8;
-        if (rest > 2)
-            v |= der[i + 2];
-        out[n++] = b64[(v >> 18) & 63];
-        out[n++] = b64[(v >> 12) & 63];
-        out[n++] = rest > 1 ? b64[(v >> 6) & 63] : '=';
-        out[n++] = rest > 2 ? b64[v & 63] : '=';
-        col += 4;
-        if (col == 64) {
-            out[n++] = '\n';
-            col = 0;
-        }
+    if (bio != NULL && len <= INT_MAX && PEM_write_bio(bio, label, "", der, (long)len) > 0 &&
+        (n = BIO_get_mem_data(bio, &data)) > 0 && (out = malloc((size_t)n + 1)) != NULL) {
+        memcpy(out, data, (size_t)n);
+        out[n] = '\0';
+        *out_len = (size_t)n;
     }
-    if (col != 0)
-        out[n++] = '\n';
-    n += (size_t)snprintf(out + n, cap - n, "-----END %s-----\n", label);
-    *out_len = n;
+    BIO_free(bio);
     return out;
 }
 

@@ -103,35 +103,15 @@ static int list_requests(tokencert_ctx *ctx, const char *dir, int json)
     return EXIT_OK;
 }
 
-/* PEM without OpenSSL in the CLI: base64 in 64-column lines. */
+/* The certificate as PEM on f. */
 static int write_pem(FILE *f, const unsigned char *der, size_t len)
 {
-    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t i, col = 0;
+    size_t n = 0;
+    char *pem = cli_pem_encode("CERTIFICATE", der, len, &n);
+    int ok = pem != NULL && fwrite(pem, 1, n, f) == n && !ferror(f);
 
-    fputs("-----BEGIN CERTIFICATE-----\n", f);
-    for (i = 0; i < len; i += 3) {
-        unsigned v = (unsigned)der[i] << 16;
-        char q[4];
-        if (i + 1 < len)
-            v |= (unsigned)der[i + 1] << 8;
-        if (i + 2 < len)
-            v |= der[i + 2];
-        q[0] = b64[(v >> 18) & 63];
-        q[1] = b64[(v >> 12) & 63];
-        q[2] = i + 1 < len ? b64[(v >> 6) & 63] : '=';
-        q[3] = i + 2 < len ? b64[v & 63] : '=';
-        fwrite(q, 1, 4, f);
-        col += 4;
-        if (col == 64) {
-            fputc('\n', f);
-            col = 0;
-        }
-    }
-    if (col != 0)
-        fputc('\n', f);
-    fputs("-----END CERTIFICATE-----\n", f);
-    return ferror(f) ? -1 : 0;
+    free(pem);
+    return ok ? 0 : -1;
 }
 
 static int ca_cert(tokencert_ctx *ctx, const char *dir, const char *out_path)
@@ -171,61 +151,6 @@ static void print_issued(const tokencert_ca_request *r)
     putchar('\n');
 }
 
-/* A request file: DER, or PEM ("CERTIFICATE REQUEST" / "NEW CERTIFICATE REQUEST") decoded here, as
- * the CLI does not use OpenSSL. */
-static int b64val(int ch)
-{
-    if (ch >= 'A' && ch <= 'Z')
-        return ch - 'A';
-    if (ch >= 'a' && ch <= 'z')
-        return ch - 'a' + 26;
-    if (ch >= '0' && ch <= '9')
-        return ch - '0' + 52;
-    if (ch == '+')
-        return 62;
-    if (ch == '/')
-        return 63;
-    return -1;
-}
-
-static int pem_to_der(unsigned char *buf, size_t *len)
-{
-    const char *begin, *end, *p;
-    size_t k = 0;
-    unsigned acc = 0;
-    int bits = 0;
-
-    buf[*len] = '\0';
-    begin = strstr((const char *)buf, "-----BEGIN ");
-    if (begin == NULL)
-        return 0; /* not PEM: taken as DER */
-    if (strncmp(begin, "-----BEGIN CERTIFICATE REQUEST-----", 35) != 0 &&
-        strncmp(begin, "-----BEGIN NEW CERTIFICATE REQUEST-----", 39) != 0)
-        return -1;
-    p = strchr(begin + 11, '\n');
-    end = strstr(begin + 11, "-----END ");
-    if (p == NULL || end == NULL || end < p)
-        return -1;
-    for (; p < end; p++) {
-        int v;
-        if (*p == '\n' || *p == '\r' || *p == ' ' || *p == '\t')
-            continue;
-        if (*p == '=')
-            break;
-        v = b64val((unsigned char)*p);
-        if (v < 0)
-            return -1;
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            buf[k++] = (unsigned char)((acc >> bits) & 0xff);
-        }
-    }
-    *len = k;
-    return 0;
-}
-
 static int submit_request(tokencert_ctx *ctx, const char *dir, const char *path, time_t not_before,
                           const char *out_path)
 {
@@ -252,12 +177,6 @@ static int submit_request(tokencert_ctx *ctx, const char *dir, const char *path,
         fprintf(stderr, "tokencert: '%s': %s\n", path,
                 len > MAX ? "larger than 64 KiB: not a request" : strerror(errno));
         code = len > MAX ? EXIT_BAD_INPUT : EXIT_IO;
-        goto out;
-    }
-    if (pem_to_der(buf, &len) != 0) {
-        fprintf(stderr, "tokencert: '%s': malformed PEM: a CERTIFICATE REQUEST block expected\n",
-                path);
-        code = EXIT_BAD_INPUT;
         goto out;
     }
     err = tokencert_ca_submit(ctx, dir, buf, len, not_before, &r, &auto_approve);
