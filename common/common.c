@@ -218,6 +218,10 @@ long long tc_parse_duration(const char *s)
         case 'w':
             mult = 7 * 86400;
             break;
+        case 'y':
+            /* Certificate lifetimes are spoken of in years; a year here is 365 days. */
+            mult = 365 * 86400;
+            break;
         default:
             return -1;
         }

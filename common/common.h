@@ -52,7 +52,8 @@ char *tc_vasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1,
 void tc_time_iso(time_t t, char *out, size_t cap);
 /* Whole days from now to t, rounded towards minus infinity. */
 long tc_days_between(time_t now, time_t t);
-/* Parses a duration like "30d", "12h", "2w" or "45" (days) into seconds; -1 when malformed. */
+/* Parses a duration like "30d", "12h", "2w", "10y" (365 days each) or "45" (days) into seconds;
+ * -1 when malformed. */
 long long tc_parse_duration(const char *s);
 
 /* A growable array of pointers. */

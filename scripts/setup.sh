@@ -7,6 +7,7 @@ PACKAGES=(
     # build
     build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
     libp11-kit-dev p11-kit p11-kit-modules libssl-dev openssl libjson-c-dev libcmocka-dev libsqlite3-dev sqlite3
+    libldap-dev
     lowdown
     # tokens and independent cross-check tools
     softhsm2 opensc gnutls-bin
@@ -14,6 +15,8 @@ PACKAGES=(
     tpm2-tools dbus
     # test and benchmark helpers
     valgrind hyperfine time python3 iproute2 util-linux bsdutils
+    # benchmark anchors only (the libp11 engine; tokencert itself never uses ENGINEs)
+    libengine-pkcs11-openssl
 )
 
 SUDO=""

@@ -113,6 +113,16 @@ tokencert_err tokencert_token_open(tokencert_ctx *ctx, const char *uri,
     ret = tc_token_info_fill(&t->slot, &t->info);
     if (ret != TC_OK)
         goto out;
+    /* Refused before the PIN is asked for: a PIN spent on a token that cannot be written helps
+     * nobody. */
+    if ((flags & TOKENCERT_OPEN_RW) && (t->slot.token_info.flags & CKF_WRITE_PROTECTED)) {
+        ret = tc_error(
+            ctx, TC_ERR_NOT_SUPPORTED,
+            "token '%s' is write-protected: no key can be generated and no object written or "
+            "deleted",
+            t->info.label);
+        goto out;
+    }
     ret = tc_session_open(ctx, &t->slot, (flags & TOKENCERT_OPEN_RW) != 0, &t->session);
     if (ret != TC_OK)
         goto out;

@@ -10,6 +10,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 typedef struct {
     CK_FUNCTION_LIST *fl;
@@ -88,10 +89,16 @@ int tc_uri_names_token(P11KitUri *uri);
 int tc_uri_names_object(P11KitUri *uri);
 
 /* A session on one token, optionally logged in. */
+typedef struct tc_key tc_key;
+
 typedef struct {
     tc_slot *slot;
     CK_SESSION_HANDLE h;
     int logged_in;
+    /* Keys made or opened on this session (key.c), so that a command that generates a key, has it
+     * sign and installs its certificate does not search the token for it again. */
+    tc_key **keys;
+    size_t n_keys;
 } tc_session;
 
 tokencert_err tc_session_open(tokencert_ctx *ctx, tc_slot *slot, int rw, tc_session *out);
@@ -184,8 +191,10 @@ CK_RV tc_p11_decrypt(tc_module *m, CK_SESSION_HANDLE s, CK_BYTE *in, CK_ULONG in
                      CK_ULONG *out_len);
 
 /* ---- token keys (key.c) ---- */
-/* A private key on the token, with its public half read once. */
-typedef struct {
+/* A private key on the token, with its public half read once. Reference-counted: the session
+ * keeps one reference until it closes, tc_key_free() drops the caller's. */
+struct tc_key {
+    int refs;
     tc_session *session; /* borrowed: must outlive the key */
     CK_OBJECT_HANDLE priv;
     CK_OBJECT_HANDLE pub; /* CK_INVALID_HANDLE when the token has no public-key object for it */
@@ -195,7 +204,7 @@ typedef struct {
     char *label;
     EVP_PKEY *pub_pkey; /* the public key, as a plain OpenSSL key in tc_libctx() */
     int bits;
-} tc_key;
+};
 
 /* The one private key that the object attributes of uri (id=, object=) select on s, with its
  * public half. TC_ERR_NOT_FOUND when none, TC_ERR_INVALID_ARG naming them when several. */
@@ -204,6 +213,13 @@ tokencert_err tc_key_open(tokencert_ctx *ctx, tc_session *s, P11KitUri *uri, tc_
 tokencert_err tc_key_open_id(tokencert_ctx *ctx, tc_session *s, const unsigned char *id,
                              size_t id_len, tc_key **out);
 void tc_key_free(tc_key *k);
+/* Makes a key just generated known to its session without reading it back; takes over pub_pkey.
+ * Returns the session's reference (not the caller's) or NULL when out of memory. */
+tc_key *tc_key_remember(tc_session *s, CK_OBJECT_HANDLE priv, CK_OBJECT_HANDLE pub,
+                        CK_KEY_TYPE type, const unsigned char *id, size_t id_len, const char *label,
+                        EVP_PKEY *pub_pkey);
+/* Drops the keys a session knows (when objects were deleted, and at close). */
+void tc_session_forget_keys(tc_session *s);
 /* The public key of a key object (private or public) from its attributes: CKA_MODULUS and
  * CKA_PUBLIC_EXPONENT, or CKA_EC_PARAMS and CKA_EC_POINT. */
 tokencert_err tc_pubkey_read(tokencert_ctx *ctx, tc_session *s, CK_OBJECT_HANDLE obj,
@@ -234,5 +250,29 @@ tokencert_err tc_keygen(tokencert_ctx *ctx, tc_session *s, const char *type, con
  * certificate already on the token is not written again (*existed set). */
 tokencert_err tc_cert_store(tokencert_ctx *ctx, tc_session *s, X509 *cert, const unsigned char *id,
                             size_t id_len, const char *label, int authority, int *existed);
+
+/* ---- requests (request.c) ---- */
+/* An X509_NAME from an RFC 4514 string (most specific RDN first; parsed by OpenLDAP), in DER order.
+ * Malformed or empty: TC_ERR_INVALID_ARG naming the part that is wrong. */
+tokencert_err tc_name_parse(tokencert_ctx *ctx, const char *rfc4514, X509_NAME **out);
+/* subjectAltName entries from "dns:NAME", "ip:ADDR", "email:ADDR", "uri:URI", each validated. */
+tokencert_err tc_san_parse(tokencert_ctx *ctx, const char *const *san, size_t n,
+                           GENERAL_NAMES **out);
+/* The OpenSSL name of an accepted digest ("sha256" default, "sha384", "sha512"). */
+tokencert_err tc_digest_name(tokencert_ctx *ctx, const char *digest, const char **name);
+/* An unsigned request from p: subject, SAN extension request, challenge password, and pub when
+ * not NULL. Free with tc_req_free(), which wipes the challenge password. */
+tokencert_err tc_req_build(tokencert_ctx *ctx, const tokencert_csr_params *p, EVP_PKEY *pub,
+                           X509_REQ **out);
+/* Signs req with pkey (a key in tc_libctx(), token-backed or not) and digest (NULL: sha256;
+ * ignored for EdDSA). */
+tokencert_err tc_req_sign(tokencert_ctx *ctx, X509_REQ *req, EVP_PKEY *pkey, const char *digest);
+void tc_req_free(X509_REQ *req);
+
+/* ---- token initialisation, for the embedded CA's own token (p11.c) ---- */
+/* label is the 32-byte blank-padded CK_TOKEN_INFO label. */
+CK_RV tc_p11_init_token(tc_module *m, CK_SLOT_ID slot, unsigned char *so_pin, CK_ULONG so_pin_len,
+                        const unsigned char label[32]);
+CK_RV tc_p11_init_pin(tc_module *m, CK_SESSION_HANDLE s, unsigned char *pin, CK_ULONG pin_len);
 
 #endif /* TOKENCERT_SRC_INTERNAL_H */

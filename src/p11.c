@@ -261,3 +261,14 @@ CK_RV tc_p11_decrypt(tc_module *m, CK_SESSION_HANDLE s, CK_BYTE *in, CK_ULONG in
 {
     return CALL(m, C_Decrypt, s, in, in_len, out, out_len);
 }
+
+CK_RV tc_p11_init_token(tc_module *m, CK_SLOT_ID slot, unsigned char *so_pin, CK_ULONG so_pin_len,
+                        const unsigned char label[32])
+{
+    return CALL(m, C_InitToken, slot, so_pin, so_pin_len, (CK_UTF8CHAR_PTR)label);
+}
+
+CK_RV tc_p11_init_pin(tc_module *m, CK_SESSION_HANDLE s, unsigned char *pin, CK_ULONG pin_len)
+{
+    return CALL(m, C_InitPIN, s, pin, pin_len);
+}

@@ -190,7 +190,10 @@ tokencert_err tc_key_id_for(tokencert_ctx *ctx, EVP_PKEY *pub, unsigned char id[
         len = (size_t)BN_bn2bin(n, buf);
         BN_free(n);
     } else if (!EVP_PKEY_get_octet_string_param(pub, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, buf,
-                                                sizeof buf, &len)) {
+                                                sizeof buf, &len) &&
+               /* OpenSSL 3.0 gives EdDSA keys only as the raw public key. */
+               !EVP_PKEY_get_octet_string_param(pub, OSSL_PKEY_PARAM_PUB_KEY, buf, sizeof buf,
+                                                &len)) {
         return tc_error(ctx, TC_ERR_BAD_DATA, "cannot read the public key");
     }
     SHA1(buf, len, id);

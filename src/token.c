@@ -398,6 +398,7 @@ void tc_session_close(tc_session *s)
 {
     if (s == NULL || s->slot == NULL)
         return;
+    tc_session_forget_keys(s);
     tc_p11_close_session(s->slot->module, s->h);
     s->slot = NULL;
 }

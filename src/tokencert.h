@@ -248,6 +248,10 @@ TOKENCERT_API void tokencert_keygen_result_clear(tokencert_keygen_result *r);
 /* The key types this token can generate, by its mechanism list and mechanism info. */
 TOKENCERT_API tokencert_err tokencert_key_types(tokencert_token *t, char ***types, size_t *n);
 TOKENCERT_API void tokencert_strv_free(char **v, size_t n);
+/* TC_OK when type (NULL: the default) is a key type tokencert knows, whatever the token; else
+ * TC_ERR_INVALID_ARG with the valid types in the detail. Lets a caller refuse a typo before it
+ * asks for a PIN. */
+TOKENCERT_API tokencert_err tokencert_key_type_check(tokencert_ctx *ctx, const char *type);
 
 /* ---- requests (request.c) ----------------------------------------------------------------- */
 typedef struct {
@@ -386,6 +390,10 @@ TOKENCERT_API tokencert_err tokencert_ca_cert(tokencert_ctx *ctx, const char *di
                                               unsigned char **der, size_t *len);
 TOKENCERT_API void tokencert_ca_request_clear(tokencert_ca_request *r);
 TOKENCERT_API void tokencert_ca_requests_free(tokencert_ca_request *v, size_t n);
+/* Checks an RFC 4514 subject ("CN=1234567890,O=Practice,C=DE") as the CA parses it:
+ * TC_ERR_INVALID_ARG naming the part that is wrong. Lets a caller refuse a bad subject before it
+ * changes anything on a token. */
+TOKENCERT_API tokencert_err tokencert_subject_check(tokencert_ctx *ctx, const char *subject);
 
 #ifdef __cplusplus
 }

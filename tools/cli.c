@@ -1,9 +1,12 @@
 /* cli.c — shared CLI plumbing: common options, the error -> exit code map, context setup. */
 #include "cli.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -147,4 +150,131 @@ void cli_login_opts(const cli_common *c, tokencert_login_opts *opts)
 int cli_stdout_is_tty(void)
 {
     return isatty(STDOUT_FILENO);
+}
+
+static int write_all(int fd, const unsigned char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int cli_output_write(const char *cmd, const char *path, const unsigned char *data, size_t len,
+                     unsigned mode)
+{
+    char *tmp = NULL;
+    int fd = -1, code = EXIT_IO, created = 0, e;
+
+    if (path == NULL || strcmp(path, "-") == 0) {
+        if (write_all(STDOUT_FILENO, data, len) != 0) {
+            fprintf(stderr, "tokencert %s: cannot write to standard output: %s\n", cmd,
+                    strerror(errno));
+            return EXIT_IO;
+        }
+        return EXIT_OK;
+    }
+    /* Readers of path see the old file or the whole new one, never a part. */
+    tmp = tc_asprintf("%s.%ld.tmp", path, (long)getpid());
+    if (tmp == NULL)
+        return EXIT_ERROR;
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)mode);
+    created = fd >= 0;
+    if (fd < 0 || fchmod(fd, (mode_t)mode) != 0 || write_all(fd, data, len) != 0 ||
+        fsync(fd) != 0) {
+        e = errno;
+        fprintf(stderr, "tokencert %s: cannot write '%s': %s\n", cmd, tmp, strerror(e));
+        goto out;
+    }
+    if (close(fd) != 0) {
+        fd = -1;
+        fprintf(stderr, "tokencert %s: cannot write '%s': %s\n", cmd, tmp, strerror(errno));
+        goto out;
+    }
+    fd = -1;
+    if (rename(tmp, path) != 0) {
+        fprintf(stderr, "tokencert %s: cannot write '%s': %s\n", cmd, path, strerror(errno));
+        goto out;
+    }
+    free(tmp);
+    tmp = NULL;
+    code = EXIT_OK;
+out:
+    if (fd >= 0)
+        close(fd);
+    if (tmp != NULL && created)
+        unlink(tmp);
+    free(tmp);
+    return code;
+}
+
+char *cli_pem_encode(const char *label, const unsigned char *der, size_t len, size_t *out_len)
+{
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t cap = 2 * strlen(label) + 64 + (len + 2) / 3 * 4 + len / 48 + 2, n = 0, i, col = 0;
+    char *out = malloc(cap);
+
+    if (out == NULL)
+        return NULL;
+    n += (size_t)snprintf(out, cap, "-----BEGIN %s-----\n", label);
+    for (i = 0; i < len; i += 3) {
+        unsigned v = (unsigned)der[i] << 16;
+        size_t rest = len - i;
+        if (rest > 1)
+            v |= (unsigned)der[i + 1] << 8;
+        if (rest > 2)
+            v |= der[i + 2];
+        out[n++] = b64[(v >> 18) & 63];
+        out[n++] = b64[(v >> 12) & 63];
+        out[n++] = rest > 1 ? b64[(v >> 6) & 63] : '=';
+        out[n++] = rest > 2 ? b64[v & 63] : '=';
+        col += 4;
+        if (col == 64) {
+            out[n++] = '\n';
+            col = 0;
+        }
+    }
+    if (col != 0)
+        out[n++] = '\n';
+    n += (size_t)snprintf(out + n, cap - n, "-----END %s-----\n", label);
+    *out_len = n;
+    return out;
+}
+
+/* "YYYY-MM-DD", "YYYY-MM-DDTHH:MM:SS" or the same with a final Z; always UTC. */
+int cli_parse_utc(const char *s, time_t *out)
+{
+    struct tm tm;
+    int y, mo, d, h = 0, mi = 0, sec = 0, n = 0;
+    size_t len = strlen(s);
+
+    memset(&tm, 0, sizeof tm);
+    if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3)
+        return -1;
+    if ((size_t)n != len) {
+        int m = 0;
+        if (sscanf(s + n, "T%2d:%2d:%2d%n", &h, &mi, &sec, &m) != 3)
+            return -1;
+        n += m;
+        if (s[n] == 'Z')
+            n++;
+        if ((size_t)n != len)
+            return -1;
+    }
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+        return -1;
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+    *out = timegm(&tm);
+    return *out > 0 ? 0 : -1;
 }

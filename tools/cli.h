@@ -58,8 +58,19 @@ int cli_new_ctx(tokencert_ctx **ctx);
 int cli_open(const cli_common *c, tokencert_ctx **ctx);
 void cli_login_opts(const cli_common *c, tokencert_login_opts *opts);
 
+/* A UTC time given as "YYYY-MM-DD", "YYYY-MM-DDTHH:MM:SS" or with a final Z; -1 when malformed. */
+int cli_parse_utc(const char *s, time_t *out);
+
 /* Output helpers. */
 int cli_stdout_is_tty(void);
+/* Writes data to path atomically (a temporary file in the same directory, then renamed) with the
+ * given mode, or to stdout when path is NULL or "-". Prints the error and returns EXIT_IO on
+ * failure, else EXIT_OK. */
+/* PEM text ("-----BEGIN label-----", base64 in 64-column lines) of der; NULL when out of memory.
+ * *out_len excludes the terminating NUL. */
+char *cli_pem_encode(const char *label, const unsigned char *der, size_t len, size_t *out_len);
+int cli_output_write(const char *cmd, const char *path, const unsigned char *data, size_t len,
+                     unsigned mode);
 
 int cmd_tokens(int argc, char **argv);
 int cmd_list(int argc, char **argv);
