@@ -17,7 +17,6 @@
 #include <openssl/pem.h>
 #include <openssl/pkcs12.h>
 #include <openssl/pkcs7.h>
-#include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
 #define MAX_TOKEN_KEYS 100000
@@ -165,21 +164,6 @@ static int pubkey_equal(EVP_PKEY *a, EVP_PKEY *b)
         eq = EVP_PKEY_eq(a, b) == 1;
     ERR_clear_error();
     return eq;
-}
-
-/* tc_key_id_for(), and for EdDSA keys the SHA-1 of the raw public key: OpenSSL 3.0 offers no
- * encoded public key for them, which tc_key_id_for() asks for. */
-static tokencert_err key_id_for(tokencert_ctx *ctx, EVP_PKEY *pub, unsigned char id[20])
-{
-    unsigned char raw[64];
-    size_t len = sizeof raw;
-
-    if ((EVP_PKEY_is_a(pub, "ED25519") || EVP_PKEY_is_a(pub, "ED448")) &&
-        EVP_PKEY_get_raw_public_key(pub, raw, &len)) {
-        SHA1(raw, len, id);
-        return TC_OK;
-    }
-    return tc_key_id_for(ctx, pub, id);
 }
 
 /* ---- tc_cert_store -------------------------------------------------------------------------- */
@@ -515,7 +499,7 @@ static tokencert_err parse_pkcs12(import_state *st, const tokencert_import_input
                 goto out;
             }
         }
-        ret = key_id_for(st->ctx, k->pkey, k->id);
+        ret = tc_key_id_for(st->ctx, k->pkey, k->id);
         if (ret != TC_OK)
             goto out;
     }
@@ -812,7 +796,7 @@ static tokencert_err match_keys(import_state *st)
             return tc_error(st->ctx, TC_ERR_BAD_DATA,
                             "%s: certificate '%s' has a public key OpenSSL cannot read", c->src,
                             c->subject);
-        ret = key_id_for(st->ctx, pub, derived);
+        ret = tc_key_id_for(st->ctx, pub, derived);
         if (ret != TC_OK)
             return ret;
         for (k = 0; k < st->n_keys && c->in_key < 0; k++)
@@ -869,7 +853,7 @@ static tokencert_err match_keys(import_state *st)
             return TC_ERR_NOMEM;
         /* Authorities get the id OpenSC and NSS would give them: their key's. */
         if (X509_get0_pubkey(c->x) != NULL &&
-            key_id_for(st->ctx, X509_get0_pubkey(c->x), c->id) == TC_OK)
+            tc_key_id_for(st->ctx, X509_get0_pubkey(c->x), c->id) == TC_OK)
             c->id_len = 20;
     }
     return TC_OK;
