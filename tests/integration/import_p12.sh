@@ -76,6 +76,7 @@ mkcert() {
 mkcert rsa-aes -algorithm RSA -pkeyopt rsa_keygen_bits:2048
 mkcert ec-legacy -algorithm EC -pkeyopt ec_paramgen_curve:P-256
 mkcert rsa-3des -algorithm RSA -pkeyopt rsa_keygen_bits:2048
+mkcert ed -algorithm ED25519
 
 tc__fix_log openssl pkcs12 -export -inkey "$W/rsa-aes.key" -in "$W/rsa-aes.pem" -certfile "$ROOT" \
     -name "Office 1234" -passout env:P12PW -out "$W/rsa-aes.p12"
@@ -84,6 +85,8 @@ tc__fix_log openssl pkcs12 -export -legacy -provider default -provider legacy \
     -passout env:P12PW -out "$W/ec-legacy.p12"
 tc__fix_log openssl pkcs12 -export -keypbe PBE-SHA1-3DES -certpbe PBE-SHA1-3DES \
     -inkey "$W/rsa-3des.key" -in "$W/rsa-3des.pem" -passout env:P12PW -out "$W/rsa-3des.p12"
+tc__fix_log openssl pkcs12 -export -inkey "$W/ed.key" -in "$W/ed.pem" -passout env:P12PW \
+    -out "$W/ed.p12"
 
 # The files really use the encryption they are meant to test.
 info=$(openssl pkcs12 -in "$W/ec-legacy.p12" -info -noout -passin env:P12PW -legacy 2>&1 || true)
@@ -150,7 +153,7 @@ unchanged "after every refusal"
 
 if [ "$TC_TOKEN_KIND" = tpm ]; then
     tc_log "tpm2-pkcs11 takes no private key from outside"
-    for f in rsa-aes ec-legacy rsa-3des; do
+    for f in rsa-aes ec-legacy rsa-3des ed; do
         tc_expect_exit 1 "${TC[@]}" "${PW[@]}" --ca-file "$ROOT" "$W/$f.p12"
         tc_assert_contains "$TC_ERR" "$W/$f.p12: token '$TOKEN_LABEL' does not accept private keys from outside (C_CreateObject: CKR_ATTRIBUTE_VALUE_INVALID): generate the key on the token" "$f: refusal explained"
         no_password_shown "$f on the TPM"
@@ -220,13 +223,26 @@ tc_expect_exit 0 "${TC[@]}" "${PW[@]}" --ca-file "$ROOT" "$W/rsa-3des.p12"
 tc_assert_contains "$TC_OUT" "stored private key 'rsa-3des' (id $RSA3_ID)" "3DES key stored, labelled with the CN"
 sign_check rsa-3des "$RSA3_ID" SHA256-RSA-PKCS
 
+tc_log "Ed25519 PKCS#12"
+ED_ID=$(openssl pkey -pubin -in "$W/ed.pub" -outform DER | tail -c 32 | sha1sum | cut -d' ' -f1)
+tc_expect_exit 0 "${TC[@]}" "${PW[@]}" --ca-file "$ROOT" "$W/ed.p12"
+tc_assert_contains "$TC_OUT" "stored private key 'ed' (id $ED_ID)" "Ed25519 key stored with the id of its raw public key"
+objattrs
+tc_assert_contains "$ATTRS" "privkey $ED_ID ed sensitive=1 extractable=0 private=1 sign=1" "Ed25519 key: sensitive, not extractable"
+printf 'data signed on the token by ed\n' >"$W/ed.data"
+tc_expect_exit 0 tc_p11_login --sign --id "$ED_ID" --mechanism EDDSA -i "$W/ed.data" -o "$W/ed.sig"
+openssl x509 -in "$W/ed.pem" -pubkey -noout >"$W/ed.certpub"
+tc_expect_exit 0 openssl pkeyutl -verify -pubin -inkey "$W/ed.certpub" -rawin -in "$W/ed.data" \
+    -sigfile "$W/ed.sig"
+tc_assert_contains "$TC_OUT" "Signature Verified Successfully" "ed: the imported key's signature verifies with the certificate"
+
 tc_log "the listing sees the credentials"
 tc_expect_exit 0 "$TOKENCERT" list "$URI" --module "$MODULE" --login --pin-source env:PIN --json
 cp "$TC_OUT_FILE" "$W/list.json"
 tc_jexprs "$W/list.json" \
     'sorted((c["name"], c["kind"], c["key"]["sensitive"], c["key"]["extractable"]) for t in j["tokens"] for c in t["credentials"] if c["kind"] != "authority")'
-tc_assert_eq '[["Office 1234","credential",true,false],["from portal","credential",true,false],["rsa-3des","credential",true,false]]' \
-    "${R[0]}" "three full credentials, keys sensitive and not extractable"
+tc_assert_eq '[["Office 1234","credential",true,false],["ed","credential",true,false],["from portal","credential",true,false],["rsa-3des","credential",true,false]]' \
+    "${R[0]}" "four full credentials, keys sensitive and not extractable"
 
 tc_log "importing again changes nothing"
 tc_objects_snapshot "$W/snap.full"
