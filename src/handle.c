@@ -127,6 +127,9 @@ tokencert_err tokencert_token_open(tokencert_ctx *ctx, const char *uri,
     if (ret != TC_OK)
         goto out;
     uri_pin = p11_kit_uri_get_pin_source(parsed);
+    /* The token information was read while matching, an instant ago: the login need not ask
+     * for the PIN flags again. */
+    t->slot.info_fresh = 1;
     if (flags & TOKENCERT_OPEN_LOGIN) {
         ret = tc_session_login(ctx, &t->session, opts, uri_pin);
         if (ret != TC_OK)

@@ -70,6 +70,8 @@ typedef struct {
     size_t n_keys, cap_keys;
     tok_key *tkeys;
     size_t n_tkeys;
+    int tkeys_loaded;       /* every key on the token is in tkeys, not only those found by id */
+    tokencert_err load_err; /* reading the token's keys failed */
     CK_OBJECT_HANDLE *created;
     size_t n_created, cap_created;
 } import_state;
@@ -562,6 +564,22 @@ static tokencert_err parse_input(import_state *st, const tokencert_import_input 
 
 /* ---- the token's keys ----------------------------------------------------------------------- */
 
+static void tkeys_clear(import_state *st)
+{
+    size_t i;
+
+    for (i = 0; i < st->n_tkeys; i++) {
+        free(st->tkeys[i].id);
+        free(st->tkeys[i].label);
+        EVP_PKEY_free(st->tkeys[i].pubkey);
+    }
+    free(st->tkeys);
+    st->tkeys = NULL;
+    st->n_tkeys = 0;
+}
+
+/* Every key on the token: only needed when a certificate's key is not where the CKA_ID rule puts
+ * it (keys made by other tools), as it costs a read per key object. */
 static tokencert_err load_token_keys(import_state *st)
 {
     tokencert_err ret = TC_ERR_INTERNAL;
@@ -569,6 +587,9 @@ static tokencert_err load_token_keys(import_state *st)
     static const CK_OBJECT_CLASS classes[2] = {CKO_PRIVATE_KEY, CKO_PUBLIC_KEY};
     CK_OBJECT_HANDLE *objs = NULL;
     size_t n = 0, i, k, c, cap = 0;
+
+    tkeys_clear(st);
+    st->tkeys_loaded = 1;
 
     for (c = 0; c < 2; c++) {
         CK_OBJECT_CLASS cls = classes[c];
@@ -657,12 +678,64 @@ static EVP_PKEY *token_key_pub(import_state *st, tok_key *tk)
     return tk->pubkey;
 }
 
-/* The token key whose public key is pub: the one with the derived CKA_ID first, then any. */
+/* The private key with the CKA_ID the rule derives from pub, as one search (none when the session
+ * already knows it, e.g. a key it just generated). -1 when there is none or it is another key. */
+static int token_key_by_id(import_state *st, EVP_PKEY *pub, const unsigned char id[20])
+{
+    tc_key *k = NULL;
+    tok_key *tk, *nv;
+    int found = -1;
+
+    if (tc_key_open_id(st->ctx, &st->t->session, id, 20, &k) != TC_OK) {
+        ERR_clear_error();
+        return -1;
+    }
+    if (!pubkey_equal(k->pub_pkey, pub))
+        goto out;
+    nv = realloc(st->tkeys, (st->n_tkeys + 1) * sizeof *nv);
+    if (nv == NULL)
+        goto out;
+    st->tkeys = nv;
+    tk = &st->tkeys[st->n_tkeys];
+    memset(tk, 0, sizeof *tk);
+    tk->id = malloc(k->id_len);
+    tk->label = tc_strdup(k->label);
+    if (tk->id == NULL || tk->label == NULL || EVP_PKEY_up_ref(k->pub_pkey) != 1) {
+        free(tk->id);
+        free(tk->label);
+        goto out;
+    }
+    memcpy(tk->id, k->id, k->id_len);
+    tk->id_len = k->id_len;
+    tk->type = k->ck_type;
+    tk->priv = k->priv;
+    tk->pub = k->pub;
+    tk->pubkey = k->pub_pkey;
+    tk->pub_tried = 1;
+    found = (int)st->n_tkeys++;
+out:
+    tc_key_free(k);
+    return found;
+}
+
+/* The token key whose public key is pub: the one with the derived CKA_ID first (looked up
+ * directly), then any (every key read, once). -1 when none; the error (if any) is recorded. */
 static int find_token_key(import_state *st, EVP_PKEY *pub, const unsigned char id[20])
 {
     size_t i;
-    int pass;
+    int pass, hit;
 
+    if (!st->tkeys_loaded) {
+        for (i = 0; i < st->n_tkeys; i++)
+            if (pubkey_equal(st->tkeys[i].pubkey, pub))
+                return (int)i;
+        hit = token_key_by_id(st, pub, id);
+        if (hit >= 0)
+            return hit;
+        st->load_err = load_token_keys(st);
+        if (st->load_err != TC_OK)
+            return -1;
+    }
     for (pass = 0; pass < 2; pass++) {
         for (i = 0; i < st->n_tkeys; i++) {
             tok_key *tk = &st->tkeys[i];
@@ -772,6 +845,10 @@ static tokencert_err match_keys(import_state *st)
         in_key *ik = &st->keys[k];
         char *cn = ik->cert >= 0 ? common_name(st->certs[ik->cert].x) : NULL;
         ik->existing = find_token_key(st, ik->pkey, ik->id);
+        if (st->load_err != TC_OK) {
+            free(cn);
+            return st->load_err;
+        }
         if (ik->existing >= 0 && st->tkeys[ik->existing].label[0] != '\0')
             ik->label = tc_strdup(st->tkeys[ik->existing].label);
         else
@@ -814,6 +891,8 @@ static tokencert_err match_keys(import_state *st)
             key_label = ik->label;
         } else {
             c->token_key = find_token_key(st, pub, derived);
+            if (st->load_err != TC_OK)
+                return st->load_err;
             if (c->token_key >= 0) {
                 tok_key *tk = &st->tkeys[c->token_key];
                 if (tk->id_len > sizeof c->id)
@@ -1371,12 +1450,7 @@ static void state_free(import_state *st)
         free(st->keys[i].label);
     }
     free(st->keys);
-    for (i = 0; i < st->n_tkeys; i++) {
-        free(st->tkeys[i].id);
-        free(st->tkeys[i].label);
-        EVP_PKEY_free(st->tkeys[i].pubkey);
-    }
-    free(st->tkeys);
+    tkeys_clear(st);
     free(st->created);
 }
 
@@ -1426,9 +1500,7 @@ tokencert_err tokencert_import(tokencert_token *t, const tokencert_import_input 
         if (ret != TC_OK)
             goto out;
     }
-    ret = load_token_keys(&st);
-    if (ret != TC_OK)
-        goto out;
+    /* Token keys are looked up as certificates need them (match_keys). */
     ret = match_keys(&st);
     if (ret != TC_OK)
         goto out;

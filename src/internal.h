@@ -70,6 +70,9 @@ typedef struct {
     CK_SLOT_INFO slot_info;
     CK_TOKEN_INFO token_info;
     int present;
+    /* token_info was read an instant ago (set by tokencert_token_open right after matching): the
+     * first login may take its PIN flags as fresh instead of asking the token again. */
+    int info_fresh;
 } tc_slot;
 
 /* Some tokens (tpm2-pkcs11) pad CK_TOKEN_INFO strings with NUL bytes instead of blanks; p11-kit's

@@ -152,6 +152,8 @@ void tc_token_info_normalise(CK_TOKEN_INFO *ti)
                 fields[f][i] = ' ';
 }
 
+#define SLOTS_FIRST_GUESS 16
+
 tokencert_err tc_slots_match(tokencert_ctx *ctx, P11KitUri *uri, tc_slot **out, size_t *n_out)
 {
     tokencert_err ret = TC_ERR_INTERNAL;
@@ -166,17 +168,27 @@ tokencert_err tc_slots_match(tokencert_ctx *ctx, P11KitUri *uri, tc_slot **out, 
         tc_module *m = &ctx->modules[mi];
         CK_ULONG count = 0, i;
         CK_RV rv;
+        int tries;
 
         if (!p11_kit_uri_match_module_info(uri, &m->info))
             continue;
-        rv = tc_p11_get_slot_list(m, CK_FALSE, NULL, &count);
-        if (rv == CKR_OK && count > 0) {
-            free(ids);
-            ids = calloc(count, sizeof *ids);
-            if (ids == NULL) {
+        /* A buffer large enough for most modules first: one call instead of a size query and a
+         * fetch. A module with more slots says so (CKR_BUFFER_TOO_SMALL with the count). */
+        count = SLOTS_FIRST_GUESS;
+        free(ids);
+        ids = calloc(count, sizeof *ids);
+        if (ids == NULL) {
+            ret = TC_ERR_NOMEM;
+            goto out;
+        }
+        rv = tc_p11_get_slot_list(m, CK_FALSE, ids, &count);
+        for (tries = 0; rv == CKR_BUFFER_TOO_SMALL && tries < 3; tries++) {
+            CK_SLOT_ID *more = count > 0 ? realloc(ids, count * sizeof *ids) : NULL;
+            if (more == NULL) {
                 ret = TC_ERR_NOMEM;
                 goto out;
             }
+            ids = more;
             rv = tc_p11_get_slot_list(m, CK_FALSE, ids, &count);
         }
         if (rv != CKR_OK) {
@@ -413,14 +425,20 @@ tokencert_err tc_session_login(tokencert_ctx *ctx, tc_session *s, const tokencer
         opts != NULL && opts->pin_source != NULL ? opts->pin_source : uri_pin_source;
     CK_RV rv;
 
-    /* Fresh flags: the cached ones may predate another process's failed attempt. */
-    rv = tc_p11_get_token_info(s->slot->module, s->slot->slot, &ti);
-    if (rv != CKR_OK) {
-        ret =
-            tc_error(ctx, tc_err_from_rv(rv), "cannot read token information: %s", tc_ckr_name(rv));
-        goto out;
+    /* Fresh flags: older ones may predate another process's failed attempt. Those read while
+     * matching the slot, moments before this first login, are fresh enough. */
+    if (s->slot->info_fresh) {
+        ti = s->slot->token_info;
+        s->slot->info_fresh = 0;
+    } else {
+        rv = tc_p11_get_token_info(s->slot->module, s->slot->slot, &ti);
+        if (rv != CKR_OK) {
+            ret = tc_error(ctx, tc_err_from_rv(rv), "cannot read token information: %s",
+                           tc_ckr_name(rv));
+            goto out;
+        }
+        tc_token_info_normalise(&ti);
     }
-    tc_token_info_normalise(&ti);
     label = tc_token_string(ti.label, sizeof ti.label);
     if (label == NULL) {
         ret = TC_ERR_NOMEM;
