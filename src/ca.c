@@ -161,25 +161,6 @@ tokencert_err tokencert_subject_check(tokencert_ctx *ctx, const char *subject)
     return ret;
 }
 
-static char *name_string(const X509_NAME *name)
-{
-    const unsigned long flags =
-        (XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) | ASN1_STRFLGS_UTF8_CONVERT;
-    BIO *b = BIO_new(BIO_s_mem());
-    char *data = NULL, *out = NULL;
-    long len;
-
-    if (b == NULL)
-        return NULL;
-    if (X509_NAME_print_ex(b, name, 0, flags) >= 0) {
-        len = BIO_get_mem_data(b, &data);
-        if (len >= 0)
-            out = tc_printable((const unsigned char *)data, (size_t)len, 4096);
-    }
-    BIO_free(b);
-    return out;
-}
-
 /* ---- files -------------------------------------------------------------------------------- */
 
 static tokencert_err mkdir_p(tokencert_ctx *ctx, const char *path, int *created)
@@ -1330,7 +1311,7 @@ tokencert_err tokencert_ca_submit(tokencert_ctx *ctx, const char *dir_in, const 
         ret = tc_error(ctx, TC_ERR_BAD_DATA, "the request has an empty subject");
         goto out;
     }
-    subject = name_string(X509_REQ_get_subject_name(req));
+    subject = tc_name_string(X509_REQ_get_subject_name(req));
     dir = resolve_dir(dir_in);
     if (subject == NULL || dir == NULL) {
         ret = TC_ERR_NOMEM;

@@ -190,3 +190,24 @@ tokencert_err tc_token_object_uri(tokencert_token *t, const char *uri, P11KitUri
     *out = parsed;
     return TC_OK;
 }
+
+char *tc_token_object_uri_format(const tokencert_token *t, CK_OBJECT_CLASS cls,
+                                 const unsigned char *id, size_t id_len, const char *label)
+{
+    P11KitUri *uri = p11_kit_uri_new();
+    CK_ATTRIBUTE a_cls = {CKA_CLASS, &cls, sizeof cls};
+    CK_ATTRIBUTE a_id = {CKA_ID, (void *)id, (CK_ULONG)id_len};
+    CK_ATTRIBUTE a_label = {CKA_LABEL, (void *)label, label != NULL ? (CK_ULONG)strlen(label) : 0};
+    char *s = NULL;
+
+    if (uri == NULL)
+        return NULL;
+    *p11_kit_uri_get_token_info(uri) = t->slot.token_info;
+    if (p11_kit_uri_set_attribute(uri, &a_cls) != P11_KIT_URI_OK ||
+        (id_len > 0 && p11_kit_uri_set_attribute(uri, &a_id) != P11_KIT_URI_OK) ||
+        (a_label.ulValueLen > 0 && p11_kit_uri_set_attribute(uri, &a_label) != P11_KIT_URI_OK) ||
+        p11_kit_uri_format(uri, P11_KIT_URI_FOR_OBJECT_ON_TOKEN, &s) != P11_KIT_URI_OK)
+        s = NULL;
+    p11_kit_uri_free(uri);
+    return s;
+}

@@ -78,25 +78,6 @@ typedef struct {
 
 /* ---- small helpers ------------------------------------------------------------------------ */
 
-static char *name_string(const X509_NAME *name)
-{
-    const unsigned long flags =
-        (XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) | ASN1_STRFLGS_UTF8_CONVERT;
-    BIO *b = BIO_new(BIO_s_mem());
-    char *data = NULL, *out = NULL;
-    long len;
-
-    if (b == NULL)
-        return NULL;
-    if (X509_NAME_print_ex(b, name, 0, flags) >= 0) {
-        len = BIO_get_mem_data(b, &data);
-        if (len >= 0)
-            out = tc_printable((const unsigned char *)data, (size_t)len, 4096);
-    }
-    BIO_free(b);
-    return out;
-}
-
 /* The subject's (last) CN as UTF-8, or NULL. */
 static char *common_name(X509 *x)
 {
@@ -286,7 +267,7 @@ static tokencert_err add_cert(import_state *st, X509 *x, const char *src, int p1
     c->p12_key = p12_key;
     c->token_key = -1;
     c->in_key = -1;
-    c->subject = name_string(X509_get_subject_name(x));
+    c->subject = tc_name_string(X509_get_subject_name(x));
     if (c->subject == NULL)
         return TC_ERR_NOMEM; /* x is owned by the array now */
     if (index != NULL)
@@ -1363,30 +1344,6 @@ static void roll_back(import_state *st)
 
 /* ---- results -------------------------------------------------------------------------------- */
 
-static char *object_uri(import_state *st, CK_OBJECT_CLASS cls, const unsigned char *id,
-                        size_t id_len, const char *label)
-{
-    P11KitUri *uri = p11_kit_uri_new();
-    CK_ATTRIBUTE a_cls = {CKA_CLASS, &cls, sizeof cls};
-    CK_ATTRIBUTE a_id = {CKA_ID, (void *)id, (CK_ULONG)id_len};
-    CK_ATTRIBUTE a_label = {CKA_LABEL, (void *)label, (CK_ULONG)strlen(label)};
-    char *s = NULL;
-
-    if (uri == NULL)
-        return NULL;
-    if (p11_kit_uri_parse(st->t->info.uri, P11_KIT_URI_FOR_TOKEN, uri) == P11_KIT_URI_OK) {
-        p11_kit_uri_set_attribute(uri, &a_cls);
-        if (id_len > 0)
-            p11_kit_uri_set_attribute(uri, &a_id);
-        if (label[0] != '\0')
-            p11_kit_uri_set_attribute(uri, &a_label);
-        if (p11_kit_uri_format(uri, P11_KIT_URI_FOR_OBJECT_ON_TOKEN, &s) != P11_KIT_URI_OK)
-            s = NULL;
-    }
-    p11_kit_uri_free(uri);
-    return s;
-}
-
 static tokencert_err add_item(import_state *st, tokencert_import_item **items, size_t *n,
                               tokencert_import_kind kind, int existed, const char *label,
                               const unsigned char *id, size_t id_len, X509 *x)
@@ -1405,10 +1362,11 @@ static tokencert_err add_item(import_state *st, tokencert_import_item **items, s
     it->existed = existed;
     it->label = tc_strdup(label);
     it->id = tc_hex(id, id_len);
-    it->uri = object_uri(st, kind == TOKENCERT_IMPORTED_KEY ? CKO_PRIVATE_KEY : CKO_CERTIFICATE, id,
-                         id_len, label);
+    it->uri = tc_token_object_uri_format(
+        st->t, kind == TOKENCERT_IMPORTED_KEY ? CKO_PRIVATE_KEY : CKO_CERTIFICATE, id, id_len,
+        label);
     if (x != NULL) {
-        it->subject = name_string(X509_get_subject_name(x));
+        it->subject = tc_name_string(X509_get_subject_name(x));
         if (fingerprint(x, EVP_sha256(), raw, &raw_len, fp))
             it->sha256 = tc_strdup(fp);
     }

@@ -157,6 +157,9 @@ tokencert_err tc_pin_prompt(tokencert_ctx *ctx, const char *prompt, char **pin_o
 tokencert_err tc_cert_decode(const unsigned char *der, size_t len, tokencert_cert *out,
                              unsigned char keyhash[32], char **why);
 void tc_cert_clear(tokencert_cert *c);
+/* A name as RFC 4514 text (most specific RDN first), UTF-8 kept readable, control characters
+ * escaped; NULL when out of memory. */
+char *tc_name_string(const X509_NAME *name);
 
 /* ---- an open token (handle.c) ---- */
 struct tokencert_token {
@@ -172,6 +175,10 @@ struct tokencert_token {
  * objects at all (object=, id=, type=). */
 tokencert_err tc_token_object_uri(tokencert_token *t, const char *uri, P11KitUri **out,
                                   int *names_object);
+/* The pkcs11: URI of an object on the open token: its token attributes plus type, id and object
+ * (label; omitted when NULL or empty, like an empty id). NULL when out of memory. */
+char *tc_token_object_uri_format(const tokencert_token *t, CK_OBJECT_CLASS cls,
+                                 const unsigned char *id, size_t id_len, const char *label);
 /* Writes one PKCS#11 attribute template as a new object (C_CreateObject). */
 CK_RV tc_p11_create_object(tc_module *m, CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl, CK_ULONG n,
                            CK_OBJECT_HANDLE *obj);

@@ -505,27 +505,6 @@ out:
 
 /* ---- public API ------------------------------------------------------------------------- */
 
-static char *object_uri(const tokencert_token *t, CK_OBJECT_CLASS cls, const unsigned char *id,
-                        size_t id_len, const char *label)
-{
-    P11KitUri *uri = p11_kit_uri_new();
-    CK_ATTRIBUTE a_cls = {CKA_CLASS, &cls, sizeof cls};
-    CK_ATTRIBUTE a_id = {CKA_ID, (void *)id, (CK_ULONG)id_len};
-    CK_ATTRIBUTE a_label = {CKA_LABEL, (void *)label, (CK_ULONG)strlen(label)};
-    char *s = NULL;
-
-    if (uri == NULL)
-        return NULL;
-    *p11_kit_uri_get_token_info(uri) = t->slot.token_info;
-    if (p11_kit_uri_set_attribute(uri, &a_cls) != P11_KIT_URI_OK ||
-        p11_kit_uri_set_attribute(uri, &a_id) != P11_KIT_URI_OK ||
-        p11_kit_uri_set_attribute(uri, &a_label) != P11_KIT_URI_OK ||
-        p11_kit_uri_format(uri, P11_KIT_URI_FOR_OBJECT_ON_TOKEN, &s) != P11_KIT_URI_OK)
-        s = NULL;
-    p11_kit_uri_free(uri);
-    return s;
-}
-
 tokencert_err tokencert_keygen(tokencert_token *t, const char *type, const char *label,
                                tokencert_keygen_result *out)
 {
@@ -545,8 +524,8 @@ tokencert_err tokencert_keygen(tokencert_token *t, const char *type, const char 
     r.type = tc_strdup(type);
     r.label = tc_strdup(label);
     r.id = tc_hex(id, id_len);
-    r.uri = object_uri(t, CKO_PRIVATE_KEY, id, id_len, label);
-    r.public_uri = object_uri(t, CKO_PUBLIC_KEY, id, id_len, label);
+    r.uri = tc_token_object_uri_format(t, CKO_PRIVATE_KEY, id, id_len, label);
+    r.public_uri = tc_token_object_uri_format(t, CKO_PUBLIC_KEY, id, id_len, label);
     if (r.type == NULL || r.label == NULL || r.id == NULL || r.uri == NULL ||
         r.public_uri == NULL) {
         /* The key pair is on the token and complete; only the description failed. */

@@ -121,7 +121,7 @@ IMPLEMENT_ASN1_FUNCTIONS(TC_RSAPUB)
     memset(c, 0, sizeof *c);
 }
 
-static char *name_string(const X509_NAME *name)
+char *tc_name_string(const X509_NAME *name)
 {
     /* RFC 4514 order and escaping, but UTF-8 kept readable rather than \XX-escaped. */
     const unsigned long flags =
@@ -345,8 +345,8 @@ tokencert_err tc_cert_decode(const unsigned char *der, size_t len, tokencert_cer
         goto out;
     }
     tbs = cert->tbs;
-    out->subject = name_string(tbs->subject);
-    out->issuer = name_string(tbs->issuer);
+    out->subject = tc_name_string(tbs->subject);
+    out->issuer = tc_name_string(tbs->issuer);
     out->serial = serial_string(tbs->serial);
     if (out->subject == NULL || out->issuer == NULL || out->serial == NULL) {
         ret = TC_ERR_NOMEM;

@@ -250,7 +250,11 @@ tc_expect_exit 9 "$TOKENCERT" ca submit "$TC_WORLD/corrupt.der" --ca-dir "$CA"
 tc_assert_match "$TC_ERR" "signature does not verify" "a request with a broken signature: exit 9, says why"
 printf 'not a request at all\n' >"$TC_WORLD/garbage.der"
 tc_expect_exit 9 "$TOKENCERT" ca submit "$TC_WORLD/garbage.der" --ca-dir "$CA"
-tc_assert_match "$TC_ERR" "not a DER PKCS#10 request" "garbage: exit 9, says why"
+tc_assert_match "$TC_ERR" "not a PKCS#10 request \(DER or PEM\)" "garbage: exit 9, says why"
+printf -- '-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n' \
+    >"$TC_WORLD/broken.pem"
+tc_expect_exit 9 "$TOKENCERT" ca submit "$TC_WORLD/broken.pem" --ca-dir "$CA"
+tc_assert_match "$TC_ERR" "not a PEM CERTIFICATE REQUEST block" "broken PEM: exit 9, says why"
 head -c 200 "$TC_WORLD/sw.csr.der" >"$TC_WORLD/short.der"
 tc_expect_exit 9 "$TOKENCERT" ca submit "$TC_WORLD/short.der" --ca-dir "$CA"
 tc_assert_eq "$n_before" "$(sqlite3 "$CA/ca.db" "SELECT count(*) FROM requests")" \
