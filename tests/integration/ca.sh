@@ -271,4 +271,26 @@ tc_assert_match "$(openssl verify -CAfile "$TC_WORLD/ca-auto/ca.pem" -purpose ss
 tc_p11_login --list-objects >"$TC_WORLD/objs.txt" 2>&1
 tc_assert_eq 2 "$(grep -c '^Private Key Object' "$TC_WORLD/objs.txt")" "the token holds alice's and bob's keys"
 
+# ---------------------------------------------------------------------------------------------
+# A CA whose key lives on a token the user names (here the world's own token: SoftHSM, or the
+# TPM), its PIN read from a file the CA's configuration points at.
+
+PINFILE=$TC_WORLD/user-pin
+(umask 077 && printf '%s\n' "$PIN" >"$PINFILE")
+CA2=$TC_WORLD/ca-named
+tc_expect_exit 0 "$TOKENCERT" ca init --ca-dir "$CA2" --token "$USER_URI" --module "$MODULE" \
+    --pin-source "file:$PINFILE" --subject "CN=Named token CA" --type ec:p256
+tc_assert_not_contains "$(ls "$CA2")" "softhsm2.conf" "named token: no token of the CA's own"
+tc_p11_login --list-objects --type privkey >"$TC_WORLD/objs2.txt" 2>&1
+tc_assert_eq 3 "$(grep -c '^Private Key Object' "$TC_WORLD/objs2.txt")" \
+    "named token: the CA key joins the two enrolled keys on the user's token"
+tc_assert_match "$(cat "$TC_WORLD/objs2.txt")" "label: +ca$" "named token: the CA key is labelled ca"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TC_WORLD/sw2.key" \
+    -subj "/CN=named-token client" -out "$TC_WORLD/sw2.csr" 2>/dev/null
+tc_expect_exit 0 "$TOKENCERT" ca submit "$TC_WORLD/sw2.csr" --ca-dir "$CA2" -o "$TC_WORLD/sw2.pem"
+tc_assert_match "$(openssl verify -CAfile "$CA2/ca.pem" -purpose sslclient "$TC_WORLD/sw2.pem" 2>&1)" \
+    ": OK$" "named token: the CA signs on the user's token, the certificate verifies"
+tc_assert_match "$(openssl x509 -in "$CA2/ca.pem" -noout -subject -nameopt RFC2253)" \
+    "subject=CN=Named token CA" "named token: the CA certificate names the CA"
+
 tc_finish
