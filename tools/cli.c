@@ -35,6 +35,10 @@ int cli_common_option(cli_common *c, int opt, const char *arg)
                         "the process list and the shell history): use --pin-source "
                         "file:PATH|env:VAR|fd:N, or enter it when asked\n");
         exit(EXIT_USAGE);
+    case 1006:
+        fprintf(stderr, "tokencert: a password is never taken from the command line: use "
+                        "--password-source file:PATH|env:VAR|fd:N, or enter it when asked\n");
+        exit(EXIT_USAGE);
     default:
         return 0;
     }

@@ -39,13 +39,15 @@ typedef struct {
     {"module", required_argument, NULL, 1001}, {"pin-source", required_argument, NULL, 1002},      \
         {"login", no_argument, NULL, 1003}, {"allow-final-try", no_argument, NULL, 1004},          \
         {"pin", required_argument, NULL, 1005}, {"pin-value", required_argument, NULL, 1005},      \
+        {"password", required_argument, NULL, 1006},                                               \
     {                                                                                              \
         "help", no_argument, NULL, 'h'                                                             \
     }
 
-/* Handles a common option; returns 1 when handled, 0 when not one of them. --pin and --pin-value
- * are listed so that getopt does not take them as abbreviations of --pin-source (and echo a PIN
- * back in an error): given, they end the process with a usage error that does not repeat them. */
+/* Handles a common option; returns 1 when handled, 0 when not one of them. --pin, --pin-value and
+ * --password are listed so that getopt does not take them as abbreviations of --pin-source or
+ * --password-source (and echo a secret back in an error): given, they end the process with a
+ * usage error that does not repeat them. */
 int cli_common_option(cli_common *c, int opt, const char *arg);
 
 int cli_exit_code(tokencert_err err);

@@ -418,6 +418,10 @@ for cmd in list keygen import enroll csr delete; do
     tc_assert_contains "$TC_ERR" "a PIN is never taken from the command line" "$cmd --pin refused"
     tc_assert_not_contains "$TC_OUT$TC_ERR" "97531" "$cmd --pin: the PIN is not repeated"
 done
+tc_expect_exit 2 "$TOKENCERT" import --module "$MODULE" --password 97531 \
+    "pkcs11:token=$TOKEN_LABEL" "$TC_WORLD/none.p12"
+tc_assert_contains "$TC_ERR" "a password is never taken from the command line" "import --password refused"
+tc_assert_not_contains "$TC_OUT$TC_ERR" "97531" "import --password: the password is not repeated"
 tc_expect_exit 11 "$TOKENCERT" list --module "$MODULE" --pin-source 97531 --login \
     "pkcs11:token=$TOKEN_LABEL"
 tc_assert_contains "$TC_ERR" "unknown pin source" "a PIN given as pin source: refused"
