@@ -150,17 +150,6 @@ static int hexval(char c)
     return -1;
 }
 
-tokencert_err tokencert_subject_check(tokencert_ctx *ctx, const char *subject)
-{
-    X509_NAME *name = NULL;
-    tokencert_err ret;
-
-    tc_return_val_if_fail(ctx != NULL, TC_ERR_INVALID_ARG);
-    ret = tc_name_parse(ctx, subject, &name);
-    X509_NAME_free(name);
-    return ret;
-}
-
 /* ---- files -------------------------------------------------------------------------------- */
 
 static tokencert_err mkdir_p(tokencert_ctx *ctx, const char *path, int *created)

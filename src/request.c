@@ -644,6 +644,20 @@ out:
     return ret;
 }
 
+tokencert_err tokencert_csr_check(tokencert_ctx *ctx, const tokencert_csr_params *p)
+{
+    tokencert_err ret;
+    const char *mdname;
+    X509_REQ *req = NULL;
+
+    tc_return_val_if_fail(ctx != NULL && p != NULL, TC_ERR_INVALID_ARG);
+    ret = tc_digest_name(ctx, p->digest, &mdname);
+    if (ret == TC_OK)
+        ret = tc_req_build(ctx, p, NULL, &req);
+    tc_req_free(req);
+    return ret;
+}
+
 tokencert_err tokencert_csr(tokencert_token *t, const char *key_uri, const tokencert_csr_params *p,
                             unsigned char **der, size_t *der_len)
 {

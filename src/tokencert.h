@@ -265,6 +265,9 @@ typedef struct {
 /* A PKCS#10 request for the private key that key_uri (id=, object=) selects on the open token,
  * signed by the token. DER in *der (free with free()). Bad subject or SAN: TC_ERR_INVALID_ARG
  * naming the part that is wrong. */
+/* Checks subject, SANs and digest of p without a token, so that a command can refuse them before
+ * asking for a PIN. The same errors as tokencert_csr() gives. */
+TOKENCERT_API tokencert_err tokencert_csr_check(tokencert_ctx *ctx, const tokencert_csr_params *p);
 TOKENCERT_API tokencert_err tokencert_csr(tokencert_token *t, const char *key_uri,
                                           const tokencert_csr_params *p, unsigned char **der,
                                           size_t *der_len);
@@ -390,10 +393,6 @@ TOKENCERT_API tokencert_err tokencert_ca_cert(tokencert_ctx *ctx, const char *di
                                               unsigned char **der, size_t *len);
 TOKENCERT_API void tokencert_ca_request_clear(tokencert_ca_request *r);
 TOKENCERT_API void tokencert_ca_requests_free(tokencert_ca_request *v, size_t n);
-/* Checks an RFC 4514 subject ("CN=1234567890,O=Practice,C=DE") as the CA parses it:
- * TC_ERR_INVALID_ARG naming the part that is wrong. Lets a caller refuse a bad subject before it
- * changes anything on a token. */
-TOKENCERT_API tokencert_err tokencert_subject_check(tokencert_ctx *ctx, const char *subject);
 
 #ifdef __cplusplus
 }

@@ -85,6 +85,12 @@ int cmd_csr(int argc, char **argv)
     code = cli_open(&c, &ctx);
     if (code != EXIT_OK)
         return code;
+    /* Checked before the token is opened: a bad subject or SAN costs no PIN entry. */
+    err = tokencert_csr_check(ctx, &p);
+    if (err != TC_OK) {
+        code = cli_fail(ctx, err, "the request");
+        goto out;
+    }
     /* Read before the token is opened: a bad source costs no login. */
     if (challenge_source != NULL) {
         err =

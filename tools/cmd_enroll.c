@@ -193,9 +193,13 @@ int cmd_enroll(int argc, char **argv)
         return EXIT_ERROR;
     }
     /* Everything that can be checked without the token is checked before it is touched. */
-    err = tokencert_subject_check(ctx, subject);
+    /* Subject and SANs refused before the token is opened: a typo costs no PIN entry. */
+    cp.subject = subject;
+    cp.san = sans;
+    cp.n_san = n_sans;
+    err = tokencert_csr_check(ctx, &cp);
     if (err != TC_OK) {
-        code = cli_fail(ctx, err, "--subject");
+        code = cli_fail(ctx, err, "the request");
         goto out;
     }
     if (dir == NULL)
