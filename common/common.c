@@ -246,3 +246,70 @@ int tc_ptrvec_push(tc_ptrvec *pv, void *p)
     pv->v[pv->n++] = p;
     return 0;
 }
+
+int tc_parse_iso(const char *s, time_t *out)
+{
+    struct tm tm;
+    const char *end;
+
+    memset(&tm, 0, sizeof tm);
+    if (s == NULL)
+        return -1;
+    end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (end == NULL || *end != '\0') {
+        memset(&tm, 0, sizeof tm);
+        end = strptime(s, "%Y-%m-%d", &tm);
+        if (end == NULL || *end != '\0')
+            return -1;
+    }
+    *out = timegm(&tm);
+    return 0;
+}
+
+static int clock_state = -1; /* -1 unread, 0 off, 1 on, 2 malformed */
+static long long clock_offset;
+static char clock_message[256];
+
+static void clock_read(void)
+{
+    const char *on = getenv("TOKENCERT_TEST_CLOCK"), *v = getenv("TOKENCERT_TEST_NOW");
+    time_t t;
+    long long d;
+
+    if (clock_state >= 0)
+        return;
+    clock_state = 0;
+    if (on == NULL || strcmp(on, "enable") != 0 || v == NULL || *v == '\0')
+        return;
+    if (v[0] == '+' && (d = tc_parse_duration(v + 1)) >= 0) {
+        clock_offset = d;
+        clock_state = 1;
+    } else if (tc_parse_iso(v, &t) == 0) {
+        clock_offset = (long long)t - (long long)time(NULL);
+        clock_state = 1;
+    } else {
+        snprintf(clock_message, sizeof clock_message,
+                 "TOKENCERT_TEST_NOW: '%.80s' is neither +DURATION nor a UTC time like "
+                 "2027-01-31T00:00:00Z",
+                 v);
+        clock_state = 2;
+    }
+}
+
+time_t tc_now(void)
+{
+    clock_read();
+    return clock_state == 1 ? (time_t)((long long)time(NULL) + clock_offset) : time(NULL);
+}
+
+const char *tc_clock_error(void)
+{
+    clock_read();
+    return clock_state == 2 ? clock_message : NULL;
+}
+
+int tc_clock_overridden(void)
+{
+    clock_read();
+    return clock_state == 1;
+}

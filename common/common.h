@@ -56,6 +56,18 @@ long tc_days_between(time_t now, time_t t);
  * -1 when malformed. */
 long long tc_parse_duration(const char *s);
 
+/* The current time. Tests may move it: with TOKENCERT_TEST_CLOCK=enable in the environment,
+ * TOKENCERT_TEST_NOW="+DURATION" (e.g. "+25d") or an ISO 8601 UTC time shifts it; without that
+ * switch TOKENCERT_TEST_NOW is ignored. For tests only (documented in tokencert(1)). */
+time_t tc_now(void);
+/* With the override enabled: NULL when it is well-formed (also when absent), else a message
+ * naming the bad value. Without the switch: NULL. */
+const char *tc_clock_error(void);
+/* 1 when the test clock is in effect. */
+int tc_clock_overridden(void);
+/* Parses "YYYY-MM-DDTHH:MM:SSZ" (or "YYYY-MM-DD", midnight UTC); 0 on success. */
+int tc_parse_iso(const char *s, time_t *out);
+
 /* A growable array of pointers. */
 typedef struct {
     void **v;

@@ -7,6 +7,7 @@ PACKAGES=(
     # build
     build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
     libp11-kit-dev p11-kit p11-kit-modules libssl-dev openssl libjson-c-dev libcmocka-dev libsqlite3-dev sqlite3
+    libconfig-dev
     libldap-dev
     lowdown
     # tokens and independent cross-check tools

@@ -394,6 +394,243 @@ TOKENCERT_API tokencert_err tokencert_ca_cert(tokencert_ctx *ctx, const char *di
 TOKENCERT_API void tokencert_ca_request_clear(tokencert_ca_request *r);
 TOKENCERT_API void tokencert_ca_requests_free(tokencert_ca_request *v, size_t n);
 
+/* ---- configuration (config.c) ------------------------------------------------------------- */
+/* A human-edited file in libconfig syntax (see tokencert.conf(5)), read from --config FILE, or
+ * else from the system file (/etc/tokencert/tokencert.conf) and then the user's
+ * ($XDG_CONFIG_HOME/tokencert/tokencert.conf, default ~/.config), the user's entries replacing
+ * system entries of the same name. Secrets are never in the file, only where to read them. */
+typedef struct {
+    char *name;
+    char *protocol;          /* "local", "manual", "scep", "est", "cmp", "cfssl", "adcs" */
+    char *url;               /* NULL for local and manual */
+    char *dir;               /* local: the CA's directory; NULL: tokencert_ca_default_dir() */
+    char *auth;              /* "none" (NULL), "basic", "certificate" (the current credential) */
+    char *user;              /* for basic authentication */
+    char *secret_source;     /* "file:PATH", "env:VAR" or "fd:N" for the CA's password */
+    char *issuer;            /* expected issuer, RFC 4514; NULL: not checked */
+    char *ca_file;           /* trust anchors for the CA's certificates and TLS; NULL: system */
+    int manual_approval;     /* an operator approves requests */
+    long long approval_time; /* seconds an approval typically takes (lead time); 0 none */
+    char *file;              /* where it was declared */
+    int line;
+} tokencert_config_ca;
+
+typedef struct {
+    char *name;
+    char *token;  /* pkcs11: URI of the token */
+    char *module; /* module path; NULL: the p11-kit registry */
+    char *label;  /* CKA_LABEL of its objects; the name when not configured */
+    char *ca;     /* name of a configured CA; NULL: the embedded CA ("local") */
+    char *subject; /* RFC 4514; NULL: from the current certificate */
+    char **san;    /* "dns:NAME", ...; meaningful only when san_set */
+    size_t n_san;
+    int san_set;             /* 0: SANs from the current certificate */
+    char *key_type;          /* NULL: the type of the current key, else the default */
+    long long renew_before;  /* seconds; -1: the default */
+    double renew_fraction;   /* 0..1 of the lifetime; -1: the default */
+    int reuse_key;           /* renew with the current key instead of a new one */
+    char *pin_source;        /* "file:PATH", "env:VAR" or "fd:N" for unattended runs; NULL none */
+    /* Hooks: argument vectors (NULL-terminated, argv[0] an absolute path), or NULL. */
+    char **hook_before_renewal, **hook_after_renewal, **hook_expiring, **hook_failure;
+    char *file;
+    int line;
+} tokencert_config_credential;
+
+typedef struct {
+    char **files; /* the files read, in order */
+    size_t n_files;
+    long long renew_before; /* default for credentials, seconds (30 days) */
+    double renew_fraction;  /* default for credentials (0.1) */
+    long long grace;        /* prune: seconds after expiry before deletion (30 days) */
+    char *state_dir;        /* NULL: tokencert_state_default_dir() */
+    tokencert_config_ca *cas;
+    size_t n_cas;
+    tokencert_config_credential *creds;
+    size_t n_creds;
+} tokencert_config;
+
+typedef struct {
+    char *file; /* NULL when the problem is not in a file */
+    int line;   /* 0 when unknown */
+    char *message;
+} tokencert_config_error;
+
+/* Reads path (must exist: TC_ERR_IO naming it) or, with path NULL, the system and user files
+ * (absent files are fine: an empty configuration). Every problem found is reported in *errors
+ * with file and line, and then the result is TC_ERR_BAD_DATA and *out NULL; the context's error
+ * names the first. */
+TOKENCERT_API tokencert_err tokencert_config_load(tokencert_ctx *ctx, const char *path,
+                                                  tokencert_config **out,
+                                                  tokencert_config_error **errors,
+                                                  size_t *n_errors);
+TOKENCERT_API void tokencert_config_free(tokencert_config *cfg);
+TOKENCERT_API void tokencert_config_errors_free(tokencert_config_error *errors, size_t n);
+TOKENCERT_API const tokencert_config_ca *tokencert_config_find_ca(const tokencert_config *cfg,
+                                                                  const char *name);
+TOKENCERT_API const tokencert_config_credential *
+tokencert_config_find_credential(const tokencert_config *cfg, const char *name);
+
+/* ---- state store (state.c) ---------------------------------------------------------------- */
+/* SQLite: requests and their progress, the generations of each credential, an append-only
+ * history. WAL, a busy timeout, a schema version; the file is 0600 in a 0700 directory. */
+typedef struct tokencert_state tokencert_state;
+
+typedef enum {
+    TOKENCERT_RS_CREATED = 0,       /* recorded; nothing done yet */
+    TOKENCERT_RS_KEY_GENERATING = 1, /* key generation started (a crash leaves an unknown key) */
+    TOKENCERT_RS_KEY_GENERATED = 2, /* the key is on the token (key_id) */
+    TOKENCERT_RS_SUBMITTING = 3,    /* the request is being sent to the CA */
+    TOKENCERT_RS_PENDING = 4,       /* the CA holds it (ca_request_id) */
+    TOKENCERT_RS_ISSUED = 5,        /* the certificate came back (cert) */
+    TOKENCERT_RS_INSTALLED = 6,     /* the certificate is on the token beside its key */
+    TOKENCERT_RS_ACTIVE = 7,        /* done: its generation is the active one */
+    TOKENCERT_RS_REJECTED = 8,      /* the CA said no (last_error) */
+    TOKENCERT_RS_FAILED = 9,        /* a step failed; retried at next_poll with backoff */
+    TOKENCERT_RS_ABANDONED = 10     /* given up or cleaned up; its key removed */
+} tokencert_request_state;
+
+TOKENCERT_API const char *tokencert_request_state_name(tokencert_request_state s);
+/* 1 for states that still need work (created .. installed, failed). */
+TOKENCERT_API int tokencert_request_state_open(tokencert_request_state s);
+
+typedef struct {
+    long long id;
+    char *credential;
+    tokencert_request_state state;
+    tokencert_request_state failed_at; /* the state the failure happened in (state FAILED) */
+    char *token_serial;    /* the token the key is on */
+    char *key_id;          /* CKA_ID hex once generated or chosen; NULL before */
+    int key_reused;        /* the key of the previous generation */
+    char *key_type;
+    char *subject;         /* requested subject, RFC 4514 */
+    char *san;             /* requested SANs, comma separated; NULL none */
+    char *ca;              /* CA name */
+    char *ca_request_id;   /* the CA's handle */
+    char *transaction_id;  /* protocol transaction id (SCEP, CMP); NULL */
+    unsigned char *cert;   /* DER once issued */
+    size_t cert_len;
+    time_t not_before;     /* requested validity start; 0: when issued */
+    time_t created, updated, next_poll;
+    int attempts;
+    char *last_error;
+} tokencert_state_request;
+
+typedef enum {
+    TOKENCERT_GEN_ACTIVE = 0,     /* the credential applications should use */
+    TOKENCERT_GEN_SUPERSEDED = 1, /* a newer one is installed and verified; kept until expiry */
+    TOKENCERT_GEN_PRUNED = 2      /* its objects were deleted */
+} tokencert_generation_state;
+
+TOKENCERT_API const char *tokencert_generation_state_name(tokencert_generation_state s);
+
+typedef struct {
+    long long id;
+    char *credential;
+    long long number; /* 1, 2, ... per credential */
+    tokencert_generation_state state;
+    char *token_serial;
+    char *key_id;     /* CKA_ID hex */
+    char *cert_sha256; /* "AB:CD:..." as tokencert_cert.sha256 */
+    char *serial;
+    char *subject;
+    char *issuer;
+    time_t not_before, not_after;
+    time_t installed, superseded, pruned; /* 0 when not (yet) */
+    long long request; /* the request that made it; 0 when adopted from the token */
+} tokencert_state_generation;
+
+typedef struct {
+    char *name;
+    char *token_uri;    /* as configured or enrolled */
+    char *token_serial; /* of the token it was last seen on */
+    char *label;
+    char *ca;           /* CA name ("local": the embedded CA) */
+    char *ca_dir;       /* the embedded CA's directory when not the default */
+    char *module;
+    time_t created;
+    time_t last_run;
+    char *last_result;  /* "renewed", "pending", "failed", "deferred", "not due", ... */
+    char *last_error;
+    time_t deferred_since; /* the token was absent since then; 0 present */
+} tokencert_state_credential;
+
+typedef struct {
+    long long id;
+    time_t time;
+    char *credential; /* NULL for store-wide events */
+    char *event;      /* "enrolled", "submitted", "pending", "issued", "installed", ... */
+    char *result;     /* "ok", "failed", ... */
+    char *detail;     /* never a secret */
+} tokencert_state_event;
+
+/* The default directory: /var/lib/tokencert for root, else $XDG_STATE_HOME/tokencert (default
+ * ~/.local/state/tokencert). Free with free(). */
+TOKENCERT_API char *tokencert_state_default_dir(void);
+/* Opens (creating dir and file when create is set) DIR/state.db. A file that is not a tokencert
+ * store, is corrupt, or has a newer schema is refused (TC_ERR_BAD_DATA) and never written; a
+ * directory that cannot be written is TC_ERR_IO naming it. Older schemas are migrated. */
+TOKENCERT_API tokencert_err tokencert_state_open(tokencert_ctx *ctx, const char *dir, int create,
+                                                 tokencert_state **out);
+TOKENCERT_API void tokencert_state_close(tokencert_state *st);
+TOKENCERT_API const char *tokencert_state_path(const tokencert_state *st);
+/* Exclusive lock on the store (DIR/lock, flock), held until unlock or close. Waits up to
+ * wait_seconds; then TC_ERR_IO naming the holder's pid when known. Reentrant: no. */
+TOKENCERT_API tokencert_err tokencert_state_lock(tokencert_state *st, int wait_seconds);
+TOKENCERT_API void tokencert_state_unlock(tokencert_state *st);
+/* Exclusive lock for one token (DIR/token-SERIAL.lock), released by close. */
+TOKENCERT_API tokencert_err tokencert_state_lock_token(tokencert_state *st, const char *serial,
+                                                       int wait_seconds);
+/* Transactions around several writes (each write is its own transaction otherwise). */
+TOKENCERT_API tokencert_err tokencert_state_begin(tokencert_state *st);
+TOKENCERT_API tokencert_err tokencert_state_commit(tokencert_state *st);
+TOKENCERT_API void tokencert_state_rollback(tokencert_state *st);
+
+/* Credentials: put inserts or replaces by name. */
+TOKENCERT_API tokencert_err tokencert_state_credential_put(tokencert_state *st,
+                                                           const tokencert_state_credential *c);
+/* TC_ERR_NOT_FOUND when unknown. */
+TOKENCERT_API tokencert_err tokencert_state_credential_get(tokencert_state *st, const char *name,
+                                                           tokencert_state_credential *out);
+TOKENCERT_API tokencert_err tokencert_state_credentials(tokencert_state *st,
+                                                        tokencert_state_credential **out,
+                                                        size_t *n);
+TOKENCERT_API void tokencert_state_credential_clear(tokencert_state_credential *c);
+TOKENCERT_API void tokencert_state_credentials_free(tokencert_state_credential *v, size_t n);
+
+/* Requests: add sets r->id, r->created and r->updated; update writes every field by id (and sets
+ * updated). list: credential NULL for all; open_only for those tokencert_request_state_open()
+ * says need work. Ordered by id. */
+TOKENCERT_API tokencert_err tokencert_state_request_add(tokencert_state *st,
+                                                        tokencert_state_request *r);
+TOKENCERT_API tokencert_err tokencert_state_request_update(tokencert_state *st,
+                                                           tokencert_state_request *r);
+TOKENCERT_API tokencert_err tokencert_state_requests(tokencert_state *st, const char *credential,
+                                                     int open_only, tokencert_state_request **out,
+                                                     size_t *n);
+TOKENCERT_API void tokencert_state_request_clear(tokencert_state_request *r);
+TOKENCERT_API void tokencert_state_requests_free(tokencert_state_request *v, size_t n);
+
+/* Generations: add sets g->id and g->number (one more than the credential's highest). list:
+ * ordered by number; include_pruned 0 leaves pruned ones out. */
+TOKENCERT_API tokencert_err tokencert_state_generation_add(tokencert_state *st,
+                                                           tokencert_state_generation *g);
+TOKENCERT_API tokencert_err tokencert_state_generation_update(tokencert_state *st,
+                                                              const tokencert_state_generation *g);
+TOKENCERT_API tokencert_err tokencert_state_generations(tokencert_state *st,
+                                                        const char *credential, int include_pruned,
+                                                        tokencert_state_generation **out,
+                                                        size_t *n);
+TOKENCERT_API void tokencert_state_generation_clear(tokencert_state_generation *g);
+TOKENCERT_API void tokencert_state_generations_free(tokencert_state_generation *v, size_t n);
+
+/* History: append-only. detail may be NULL. Listed oldest first; credential NULL for all. */
+TOKENCERT_API tokencert_err tokencert_state_log(tokencert_state *st, const char *credential,
+                                                const char *event, const char *result,
+                                                const char *detail);
+TOKENCERT_API tokencert_err tokencert_state_history(tokencert_state *st, const char *credential,
+                                                    tokencert_state_event **out, size_t *n);
+TOKENCERT_API void tokencert_state_history_free(tokencert_state_event *v, size_t n);
+
 #ifdef __cplusplus
 }
 #endif
