@@ -87,5 +87,11 @@ int cmd_export(int argc, char **argv);
 int cmd_delete(int argc, char **argv);
 int cmd_ca(int argc, char **argv);
 int cmd_enroll(int argc, char **argv);
+int cmd_config(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_renew(int argc, char **argv);
+int cmd_poll(int argc, char **argv);
+int cmd_prune(int argc, char **argv);
+int cmd_history(int argc, char **argv);
 
 #endif /* TOKENCERT_TOOLS_CLI_H */

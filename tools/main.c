@@ -12,6 +12,8 @@ static const struct {
     {"tokens", cmd_tokens}, {"list", cmd_list},     {"check", cmd_check},   {"keygen", cmd_keygen},
     {"csr", cmd_csr},       {"import", cmd_import}, {"export", cmd_export}, {"delete", cmd_delete},
     {"ca", cmd_ca},         {"enroll", cmd_enroll},
+    {"config", cmd_config}, {"status", cmd_status}, {"renew", cmd_renew}, {"poll", cmd_poll},
+    {"prune", cmd_prune}, {"history", cmd_history},
 };
 
 int main(int argc, char **argv)

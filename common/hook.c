@@ -1,0 +1,2 @@
+/* hook.c — placeholder, being written. */
+#include "common.h"

@@ -1,0 +1,2 @@
+/* lifecycle.c — placeholder, being written. */
+#include "cli.h"
