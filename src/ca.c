@@ -746,7 +746,7 @@ static tokencert_err make_ca_cert(tokencert_ctx *ctx, ca_token *ct, X509_NAME *n
     tokencert_err ret = TC_ERR_INTERNAL;
     X509 *cert = X509_new_ex(tc_libctx(ct->cactx), NULL);
     X509V3_CTX v3;
-    time_t now = time(NULL);
+    time_t now = tc_now();
 
     *out = NULL;
     if (cert == NULL) {
@@ -1166,7 +1166,7 @@ tokencert_err tokencert_ca_init(tokencert_ctx *ctx, const tokencert_ca_params *p
             goto out;
         }
     }
-    ret = tc_keygen(ct.cactx, &ct.t->session, cfg.key_type, CA_KEY_LABEL, id, &id_len);
+    ret = tc_keygen(ct.cactx, &ct.t->session, cfg.key_type, CA_KEY_LABEL, 0, id, &id_len);
     if (ret != TC_OK) {
         ret = ca_token_error(ctx, &ct, ret, "generating the CA key");
         goto out;
@@ -1320,7 +1320,7 @@ tokencert_err tokencert_ca_submit(tokencert_ctx *ctx, const char *dir_in, const 
     }
     sqlite3_bind_text(st, 1, subject, -1, SQLITE_STATIC);
     sqlite3_bind_blob(st, 2, csr, (int)csr_len, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)time(NULL));
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)tc_now());
     sqlite3_bind_int64(st, 4, (sqlite3_int64)not_before);
     if (sqlite3_step(st) != SQLITE_DONE) {
         ret = db_error(ctx, db, "recording the request");
@@ -1450,7 +1450,7 @@ tokencert_err tokencert_ca_approve(tokencert_ctx *ctx, const char *dir_in, long 
     size_t csr_len = 0, der_len = 0;
     X509 *ca_cert = NULL, *cert = NULL;
     X509_REQ *req = NULL;
-    time_t now = time(NULL), nb, na, ca_end;
+    time_t now = tc_now(), nb, na, ca_end;
     int in_tx = 0;
 
     memset(&cfg, 0, sizeof cfg);
@@ -1520,7 +1520,7 @@ tokencert_err tokencert_ca_approve(tokencert_ctx *ctx, const char *dir_in, long 
         ret = db_error(ctx, db, "recording the certificate");
         goto out;
     }
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)tc_now());
     sqlite3_bind_int64(st, 2, (sqlite3_int64)info.not_before);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)info.not_after);
     sqlite3_bind_text(st, 4, info.serial, -1, SQLITE_STATIC);
@@ -1594,7 +1594,7 @@ tokencert_err tokencert_ca_reject(tokencert_ctx *ctx, const char *dir_in, long l
         ret = db_error(ctx, db, "recording the rejection");
         goto out;
     }
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)tc_now());
     sqlite3_bind_text(st, 2, reason, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, id);
     if (sqlite3_step(st) != SQLITE_DONE || sqlite3_changes(db) != 1) {

@@ -996,10 +996,11 @@ static tokencert_err check_dates(import_state *st)
         in_cert *c = &st->certs[i];
         const ASN1_TIME *nb = X509_get0_notBefore(c->x), *na = X509_get0_notAfter(c->x);
         char date[32], *msg;
-        if (X509_cmp_time(na, NULL) < 0) {
+        time_t now = tc_now();
+        if (X509_cmp_time(na, &now) < 0) {
             iso_time(na, date, sizeof date);
             msg = tc_asprintf("%s: certificate '%s' expired on %s", c->src, c->subject, date);
-        } else if (X509_cmp_time(nb, NULL) > 0) {
+        } else if (X509_cmp_time(nb, &now) > 0) {
             iso_time(nb, date, sizeof date);
             msg = tc_asprintf("%s: certificate '%s' is not valid before %s", c->src, c->subject,
                               date);

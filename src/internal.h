@@ -252,7 +252,7 @@ tokencert_err tc_key_pkey(tokencert_ctx *ctx, tc_key *key, EVP_PKEY **out);
 /* Generates a key pair of type ("rsa:2048", ...) on s, with CKA_ID derived from the public key and
  * label on both objects. Leaves nothing behind on failure. id_out (20 bytes) may be NULL. */
 tokencert_err tc_keygen(tokencert_ctx *ctx, tc_session *s, const char *type, const char *label,
-                        unsigned char id_out[20], size_t *id_len);
+                        int shared_label, unsigned char id_out[20], size_t *id_len);
 
 /* ---- certificates written to the token (import.c) ---- */
 /* Stores cert as a CKO_CERTIFICATE object (CKA_ID id, CKA_LABEL label, CKA_SUBJECT, CKA_ISSUER,

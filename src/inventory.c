@@ -875,7 +875,7 @@ out:
 
 static time_t inventory_now(void)
 {
-    return time(NULL);
+    return tc_now();
 }
 
 tokencert_err tokencert_inventory_load(tokencert_ctx *ctx, const char *uri_str,

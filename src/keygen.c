@@ -342,7 +342,7 @@ out:
 }
 
 tokencert_err tc_keygen(tokencert_ctx *ctx, tc_session *s, const char *type, const char *label,
-                        unsigned char id_out[20], size_t *id_len)
+                        int shared_label, unsigned char id_out[20], size_t *id_len)
 {
     tokencert_err ret = TC_ERR_INTERNAL;
     const key_type_def *d;
@@ -392,7 +392,7 @@ tokencert_err tc_keygen(tokencert_ctx *ctx, tc_session *s, const char *type, con
     }
     /* Write protection was checked when the token was opened for writing; a token that turns
      * read-only since answers CKR_TOKEN_WRITE_PROTECTED below. */
-    ret = label_free(ctx, s, label);
+    ret = shared_label ? TC_OK : label_free(ctx, s, label);
     if (ret != TC_OK)
         goto out;
     /* Capability is not asked up front: the generation is the final word anyway (some tokens
@@ -508,6 +508,12 @@ out:
 tokencert_err tokencert_keygen(tokencert_token *t, const char *type, const char *label,
                                tokencert_keygen_result *out)
 {
+    return tokencert_keygen_ex(t, type, label, 0, out);
+}
+
+tokencert_err tokencert_keygen_ex(tokencert_token *t, const char *type, const char *label,
+                                  unsigned flags, tokencert_keygen_result *out)
+{
     tokencert_err ret = TC_ERR_INTERNAL;
     tokencert_keygen_result r;
     unsigned char id[ID_LEN];
@@ -518,7 +524,8 @@ tokencert_err tokencert_keygen(tokencert_token *t, const char *type, const char 
     memset(&r, 0, sizeof r);
     if (type == NULL)
         type = TOKENCERT_KEY_TYPE_DEFAULT;
-    ret = tc_keygen(t->ctx, &t->session, type, label, id, &id_len);
+    ret = tc_keygen(t->ctx, &t->session, type, label, (flags & TOKENCERT_KEYGEN_SHARED_LABEL) != 0,
+                    id, &id_len);
     if (ret != TC_OK)
         goto out;
     r.type = tc_strdup(type);

@@ -244,6 +244,15 @@ typedef struct {
  * detail lists the types it can make). Nothing is left on the token when it fails. */
 TOKENCERT_API tokencert_err tokencert_keygen(tokencert_token *t, const char *type,
                                              const char *label, tokencert_keygen_result *out);
+/* Flags of tokencert_keygen_ex(). */
+enum {
+    /* The label may already be carried by objects on the token: a renewal's new key takes the
+     * label of the credential's earlier generations, which keep theirs (distinct CKA_IDs). */
+    TOKENCERT_KEYGEN_SHARED_LABEL = 1
+};
+TOKENCERT_API tokencert_err tokencert_keygen_ex(tokencert_token *t, const char *type,
+                                                const char *label, unsigned flags,
+                                                tokencert_keygen_result *out);
 TOKENCERT_API void tokencert_keygen_result_clear(tokencert_keygen_result *r);
 /* The key types this token can generate, by its mechanism list and mechanism info. */
 TOKENCERT_API tokencert_err tokencert_key_types(tokencert_token *t, char ***types, size_t *n);
@@ -417,19 +426,19 @@ typedef struct {
 
 typedef struct {
     char *name;
-    char *token;  /* pkcs11: URI of the token */
-    char *module; /* module path; NULL: the p11-kit registry */
-    char *label;  /* CKA_LABEL of its objects; the name when not configured */
-    char *ca;     /* name of a configured CA; NULL: the embedded CA ("local") */
+    char *token;   /* pkcs11: URI of the token */
+    char *module;  /* module path; NULL: the p11-kit registry */
+    char *label;   /* CKA_LABEL of its objects; the name when not configured */
+    char *ca;      /* name of a configured CA; NULL: the embedded CA ("local") */
     char *subject; /* RFC 4514; NULL: from the current certificate */
     char **san;    /* "dns:NAME", ...; meaningful only when san_set */
     size_t n_san;
-    int san_set;             /* 0: SANs from the current certificate */
-    char *key_type;          /* NULL: the type of the current key, else the default */
-    long long renew_before;  /* seconds; -1: the default */
-    double renew_fraction;   /* 0..1 of the lifetime; -1: the default */
-    int reuse_key;           /* renew with the current key instead of a new one */
-    char *pin_source;        /* "file:PATH", "env:VAR" or "fd:N" for unattended runs; NULL none */
+    int san_set;            /* 0: SANs from the current certificate */
+    char *key_type;         /* NULL: the type of the current key, else the default */
+    long long renew_before; /* seconds; -1: the default */
+    double renew_fraction;  /* 0..1 of the lifetime; -1: the default */
+    int reuse_key;          /* renew with the current key instead of a new one */
+    char *pin_source;       /* "file:PATH", "env:VAR" or "fd:N" for unattended runs; NULL none */
     /* Hooks: argument vectors (NULL-terminated, argv[0] an absolute path), or NULL. */
     char **hook_before_renewal, **hook_after_renewal, **hook_expiring, **hook_failure;
     char *file;
@@ -476,17 +485,17 @@ tokencert_config_find_credential(const tokencert_config *cfg, const char *name);
 typedef struct tokencert_state tokencert_state;
 
 typedef enum {
-    TOKENCERT_RS_CREATED = 0,       /* recorded; nothing done yet */
+    TOKENCERT_RS_CREATED = 0,        /* recorded; nothing done yet */
     TOKENCERT_RS_KEY_GENERATING = 1, /* key generation started (a crash leaves an unknown key) */
-    TOKENCERT_RS_KEY_GENERATED = 2, /* the key is on the token (key_id) */
-    TOKENCERT_RS_SUBMITTING = 3,    /* the request is being sent to the CA */
-    TOKENCERT_RS_PENDING = 4,       /* the CA holds it (ca_request_id) */
-    TOKENCERT_RS_ISSUED = 5,        /* the certificate came back (cert) */
-    TOKENCERT_RS_INSTALLED = 6,     /* the certificate is on the token beside its key */
-    TOKENCERT_RS_ACTIVE = 7,        /* done: its generation is the active one */
-    TOKENCERT_RS_REJECTED = 8,      /* the CA said no (last_error) */
-    TOKENCERT_RS_FAILED = 9,        /* a step failed; retried at next_poll with backoff */
-    TOKENCERT_RS_ABANDONED = 10     /* given up or cleaned up; its key removed */
+    TOKENCERT_RS_KEY_GENERATED = 2,  /* the key is on the token (key_id) */
+    TOKENCERT_RS_SUBMITTING = 3,     /* the request is being sent to the CA */
+    TOKENCERT_RS_PENDING = 4,        /* the CA holds it (ca_request_id) */
+    TOKENCERT_RS_ISSUED = 5,         /* the certificate came back (cert) */
+    TOKENCERT_RS_INSTALLED = 6,      /* the certificate is on the token beside its key */
+    TOKENCERT_RS_ACTIVE = 7,         /* done: its generation is the active one */
+    TOKENCERT_RS_REJECTED = 8,       /* the CA said no (last_error) */
+    TOKENCERT_RS_FAILED = 9,         /* a step failed; retried at next_poll with backoff */
+    TOKENCERT_RS_ABANDONED = 10      /* given up or cleaned up; its key removed */
 } tokencert_request_state;
 
 TOKENCERT_API const char *tokencert_request_state_name(tokencert_request_state s);
@@ -498,18 +507,18 @@ typedef struct {
     char *credential;
     tokencert_request_state state;
     tokencert_request_state failed_at; /* the state the failure happened in (state FAILED) */
-    char *token_serial;    /* the token the key is on */
-    char *key_id;          /* CKA_ID hex once generated or chosen; NULL before */
-    int key_reused;        /* the key of the previous generation */
+    char *token_serial;                /* the token the key is on */
+    char *key_id;                      /* CKA_ID hex once generated or chosen; NULL before */
+    int key_reused;                    /* the key of the previous generation */
     char *key_type;
-    char *subject;         /* requested subject, RFC 4514 */
-    char *san;             /* requested SANs, comma separated; NULL none */
-    char *ca;              /* CA name */
-    char *ca_request_id;   /* the CA's handle */
-    char *transaction_id;  /* protocol transaction id (SCEP, CMP); NULL */
-    unsigned char *cert;   /* DER once issued */
+    char *subject;        /* requested subject, RFC 4514 */
+    char *san;            /* requested SANs, comma separated; NULL none */
+    char *ca;             /* CA name */
+    char *ca_request_id;  /* the CA's handle */
+    char *transaction_id; /* protocol transaction id (SCEP, CMP); NULL */
+    unsigned char *cert;  /* DER once issued */
     size_t cert_len;
-    time_t not_before;     /* requested validity start; 0: when issued */
+    time_t not_before; /* requested validity start; 0: when issued */
     time_t created, updated, next_poll;
     int attempts;
     char *last_error;
@@ -529,7 +538,7 @@ typedef struct {
     long long number; /* 1, 2, ... per credential */
     tokencert_generation_state state;
     char *token_serial;
-    char *key_id;     /* CKA_ID hex */
+    char *key_id;      /* CKA_ID hex */
     char *cert_sha256; /* "AB:CD:..." as tokencert_cert.sha256 */
     char *serial;
     char *subject;
@@ -544,12 +553,12 @@ typedef struct {
     char *token_uri;    /* as configured or enrolled */
     char *token_serial; /* of the token it was last seen on */
     char *label;
-    char *ca;           /* CA name ("local": the embedded CA) */
-    char *ca_dir;       /* the embedded CA's directory when not the default */
+    char *ca;     /* CA name ("local": the embedded CA) */
+    char *ca_dir; /* the embedded CA's directory when not the default */
     char *module;
     time_t created;
     time_t last_run;
-    char *last_result;  /* "renewed", "pending", "failed", "deferred", "not due", ... */
+    char *last_result; /* "renewed", "pending", "failed", "deferred", "not due", ... */
     char *last_error;
     time_t deferred_since; /* the token was absent since then; 0 present */
 } tokencert_state_credential;
@@ -616,8 +625,8 @@ TOKENCERT_API tokencert_err tokencert_state_generation_add(tokencert_state *st,
                                                            tokencert_state_generation *g);
 TOKENCERT_API tokencert_err tokencert_state_generation_update(tokencert_state *st,
                                                               const tokencert_state_generation *g);
-TOKENCERT_API tokencert_err tokencert_state_generations(tokencert_state *st,
-                                                        const char *credential, int include_pruned,
+TOKENCERT_API tokencert_err tokencert_state_generations(tokencert_state *st, const char *credential,
+                                                        int include_pruned,
                                                         tokencert_state_generation **out,
                                                         size_t *n);
 TOKENCERT_API void tokencert_state_generation_clear(tokencert_state_generation *g);

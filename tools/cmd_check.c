@@ -249,7 +249,7 @@ int cmd_check(int argc, char **argv)
     size_t n = 0, i, j, counts[4] = {0};
     int opt, bad = 0, overall = ST_OK, success = 1, worst = -1;
     char summary[512], *error = NULL;
-    time_t now = time(NULL);
+    time_t now = tc_now();
 
     memset(&c, 0, sizeof c);
     while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
