@@ -90,10 +90,87 @@ static void prom_cert_labels(FILE *f, const judged *j, const tokencert_cert *x)
     fputc('}', f);
 }
 
+/* The lifecycle's figures from the state store, when there is one: requests waiting at a CA,
+ * requests that failed and wait for a retry, and each credential's last run. */
+static void write_lifecycle_metrics(FILE *f, tokencert_ctx *ctx)
+{
+    char *dir = tokencert_state_default_dir();
+    tokencert_state *st = NULL;
+    tokencert_state_credential *cv = NULL;
+    tokencert_state_request *rv = NULL;
+    size_t n_c = 0, n_r = 0, i, j;
+
+    if (dir == NULL || tokencert_state_open(ctx, dir, 0, &st) != TC_OK ||
+        tokencert_state_credentials(st, &cv, &n_c) != TC_OK ||
+        tokencert_state_requests(st, NULL, 1, &rv, &n_r) != TC_OK)
+        goto out;
+    fputs("# HELP tokencert_requests_pending Requests waiting at the CA (an operator's approval).\n"
+          "# TYPE tokencert_requests_pending gauge\n",
+          f);
+    for (i = 0; i < n_c; i++) {
+        size_t pending = 0;
+        for (j = 0; j < n_r; j++)
+            pending +=
+                strcmp(rv[j].credential, cv[i].name) == 0 && rv[j].state == TOKENCERT_RS_PENDING;
+        fputs("tokencert_requests_pending{", f);
+        prom_label(f, "credential", cv[i].name, 0);
+        fprintf(f, "} %zu\n", pending);
+    }
+    fputs("# HELP tokencert_request_pending_since_seconds When a pending request was made (Unix "
+          "time).\n# TYPE tokencert_request_pending_since_seconds gauge\n",
+          f);
+    for (j = 0; j < n_r; j++) {
+        char id[32];
+        if (rv[j].state != TOKENCERT_RS_PENDING)
+            continue;
+        snprintf(id, sizeof id, "%lld", rv[j].id);
+        fputs("tokencert_request_pending_since_seconds{", f);
+        prom_label(f, "credential", rv[j].credential, 0);
+        prom_label(f, "request", id, 1);
+        prom_label(f, "ca", rv[j].ca ? rv[j].ca : "", 1);
+        fprintf(f, "} %lld\n", (long long)rv[j].created);
+    }
+    fputs("# HELP tokencert_requests_failed Requests that failed and wait for a retry.\n"
+          "# TYPE tokencert_requests_failed gauge\n",
+          f);
+    for (i = 0; i < n_c; i++) {
+        size_t failed = 0;
+        for (j = 0; j < n_r; j++)
+            failed +=
+                strcmp(rv[j].credential, cv[i].name) == 0 && rv[j].state == TOKENCERT_RS_FAILED;
+        fputs("tokencert_requests_failed{", f);
+        prom_label(f, "credential", cv[i].name, 0);
+        fprintf(f, "} %zu\n", failed);
+    }
+    fputs("# HELP tokencert_last_run_timestamp_seconds When renew or poll last handled the "
+          "credential.\n# TYPE tokencert_last_run_timestamp_seconds gauge\n",
+          f);
+    for (i = 0; i < n_c; i++) {
+        fputs("tokencert_last_run_timestamp_seconds{", f);
+        prom_label(f, "credential", cv[i].name, 0);
+        fprintf(f, "} %lld\n", (long long)cv[i].last_run);
+    }
+    fputs("# HELP tokencert_last_run_result The last run's result (the label); 1 failed or "
+          "rejected, 0 otherwise.\n# TYPE tokencert_last_run_result gauge\n",
+          f);
+    for (i = 0; i < n_c; i++) {
+        const char *r = cv[i].last_result ? cv[i].last_result : "none";
+        fputs("tokencert_last_run_result{", f);
+        prom_label(f, "credential", cv[i].name, 0);
+        prom_label(f, "result", r, 1);
+        fprintf(f, "} %d\n", strcmp(r, "failed") == 0 || strcmp(r, "rejected") == 0);
+    }
+out:
+    tokencert_state_requests_free(rv, n_r);
+    tokencert_state_credentials_free(cv, n_c);
+    tokencert_state_close(st);
+    free(dir);
+}
+
 /* Written to a temporary file in the same directory and renamed, so node_exporter never reads a
  * half-written file. */
-static int write_metrics(const char *path, const judged *js, size_t n, int overall, int success,
-                         time_t now)
+static int write_metrics(tokencert_ctx *ctx, const char *path, const judged *js, size_t n,
+                         int overall, int success, time_t now)
 {
     size_t i, k, counts[5] = {0};
     char *tmp = tc_asprintf("%s.%ld.tmp", path, (long)getpid());
@@ -149,6 +226,7 @@ static int write_metrics(const char *path, const judged *js, size_t n, int overa
         prom_label(f, "id", js[i].cred->id, 1);
         fprintf(f, "} %d\n", js[i].state);
     }
+    write_lifecycle_metrics(f, ctx);
     fprintf(f,
             "# HELP tokencert_check_status Overall result: 0 OK, 1 WARNING, 2 CRITICAL, 3 "
             "UNKNOWN.\n# TYPE tokencert_check_status gauge\ntokencert_check_status %d\n"
@@ -357,7 +435,7 @@ int cmd_check(int argc, char **argv)
                        js[i].token->token.label, js[i].cred->name,
                        js[i].cred->id[0] ? js[i].cred->id : "none", js[i].reason);
     }
-    if (metrics != NULL && write_metrics(metrics, js, n, overall, success, now) != 0 &&
+    if (metrics != NULL && write_metrics(ctx, metrics, js, n, overall, success, now) != 0 &&
         overall == ST_OK)
         overall = ST_UNKNOWN;
     free(error);

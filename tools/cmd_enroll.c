@@ -15,67 +15,191 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "lifecycle.h"
+
+#include <openssl/evp.h>
 #include "common.h"
 #include "help_enroll.h"
 
-extern char **environ;
-
 #define MAX_SANS 64
 
-/* Runs "tokencert ARGS..." as a child (/proc/self/exe), its standard output discarded (the
- * parent reports), its errors shown. Returns its exit code. */
-static int run_self(const char *const *args)
-{
-    pid_t pid;
-    int status = 0, devnull;
-
-    fflush(stdout);
-    fflush(stderr);
-    devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
-    if (devnull < 0) {
-        fprintf(stderr, "tokencert: cannot open /dev/null: %s\n", strerror(errno));
-        return EXIT_ERROR;
-    }
-    pid = fork();
-    if (pid < 0) {
-        fprintf(stderr, "tokencert: cannot start a child process: %s\n", strerror(errno));
-        close(devnull);
-        return EXIT_ERROR;
-    }
-    if (pid == 0) {
-        /* Only async-signal-safe calls between fork and exec. */
-        if (dup2(devnull, STDOUT_FILENO) < 0)
-            _exit(127);
-        execve("/proc/self/exe", (char *const *)args, environ);
-        _exit(127);
-    }
-    close(devnull);
-    while (waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR) {
-            fprintf(stderr, "tokencert: waiting for the child process: %s\n", strerror(errno));
-            return EXIT_ERROR;
-        }
-    }
-    if (WIFEXITED(status)) {
-        if (WEXITSTATUS(status) == 127)
-            fprintf(stderr, "tokencert: cannot run /proc/self/exe for the CA step\n");
-        return WEXITSTATUS(status);
-    }
-    fprintf(stderr, "tokencert: the CA step was killed by signal %d\n",
-            WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-    return EXIT_ERROR;
-}
-
-/* Percent-encodes a value for a pkcs11: URI attribute (RFC 7512: unreserved characters kept). */
 /* Removes the key pair made by this run when a later step fails before anything was recorded, so
  * that the token is left as it was found. */
-static void remove_key(tokencert_token *t, const tokencert_keygen_result *kr)
+static int remove_key(tokencert_token *t, const tokencert_keygen_result *kr)
 {
     size_t n = 0;
-    if (kr->uri != NULL)
-        tokencert_delete(t, kr->uri, &n);
-    if (kr->public_uri != NULL)
-        tokencert_delete(t, kr->public_uri, &n);
+    int ok = 1;
+    if (kr->uri != NULL && tokencert_delete(t, kr->uri, &n) != TC_OK)
+        ok = 0;
+    if (kr->public_uri != NULL && tokencert_delete(t, kr->public_uri, &n) != TC_OK)
+        ok = 0;
+    return ok;
+}
+
+/* Write-ahead: the state store learns of the credential and its request before the key is made
+ * (state key-generating), so that a run killed during key generation leaves a record that the
+ * next run (enroll again, or renew) continues from, removing the half-made key. renew, status
+ * and poll take the credential from there (no configuration needed). */
+static int record_request(lc *l, tokencert_state_request *rq, const char *label, const char *uri,
+                          const char *dir, const char *module, const char *type,
+                          const char *subject, const char *const *sans, size_t n_sans)
+{
+    tokencert_state_credential sc;
+    size_t i;
+    char *san = tc_strdup(""), *next;
+
+    memset(&sc, 0, sizeof sc);
+    sc.name = (char *)label;
+    sc.token_uri = (char *)uri;
+    sc.label = (char *)label;
+    sc.ca = (char *)"local";
+    sc.ca_dir = (char *)dir;
+    sc.module = (char *)module;
+    sc.created = tc_now();
+    sc.last_run = sc.created;
+    sc.last_result = (char *)"enrolling";
+    for (i = 0; san != NULL && i < n_sans; i++) {
+        next = tc_asprintf("%s%s%s", san, i ? "," : "", sans[i]);
+        free(san);
+        san = next;
+    }
+    memset(rq, 0, sizeof *rq);
+    rq->credential = tc_strdup(label);
+    rq->state = TOKENCERT_RS_KEY_GENERATING;
+    rq->key_type = tc_strdup(type != NULL ? type : TOKENCERT_KEY_TYPE_DEFAULT);
+    rq->subject = tc_strdup(subject);
+    rq->san = san;
+    rq->ca = tc_strdup("local");
+    if (tokencert_state_begin(l->st) != TC_OK ||
+        tokencert_state_credential_put(l->st, &sc) != TC_OK ||
+        tokencert_state_request_add(l->st, rq) != TC_OK || tokencert_state_commit(l->st) != TC_OK) {
+        tokencert_state_rollback(l->st);
+        fprintf(stderr, "tokencert: recording the enrollment in %s failed: %s\n",
+                tokencert_state_path(l->st), tokencert_ctx_error(l->ctx));
+        return -1;
+    }
+    return 0;
+}
+
+static void record_state(lc *l, tokencert_state_request *rq, tokencert_request_state s,
+                         const char *why)
+{
+    rq->state = s;
+    if (why != NULL) {
+        free(rq->last_error);
+        rq->last_error = tc_strdup(why);
+    }
+    if (rq->id != 0)
+        tokencert_state_request_update(l->st, rq);
+}
+
+/* A step after key generation failed: the key is removed so that the token is left as it was
+ * found, and the request abandoned. When the key cannot be removed (the token went away), the
+ * request stays open (failed after key generation): the next run uses that key. */
+static void drop_request(lc *l, tokencert_state_request *rq, tokencert_token *t,
+                         const tokencert_keygen_result *kr, const char *why)
+{
+    if (remove_key(t, kr)) {
+        record_state(l, rq, TOKENCERT_RS_ABANDONED, why);
+        return;
+    }
+    rq->failed_at = TOKENCERT_RS_KEY_GENERATED;
+    rq->attempts++;
+    record_state(l, rq, TOKENCERT_RS_FAILED, why);
+    fprintf(stderr,
+            "tokencert: the key '%s' stays on the token; tokencert enroll (the same command) or "
+            "tokencert renew %s continues with it\n",
+            rq->credential, rq->credential);
+}
+
+/* The first generation: active at once. */
+static void record_installed(lc *l, tokencert_state_request *rq, const tokencert_ca_request *got,
+                             const tokencert_keygen_result *kr, const tokencert_token_info *ti)
+{
+    tokencert_state_generation g;
+    tokencert_state_credential sc;
+    unsigned char md[32];
+    unsigned int md_len = 0;
+    char sha[96];
+
+    EVP_Digest(got->cert, got->cert_len, md, &md_len, EVP_sha256(), NULL);
+    tc_hex_upper(md, md_len, ':', sha);
+    memset(&g, 0, sizeof g);
+    g.credential = rq->credential;
+    g.state = TOKENCERT_GEN_ACTIVE;
+    g.token_serial = ti->serial;
+    g.key_id = kr->id;
+    g.cert_sha256 = sha;
+    g.serial = got->serial;
+    g.subject = got->subject;
+    g.not_before = got->not_before;
+    g.not_after = got->not_after;
+    g.installed = tc_now();
+    g.request = rq->id;
+    rq->state = TOKENCERT_RS_ACTIVE;
+    if (tokencert_state_begin(l->st) != TC_OK ||
+        tokencert_state_generation_add(l->st, &g) != TC_OK ||
+        tokencert_state_request_update(l->st, rq) != TC_OK ||
+        tokencert_state_commit(l->st) != TC_OK) {
+        tokencert_state_rollback(l->st);
+        fprintf(stderr, "tokencert: recording the enrollment failed: %s\n",
+                tokencert_ctx_error(l->ctx));
+        return;
+    }
+    memset(&sc, 0, sizeof sc);
+    if (tokencert_state_credential_get(l->st, rq->credential, &sc) == TC_OK) {
+        free(sc.token_serial);
+        sc.token_serial = tc_strdup(ti->serial);
+        free(sc.last_result);
+        sc.last_result = tc_strdup("enrolled");
+        tokencert_state_credential_put(l->st, &sc);
+        tokencert_state_credential_clear(&sc);
+    }
+    lc_event(l, rq->credential, "installed", "ok", "generation 1 active (serial %s)",
+             got->serial ? got->serial : "?");
+}
+
+/* An enrollment of label that an earlier run left unfinished (killed, token pulled, CA gone) is
+ * continued by the lifecycle engine, which cleans up what the interruption left. */
+static int resume(lc *l, const char *label, int *resumed)
+{
+    tokencert_state_request *v = NULL;
+    size_t n = 0, i;
+    const char *result = NULL;
+    int code = EXIT_OK;
+
+    *resumed = 0;
+    if (tokencert_state_requests(l->st, label, 1, &v, &n) != TC_OK || n == 0) {
+        tokencert_state_generation *g = NULL;
+        size_t n_g = 0;
+        tokencert_state_requests_free(v, n);
+        /* A credential of that name with a certificate: refused before the token is touched. */
+        if (tokencert_state_generations(l->st, label, 0, &g, &n_g) == TC_OK && n_g > 0) {
+            fprintf(stderr,
+                    "tokencert: a certificate labelled '%s' already exists (id %s, generation "
+                    "%lld of the credential '%s'): choose another label, or renew it with "
+                    "tokencert renew %s\n",
+                    label, g[n_g - 1].key_id ? g[n_g - 1].key_id : "?", g[n_g - 1].number, label,
+                    label);
+            *resumed = 1;
+            code = EXIT_USAGE;
+        }
+        tokencert_state_generations_free(g, n_g);
+        return code;
+    }
+    for (i = 0; i < l->n_creds; i++) {
+        if (strcmp(l->creds[i].name, label) != 0)
+            continue;
+        fprintf(stderr,
+                "tokencert: an earlier enrollment of '%s' did not finish (request %lld, %s); "
+                "continuing it\n",
+                label, v[n - 1].id, tokencert_request_state_name(v[n - 1].state));
+        code = lc_renew(l, &l->creds[i], 1, &result);
+        *resumed = 1;
+        break;
+    }
+    tokencert_state_requests_free(v, n);
+    return code;
 }
 
 static void print_installed(const tokencert_token_info *ti, const tokencert_keygen_result *kr,
@@ -88,7 +212,7 @@ static void print_installed(const tokencert_token_info *ti, const tokencert_keyg
     printf("  key        %s, id %s\n", kr->type, kr->id);
     printf("  subject    %s\n", r->subject);
     printf("  serial     %s\n", r->serial != NULL ? r->serial : "-");
-    printf("  not after  %s (%ld days)\n", na, tc_days_between(time(NULL), r->not_after));
+    printf("  not after  %s (%ld days)\n", na, tc_days_between(tc_now(), r->not_after));
     printf("  request    %lld at the local CA in %s\n", r->id, dir);
 }
 
@@ -110,6 +234,8 @@ int cmd_enroll(int argc, char **argv)
     tokencert_keygen_result kr;
     tokencert_csr_params cp;
     tokencert_ca_request req, got;
+    tokencert_state_request srq;
+    lc lstate;
     tokencert_import_item *items = NULL;
     tokencert_import_input in[2];
     tokencert_import_opts io;
@@ -121,10 +247,12 @@ int cmd_enroll(int argc, char **argv)
     unsigned char *csr = NULL, *ca_der = NULL;
     size_t n_sans = 0, csr_len = 0, ca_der_len = 0, n_items = 0;
     time_t not_before = 0;
-    int opt, code = EXIT_ERROR, auto_approve = 0;
+    int opt, code = EXIT_ERROR, auto_approve = 0, resumed = 0;
 
     memset(&c, 0, sizeof c);
     memset(&kr, 0, sizeof kr);
+    memset(&srq, 0, sizeof srq);
+    memset(&lstate, 0, sizeof lstate);
     memset(&cp, 0, sizeof cp);
     memset(&req, 0, sizeof req);
     memset(&got, 0, sizeof got);
@@ -214,6 +342,17 @@ int cmd_enroll(int argc, char **argv)
     if (db_path == NULL || pem_path == NULL)
         goto out;
 
+    /* The state store before the token: a store that cannot be written refuses the run while
+     * the token is still untouched. */
+    lstate.c = &c;
+    lstate.wait_seconds = 60;
+    code = lc_open(&lstate, 1, 1);
+    if (code != EXIT_OK)
+        goto out;
+    code = resume(&lstate, label, &resumed);
+    if (resumed)
+        goto out;
+    code = EXIT_ERROR;
     err = tokencert_load_modules(ctx, c.module);
     if (err != TC_OK) {
         code = cli_fail(ctx, err, "loading modules");
@@ -227,18 +366,28 @@ int cmd_enroll(int argc, char **argv)
         goto out;
     }
     /* The key first: a label already used refuses the run before a CA is created. */
+    if (record_request(&lstate, &srq, label, uri, dir, c.module, type, subject, sans, n_sans) != 0)
+        goto out;
     err = tokencert_keygen(t, type, label, &kr);
     if (err != TC_OK) {
         code = cli_fail(ctx, err, "generating the key");
+        /* keygen leaves no half key pair behind when it fails. */
+        record_state(&lstate, &srq, TOKENCERT_RS_ABANDONED, tokencert_ctx_error(ctx));
         goto out;
     }
+    free(srq.key_id);
+    srq.key_id = tc_strdup(kr.id);
+    free(srq.key_type);
+    srq.key_type = tc_strdup(kr.type);
+    record_state(&lstate, &srq, TOKENCERT_RS_KEY_GENERATED, NULL);
+    lc_event(&lstate, label, "enrolled", "ok", "key %s (%s) generated on %s", kr.id, kr.type, uri);
     if (access(db_path, F_OK) != 0) {
         const char *const args[] = {"tokencert", "ca", "init", "--ca-dir", dir, NULL};
-        code = run_self(args);
+        code = lc_run_self(args);
         if (code != EXIT_OK) {
             fprintf(stderr,
                     "tokencert: creating the local CA in %s failed; the token is unchanged\n", dir);
-            remove_key(t, &kr);
+            drop_request(&lstate, &srq, t, &kr, "creating the local CA failed");
             goto out;
         }
         fprintf(stderr,
@@ -256,14 +405,19 @@ int cmd_enroll(int argc, char **argv)
         err = tokencert_ca_submit(ctx, dir, csr, csr_len, not_before, &req, &auto_approve);
     if (err != TC_OK) {
         code = cli_fail(ctx, err, "requesting the certificate");
-        remove_key(t, &kr);
+        drop_request(&lstate, &srq, t, &kr, tokencert_ctx_error(ctx));
         goto out;
     }
 
+    free(srq.ca_request_id);
+    srq.ca_request_id = tc_asprintf("%lld", req.id);
+    srq.next_poll = tc_now() + 3600;
+    record_state(&lstate, &srq, TOKENCERT_RS_PENDING, NULL);
+    lc_event(&lstate, label, "submitted", "ok", "request %lld at the local CA in %s", req.id, dir);
     if (auto_approve) {
         const char *const args[] = {"tokencert", "ca", "approve", id_str, "--ca-dir", dir, NULL};
         snprintf(id_str, sizeof id_str, "%lld", req.id);
-        code = run_self(args);
+        code = lc_run_self(args);
         if (code != EXIT_OK) {
             fprintf(stderr,
                     "tokencert: the local CA could not issue request %lld; it stays pending "
@@ -284,12 +438,14 @@ int cmd_enroll(int argc, char **argv)
                "key '%s' stays on the token for the certificate to come\n",
                got.id, got.id, label);
         code = EXIT_PENDING;
+        lc_event(&lstate, label, "pending", "ok", "request %lld waits for approval", got.id);
         goto out;
     }
     if (got.state == TOKENCERT_REQ_REJECTED) {
         fprintf(stderr, "tokencert: the local CA rejected request %lld: %s\n", got.id,
                 got.reason != NULL ? got.reason : "no reason given");
         code = EXIT_REJECTED;
+        record_state(&lstate, &srq, TOKENCERT_RS_REJECTED, got.reason);
         goto out;
     }
     err = tokencert_ca_cert(ctx, dir, &ca_der, &ca_der_len);
@@ -313,6 +469,7 @@ int cmd_enroll(int argc, char **argv)
                 got.id, dir, label);
         goto out;
     }
+    record_installed(&lstate, &srq, &got, &kr, tokencert_token_get_info(t));
     print_installed(tokencert_token_get_info(t), &kr, &got, dir);
     code = EXIT_OK;
 out:
@@ -321,6 +478,8 @@ out:
     tokencert_import_items_free(items, n_items);
     tokencert_ca_request_clear(&req);
     tokencert_ca_request_clear(&got);
+    tokencert_state_request_clear(&srq);
+    lc_close(&lstate);
     tokencert_keygen_result_clear(&kr);
     tokencert_token_close(t);
     tokencert_ctx_free(ctx);

@@ -51,8 +51,43 @@ static void print_key(const tokencert_key *k)
     printf("\n    key uri  %s\n", k->uri);
 }
 
+/* The lifecycle's view of the certificates, from the state store when there is one: which
+ * generation of which credential each is, and whether it is active or superseded. */
+static tokencert_state_generation *list_gens;
+static size_t list_n_gens;
+
+static const tokencert_state_generation *generation_of(const tokencert_cert *c)
+{
+    size_t i;
+    for (i = 0; i < list_n_gens; i++)
+        if (list_gens[i].cert_sha256 != NULL && strcmp(list_gens[i].cert_sha256, c->sha256) == 0)
+            return &list_gens[i];
+    return NULL;
+}
+
+/* Reads the generations from the state store; no store (or one that cannot be read) leaves the
+ * listing as the token alone says, with a warning for a store that is there but unreadable. */
+static void load_generations(tokencert_ctx *ctx)
+{
+    char *dir = tokencert_state_default_dir();
+    tokencert_state *st = NULL;
+    tokencert_err err;
+
+    if (dir == NULL)
+        return;
+    err = tokencert_state_open(ctx, dir, 0, &st);
+    if (err == TC_OK)
+        err = tokencert_state_generations(st, NULL, 0, &list_gens, &list_n_gens);
+    if (err != TC_OK && err != TC_ERR_NOT_FOUND)
+        fprintf(stderr, "tokencert: warning: generations not shown: %s\n",
+                tokencert_ctx_error(ctx));
+    tokencert_state_close(st);
+    free(dir);
+}
+
 static void print_cert(const style *st, const tokencert_cert *c)
 {
+    const tokencert_state_generation *g = generation_of(c);
     char nb[32], na[32];
     size_t i;
 
@@ -66,6 +101,9 @@ static void print_cert(const style *st, const tokencert_cert *c)
     tc_time_iso(c->not_after, na, sizeof na);
     printf("    %s%-13s%s %5ld days  %s .. %s  %s\n", status_colour(st, c->status),
            tokencert_cert_status_name(c->status), reset(st), c->days_left, nb, na, c->subject);
+    if (g != NULL)
+        printf("             generation %lld of '%s': %s\n", g->number, g->credential,
+               tokencert_generation_state_name(g->state));
     printf("             issuer %s  serial %s  key %s", c->issuer, c->serial,
            c->key_type ? c->key_type : "?");
     if (c->key_bits > 0)
@@ -172,8 +210,11 @@ static void print_bar(const style *st, const char *label, const tokencert_cert *
         bar[now_col] = '|';
     else if (bar[now_col] == '=')
         bar[now_col] = '#';
-    printf("  %-26.26s %s %s%s%s %ld d\n", label, bar, status_colour(st, x->status),
-           tokencert_cert_status_name(x->status), reset(st), x->days_left);
+    printf("  %-26.26s %s %s%s%s %ld d%s\n", label, bar, status_colour(st, x->status),
+           tokencert_cert_status_name(x->status), reset(st), x->days_left,
+           generation_of(x) == NULL                              ? ""
+           : generation_of(x)->state == TOKENCERT_GEN_SUPERSEDED ? "  superseded"
+                                                                 : "  active");
 }
 
 static void print_timeline(const style *st, const tokencert_inventory *inv)
@@ -232,6 +273,18 @@ static json_object *cert_json(const tokencert_cert *c)
     json_object_object_add(o, "status",
                            json_object_new_string(tokencert_cert_status_name(c->status)));
     json_object_object_add(o, "error", c->error ? json_object_new_string(c->error) : NULL);
+    {
+        const tokencert_state_generation *g = generation_of(c);
+        json_object *go = NULL;
+        if (g != NULL) {
+            go = json_object_new_object();
+            json_object_object_add(go, "credential", json_object_new_string(g->credential));
+            json_object_object_add(go, "number", json_object_new_int64(g->number));
+            json_object_object_add(
+                go, "state", json_object_new_string(tokencert_generation_state_name(g->state)));
+        }
+        json_object_object_add(o, "generation", go);
+    }
     json_object_object_add(o, "subject", ok ? json_object_new_string(c->subject) : NULL);
     json_object_object_add(o, "issuer", ok ? json_object_new_string(c->issuer) : NULL);
     json_object_object_add(o, "serial", ok ? json_object_new_string(c->serial) : NULL);
@@ -400,6 +453,7 @@ int cmd_list(int argc, char **argv)
         goto out;
     }
     cli_print_warnings(ctx);
+    load_generations(ctx);
     st.colour = cli_stdout_is_tty() && getenv("NO_COLOR") == NULL;
     if (c.json)
         print_json(inv);
@@ -411,6 +465,9 @@ int cmd_list(int argc, char **argv)
         print_table(&st, inv);
     code = EXIT_OK;
 out:
+    tokencert_state_generations_free(list_gens, list_n_gens);
+    list_gens = NULL;
+    list_n_gens = 0;
     tokencert_inventory_free(inv);
     tokencert_ctx_free(ctx);
     return code;

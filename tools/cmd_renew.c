@@ -1,11 +1,101 @@
-/* cmd_renew.c — placeholder, being written. */
-#include "cli.h"
+/* cmd_renew.c — `tokencert renew [NAME | --all] [--due] [--rekey | --reuse-key] [--dry-run]`:
+ * renews credentials through the lifecycle engine. A named credential is renewed now whatever its
+ * dates; --due limits the run to what is due (what the timer runs). An unfinished request is
+ * continued rather than a second one started. */
+#include <string.h>
+
 #include "help_renew.h"
+#include "lifecycle.h"
+
+/* The exit code of a run over several credentials: a failure wins, then pending, then an absent
+ * token; one credential keeps its own code. */
+int lc_summary(int worst, int code);
+int lc_summary(int worst, int code)
+{
+    if (code == EXIT_OK)
+        return worst;
+    if (worst == EXIT_OK)
+        return code;
+    if (code == EXIT_PENDING || code == EXIT_TOKEN_ABSENT) {
+        if (worst == EXIT_TOKEN_ABSENT && code == EXIT_PENDING)
+            return EXIT_PENDING;
+        return worst;
+    }
+    if (worst == EXIT_PENDING || worst == EXIT_TOKEN_ABSENT)
+        return code;
+    return worst == code ? worst : EXIT_ERROR;
+}
 
 int cmd_renew(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    cli_print_help(help_renew);
-    return EXIT_ERROR;
+    static const struct option opts[] = {{"all", no_argument, NULL, 'a'},
+                                         {"due", no_argument, NULL, 'd'},
+                                         {"rekey", no_argument, NULL, 'r'},
+                                         {"reuse-key", no_argument, NULL, 'R'},
+                                         {"dry-run", no_argument, NULL, 'n'},
+                                         LC_OPTIONS,
+                                         CLI_COMMON_OPTIONS,
+                                         {NULL, 0, NULL, 0}};
+    cli_common c;
+    lc l;
+    int opt, all = 0, due = 0, code, worst = EXIT_OK, h;
+    size_t i;
+    const char *result;
+
+    memset(&c, 0, sizeof c);
+    memset(&l, 0, sizeof l);
+    l.c = &c;
+    l.wait_seconds = 60;
+    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (cli_common_option(&c, opt, optarg))
+            continue;
+        h = lc_option(&l, "renew", opt, optarg);
+        if (h < 0)
+            return EXIT_USAGE;
+        if (h > 0)
+            continue;
+        switch (opt) {
+        case 'a':
+            all = 1;
+            break;
+        case 'd':
+            due = 1;
+            break;
+        case 'r':
+            l.key_policy = 1;
+            break;
+        case 'R':
+            l.key_policy = 2;
+            break;
+        case 'n':
+            l.dry_run = 1;
+            break;
+        case 'h':
+            cli_print_help(help_renew);
+            return EXIT_OK;
+        default:
+            return cli_usage_error("renew", "invalid option");
+        }
+    }
+    if (all == (argc - optind == 1) || argc - optind > 1)
+        return cli_usage_error("renew", "name one credential, or give --all");
+    code = lc_open(&l, !l.dry_run, !l.dry_run);
+    if (code != EXIT_OK)
+        goto out;
+    if (all) {
+        if (l.n_creds == 0)
+            printf("no credentials: none is configured and none was enrolled\n");
+        for (i = 0; i < l.n_creds; i++) {
+            /* Each independently: one failing does not stop the others. */
+            code = lc_renew(&l, &l.creds[i], !due, &result);
+            worst = lc_summary(worst, code);
+        }
+        code = worst;
+    } else {
+        lc_cred *cr = lc_find(&l, argv[optind]);
+        code = cr != NULL ? lc_renew(&l, cr, !due, &result) : EXIT_NOT_FOUND;
+    }
+out:
+    lc_close(&l);
+    return code;
 }

@@ -1,2 +1,1965 @@
-/* lifecycle.c — placeholder, being written. */
-#include "cli.h"
+/* lifecycle.c — the lifecycle engine: configured and enrolled credentials, what is due, and the
+ * steps of a renewal — key, request, CA, verification, installation, switch-over — each recorded
+ * in the state store before and after it touches the token or the CA, so that a run killed at
+ * any point is continued (or cleaned up) by the next one. The token's objects are the truth about
+ * what exists; every run reconciles the store with them. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <p11-kit/pkcs11.h>
+#include <p11-kit/uri.h>
+
+#include "common.h"
+#include "lifecycle.h"
+
+extern char **environ;
+
+/* ---- small helpers ---------------------------------------------------------------------- */
+
+int lc_run_self(const char *const *args)
+{
+    pid_t pid;
+    int status = 0, devnull;
+
+    fflush(stdout);
+    fflush(stderr);
+    devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (devnull < 0) {
+        fprintf(stderr, "tokencert: cannot open /dev/null: %s\n", strerror(errno));
+        return EXIT_ERROR;
+    }
+    pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "tokencert: cannot start a child process: %s\n", strerror(errno));
+        close(devnull);
+        return EXIT_ERROR;
+    }
+    if (pid == 0) {
+        /* Only async-signal-safe calls between fork and exec. */
+        if (dup2(devnull, STDOUT_FILENO) < 0)
+            _exit(127);
+        execve("/proc/self/exe", (char *const *)args, environ);
+        _exit(127);
+    }
+    close(devnull);
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            fprintf(stderr, "tokencert: waiting for the child process: %s\n", strerror(errno));
+            return EXIT_ERROR;
+        }
+    }
+    if (WIFEXITED(status)) {
+        if (WEXITSTATUS(status) == 127)
+            fprintf(stderr, "tokencert: cannot run /proc/self/exe for the CA step\n");
+        return WEXITSTATUS(status);
+    }
+    fprintf(stderr, "tokencert: the CA step was killed by signal %d\n",
+            WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    return EXIT_ERROR;
+}
+
+char *lc_object_uri(const char *token_uri, const char *label, const char *id_hex, const char *cls)
+{
+    P11KitUri *uri = p11_kit_uri_new();
+    CK_ATTRIBUTE a;
+    CK_OBJECT_CLASS oc;
+    unsigned char id[64];
+    size_t n = 0, i;
+    char *out = NULL;
+
+    if (uri == NULL)
+        return NULL;
+    if (p11_kit_uri_parse(token_uri != NULL ? token_uri : "pkcs11:", P11_KIT_URI_FOR_ANY, uri) !=
+        P11_KIT_URI_OK)
+        goto out;
+    if (label != NULL) {
+        a.type = CKA_LABEL;
+        a.pValue = (void *)label;
+        a.ulValueLen = strlen(label);
+        p11_kit_uri_set_attribute(uri, &a);
+    }
+    if (id_hex != NULL) {
+        n = strlen(id_hex) / 2;
+        if (n > sizeof id)
+            goto out;
+        for (i = 0; i < n; i++) {
+            unsigned v;
+            if (sscanf(id_hex + 2 * i, "%2x", &v) != 1)
+                goto out;
+            id[i] = (unsigned char)v;
+        }
+        a.type = CKA_ID;
+        a.pValue = id;
+        a.ulValueLen = n;
+        p11_kit_uri_set_attribute(uri, &a);
+    }
+    if (cls != NULL) {
+        oc = strcmp(cls, "cert") == 0      ? CKO_CERTIFICATE
+             : strcmp(cls, "private") == 0 ? CKO_PRIVATE_KEY
+                                           : CKO_PUBLIC_KEY;
+        a.type = CKA_CLASS;
+        a.pValue = &oc;
+        a.ulValueLen = sizeof oc;
+        p11_kit_uri_set_attribute(uri, &a);
+    }
+    if (p11_kit_uri_format(uri, P11_KIT_URI_FOR_ANY, &out) != P11_KIT_URI_OK)
+        out = NULL;
+out:
+    p11_kit_uri_free(uri);
+    return out;
+}
+
+void lc_event(lc *l, const char *cred, const char *event, const char *result, const char *fmt, ...)
+{
+    va_list ap;
+    char *detail;
+
+    va_start(ap, fmt);
+    detail = tc_vasprintf(fmt, ap);
+    va_end(ap);
+    if (l->st != NULL && !l->dry_run &&
+        tokencert_state_log(l->st, cred, event, result, detail) != TC_OK)
+        fprintf(stderr, "tokencert: recording '%s' in the history failed: %s\n", event,
+                tokencert_ctx_error(l->ctx));
+    syslog(strcmp(result, "ok") == 0 ? LOG_NOTICE : LOG_WARNING, "%s%s%s: %s (%s)%s%s",
+           cred != NULL ? "credential " : "", cred != NULL ? cred : "", cred != NULL ? "" : "store",
+           event, result, detail != NULL && *detail ? ": " : "", detail != NULL ? detail : "");
+    free(detail);
+}
+
+static char *xstrdup(const char *s)
+{
+    return s != NULL ? tc_strdup(s) : NULL;
+}
+
+static void cred_clear(lc_cred *c)
+{
+    size_t i;
+    free(c->name);
+    free(c->token_uri);
+    free(c->module);
+    free(c->label);
+    free(c->ca);
+    free(c->ca_protocol);
+    free(c->ca_dir);
+    free(c->ca_issuer);
+    free(c->subject);
+    for (i = 0; i < c->n_san; i++)
+        free(c->san[i]);
+    free(c->san);
+    free(c->key_type);
+    free(c->pin_source);
+    memset(c, 0, sizeof *c);
+}
+
+static int cred_set_ca(lc *l, lc_cred *c, const char *name, const char *state_dir_hint)
+{
+    const tokencert_config_ca *ca = l->cfg != NULL ? tokencert_config_find_ca(l->cfg, name) : NULL;
+
+    c->ca = xstrdup(name);
+    if (ca == NULL) {
+        if (strcmp(name, "local") != 0) {
+            fprintf(stderr, "tokencert: credential '%s': unknown CA '%s'\n", c->name, name);
+            return EXIT_BAD_INPUT;
+        }
+        c->ca_protocol = tc_strdup("local");
+        c->ca_dir = state_dir_hint != NULL ? tc_strdup(state_dir_hint) : tokencert_ca_default_dir();
+        return EXIT_OK;
+    }
+    c->ca_protocol = xstrdup(ca->protocol);
+    c->ca_dir = ca->dir != NULL                      ? tc_strdup(ca->dir)
+                : strcmp(ca->protocol, "local") == 0 ? tokencert_ca_default_dir()
+                                                     : NULL;
+    c->ca_issuer = xstrdup(ca->issuer);
+    c->ca_manual = ca->manual_approval;
+    c->approval_time = ca->approval_time;
+    return EXIT_OK;
+}
+
+static int creds_load(lc *l)
+{
+    tokencert_state_credential *sc = NULL;
+    size_t n_sc = 0, i, j, n_cfg = l->cfg != NULL ? l->cfg->n_creds : 0;
+    int code;
+
+    if (l->st != NULL && tokencert_state_credentials(l->st, &sc, &n_sc) != TC_OK)
+        return cli_fail(l->ctx, TC_ERR_IO, "reading the state store");
+    l->creds = calloc(n_cfg + n_sc + 1, sizeof *l->creds);
+    if (l->creds == NULL)
+        return EXIT_ERROR;
+    for (i = 0; i < n_cfg; i++) {
+        const tokencert_config_credential *k = &l->cfg->creds[i];
+        lc_cred *c = &l->creds[l->n_creds++];
+        const char *enrolled_dir = NULL;
+        for (j = 0; j < n_sc; j++)
+            if (strcmp(sc[j].name, k->name) == 0)
+                enrolled_dir = sc[j].ca_dir;
+        c->configured = 1;
+        c->name = xstrdup(k->name);
+        c->token_uri = xstrdup(k->token);
+        c->module = xstrdup(k->module);
+        c->label = xstrdup(k->label != NULL ? k->label : k->name);
+        c->subject = xstrdup(k->subject);
+        c->san_set = k->san_set;
+        if (k->n_san > 0) {
+            c->san = calloc(k->n_san, sizeof *c->san);
+            for (j = 0; c->san != NULL && j < k->n_san; j++)
+                c->san[c->n_san++] = xstrdup(k->san[j]);
+        }
+        c->key_type = xstrdup(k->key_type);
+        c->renew_before = k->renew_before >= 0 ? k->renew_before : l->cfg->renew_before;
+        c->renew_fraction = k->renew_fraction >= 0 ? k->renew_fraction : l->cfg->renew_fraction;
+        c->reuse_key = k->reuse_key;
+        c->pin_source = xstrdup(k->pin_source);
+        c->hook_before = k->hook_before_renewal;
+        c->hook_after = k->hook_after_renewal;
+        c->hook_expiring = k->hook_expiring;
+        c->hook_failure = k->hook_failure;
+        code = cred_set_ca(l, c, k->ca != NULL ? k->ca : "local", enrolled_dir);
+        if (code != EXIT_OK)
+            goto out;
+    }
+    for (i = 0; i < n_sc; i++) {
+        lc_cred *c;
+        int dup = 0;
+        for (j = 0; j < n_cfg; j++)
+            dup |= strcmp(l->cfg->creds[j].name, sc[i].name) == 0;
+        if (dup)
+            continue;
+        c = &l->creds[l->n_creds++];
+        c->name = xstrdup(sc[i].name);
+        c->token_uri = xstrdup(sc[i].token_uri);
+        c->module = xstrdup(sc[i].module);
+        c->label = xstrdup(sc[i].label != NULL ? sc[i].label : sc[i].name);
+        c->renew_before = l->cfg != NULL ? l->cfg->renew_before : 30 * 86400LL;
+        c->renew_fraction = l->cfg != NULL ? l->cfg->renew_fraction : 0.1;
+        code = cred_set_ca(l, c, sc[i].ca != NULL ? sc[i].ca : "local", sc[i].ca_dir);
+        if (code != EXIT_OK)
+            goto out;
+    }
+    code = EXIT_OK;
+out:
+    tokencert_state_credentials_free(sc, n_sc);
+    return code;
+}
+
+int lc_open(lc *l, int create, int lock)
+{
+    tokencert_config_error *errs = NULL;
+    size_t n_errs = 0, i;
+    tokencert_err err;
+    const char *env_dir;
+    char *dir;
+    int code;
+
+    l->started = tc_now();
+    openlog("tokencert", LOG_PID, LOG_USER);
+    code = cli_new_ctx(&l->ctx);
+    if (code != EXIT_OK)
+        return code;
+    err = tokencert_config_load(l->ctx, l->config_path, &l->cfg, &errs, &n_errs);
+    if (err == TC_ERR_BAD_DATA) {
+        for (i = 0; i < n_errs; i++) {
+            if (errs[i].file != NULL && errs[i].line > 0)
+                fprintf(stderr, "%s:%d: %s\n", errs[i].file, errs[i].line, errs[i].message);
+            else
+                fprintf(stderr, "tokencert: configuration: %s\n", errs[i].message);
+        }
+        fprintf(stderr, "tokencert: the configuration has %zu error%s (tokencert config check)\n",
+                n_errs, n_errs == 1 ? "" : "s");
+        tokencert_config_errors_free(errs, n_errs);
+        return EXIT_BAD_INPUT;
+    }
+    tokencert_config_errors_free(errs, n_errs);
+    if (err != TC_OK)
+        return cli_fail(l->ctx, err, "reading the configuration");
+    /* --state-dir, then TOKENCERT_STATE_DIR, then the configuration, then the default. */
+    env_dir = getenv("TOKENCERT_STATE_DIR");
+    if (l->state_dir != NULL)
+        dir = tc_strdup(l->state_dir);
+    else if ((env_dir == NULL || env_dir[0] == '\0') && l->cfg->state_dir != NULL)
+        dir = tc_strdup(l->cfg->state_dir);
+    else
+        dir = tokencert_state_default_dir();
+    if (dir == NULL) {
+        fprintf(stderr, "tokencert: no state directory: set HOME, XDG_STATE_HOME or --state-dir\n");
+        return EXIT_USAGE;
+    }
+    err = tokencert_state_open(l->ctx, dir, create, &l->st);
+    free(dir);
+    if (err == TC_ERR_NOT_FOUND && !create) {
+        l->st = NULL;
+    } else if (err != TC_OK) {
+        return cli_fail(l->ctx, err, "the state store");
+    }
+    l->gen_mark = -1;
+    if (l->st != NULL) {
+        tokencert_state_generation *g = NULL;
+        size_t n = 0;
+        if (tokencert_state_generations(l->st, NULL, 1, &g, &n) == TC_OK) {
+            l->gen_mark = 0;
+            for (i = 0; i < n; i++)
+                if (g[i].id > l->gen_mark)
+                    l->gen_mark = g[i].id;
+        }
+        tokencert_state_generations_free(g, n);
+    }
+    if (lock && l->st != NULL) {
+        err = tokencert_state_lock(l->st, l->wait_seconds);
+        if (err != TC_OK) {
+            fprintf(stderr, "tokencert: %s\n", tokencert_ctx_error(l->ctx));
+            return EXIT_IO;
+        }
+        l->locked = 1;
+    }
+    return creds_load(l);
+}
+
+void lc_close(lc *l)
+{
+    size_t i;
+    for (i = 0; i < l->n_creds; i++)
+        cred_clear(&l->creds[i]);
+    free(l->creds);
+    tokencert_state_close(l->st);
+    tokencert_config_free(l->cfg);
+    tokencert_ctx_free(l->ctx);
+    closelog();
+    memset(l, 0, sizeof *l);
+}
+
+lc_cred *lc_find(lc *l, const char *name)
+{
+    size_t i;
+    for (i = 0; i < l->n_creds; i++)
+        if (strcmp(l->creds[i].name, name) == 0)
+            return &l->creds[i];
+    fprintf(stderr,
+            "tokencert: no credential '%s': it is neither in the configuration nor enrolled "
+            "(tokencert status lists them)\n",
+            name);
+    return NULL;
+}
+
+time_t lc_due_at(const lc_cred *c, time_t not_before, time_t not_after)
+{
+    double life = difftime(not_after, not_before);
+    long long by_fraction = (long long)(life * (c->renew_fraction > 0 ? c->renew_fraction : 0));
+    long long lead = c->renew_before > by_fraction ? c->renew_before : by_fraction;
+    return (time_t)((long long)not_after - lead - c->approval_time);
+}
+
+int lc_option(lc *l, const char *cmd, int opt, const char *arg)
+{
+    char *end = NULL;
+    long v;
+
+    switch (opt) {
+    case 1101:
+        l->config_path = arg;
+        return 1;
+    case 1102:
+        l->state_dir = arg;
+        return 1;
+    case 1103:
+        errno = 0;
+        v = strtol(arg, &end, 10);
+        if (errno != 0 || end == arg || *end != '\0' || v < 0 || v > 86400) {
+            cli_usage_error(cmd, "--wait: '%s' is not a number of seconds (0-86400)", arg);
+            return -1;
+        }
+        l->wait_seconds = (int)v;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* ---- one run on one credential ---------------------------------------------------------- */
+
+typedef struct {
+    lc *l;
+    lc_cred *c;
+    tokencert_ctx *ctx;
+    tokencert_token *t;
+    char *token_uri; /* the opened token's own URI */
+    char *serial;
+    tokencert_inventory *inv;
+    tokencert_state_generation *gens;
+    size_t n_gens;
+    tokencert_state_generation *active;
+    const tokencert_cert *active_cert; /* on the token, NULL when missing */
+    const tokencert_credential *active_tc;
+} run;
+
+static void run_clear(run *r)
+{
+    tokencert_state_generations_free(r->gens, r->n_gens);
+    tokencert_inventory_free(r->inv);
+    tokencert_token_close(r->t);
+    tokencert_ctx_free(r->ctx);
+    free(r->token_uri);
+    free(r->serial);
+    memset(r, 0, sizeof *r);
+}
+
+static int run_ctx(run *r)
+{
+    tokencert_err err;
+    const char *module = r->l->c->module != NULL ? r->l->c->module : r->c->module;
+    int code = cli_new_ctx(&r->ctx);
+    if (code != EXIT_OK)
+        return code;
+    err = tokencert_load_modules(r->ctx, module);
+    if (err != TC_OK)
+        return cli_fail(r->ctx, err, "loading modules");
+    return EXIT_OK;
+}
+
+static int gens_reload(run *r)
+{
+    size_t i;
+    tokencert_state_generations_free(r->gens, r->n_gens);
+    r->gens = NULL;
+    r->n_gens = 0;
+    r->active = NULL;
+    if (tokencert_state_generations(r->l->st, r->c->name, 0, &r->gens, &r->n_gens) != TC_OK)
+        return cli_fail(r->l->ctx, TC_ERR_IO, "reading the state store");
+    for (i = 0; i < r->n_gens; i++)
+        if (r->gens[i].state == TOKENCERT_GEN_ACTIVE)
+            r->active = &r->gens[i];
+    return EXIT_OK;
+}
+
+static const tokencert_cert *find_cert(run *r, const char *sha256,
+                                       const tokencert_credential **owner)
+{
+    size_t i, j, k;
+    if (r->inv == NULL || sha256 == NULL)
+        return NULL;
+    for (i = 0; i < r->inv->n_tokens; i++)
+        for (j = 0; j < r->inv->tokens[i].n_creds; j++) {
+            const tokencert_credential *tc = &r->inv->tokens[i].creds[j];
+            for (k = 0; k < tc->n_certs; k++)
+                if (strcmp(tc->certs[k].sha256, sha256) == 0) {
+                    if (owner != NULL)
+                        *owner = tc;
+                    return &tc->certs[k];
+                }
+        }
+    return NULL;
+}
+
+static int gen_known(run *r, const char *sha256)
+{
+    size_t i;
+    for (i = 0; i < r->n_gens; i++)
+        if (r->gens[i].cert_sha256 != NULL && strcmp(r->gens[i].cert_sha256, sha256) == 0)
+            return 1;
+    return 0;
+}
+
+/* Reads the credential's objects on its token (no login) and reconciles: a certificate under the
+ * credential's label that the store does not know (enrolled before tokencert kept state, or
+ * imported with another tool) is adopted as a generation; the newest valid one is active. */
+static int reconcile_with(run *r, const tokencert_state_request *open_rq, size_t n_open)
+{
+    lc *l = r->l;
+    char *uri = lc_object_uri(r->c->token_uri, r->c->label, NULL, NULL);
+    tokencert_err err;
+    size_t i, j, k;
+    time_t now = tc_now();
+    int code;
+
+    if (uri == NULL) {
+        fprintf(stderr, "tokencert: credential '%s': token URI '%s' is not a pkcs11: URI\n",
+                r->c->name, r->c->token_uri);
+        return EXIT_BAD_INPUT;
+    }
+    err = tokencert_inventory_load(r->ctx, uri, NULL, 0, &r->inv);
+    free(uri);
+    if (err == TC_ERR_NOT_FOUND) {
+        r->inv = NULL;
+    } else if (err != TC_OK) {
+        return cli_fail(r->ctx, err, "reading the token");
+    }
+    code = gens_reload(r);
+    if (code != EXIT_OK)
+        return code;
+    for (i = 0; r->inv != NULL && i < r->inv->n_tokens; i++) {
+        const tokencert_token_inventory *ti = &r->inv->tokens[i];
+        if (r->serial == NULL)
+            r->serial = xstrdup(ti->token.serial);
+        for (j = 0; j < ti->n_creds; j++) {
+            const tokencert_credential *tc = &ti->creds[j];
+            if (tc->kind != TOKENCERT_CRED_FULL && tc->kind != TOKENCERT_CRED_CERT_ONLY)
+                continue;
+            for (k = 0; k < tc->n_certs; k++) {
+                const tokencert_cert *ct = &tc->certs[k];
+                tokencert_state_generation g;
+                size_t q;
+                int mine = 0;
+                /* A certificate of an unfinished request is that request's to record. */
+                for (q = 0; q < n_open; q++)
+                    mine |= open_rq[q].key_id != NULL && strcmp(open_rq[q].key_id, tc->id) == 0 &&
+                            !open_rq[q].key_reused;
+                if (mine || ct->is_ca || ct->status == TOKENCERT_CERT_UNREADABLE ||
+                    strcmp(ct->label, r->c->label) != 0 || gen_known(r, ct->sha256) ||
+                    ct->not_after <= now || l->dry_run)
+                    continue;
+                memset(&g, 0, sizeof g);
+                g.credential = r->c->name;
+                g.state = TOKENCERT_GEN_SUPERSEDED;
+                g.token_serial = ti->token.serial;
+                g.key_id = tc->id;
+                g.cert_sha256 = (char *)ct->sha256;
+                g.serial = ct->serial;
+                g.subject = ct->subject;
+                g.issuer = ct->issuer;
+                g.not_before = ct->not_before;
+                g.not_after = ct->not_after;
+                g.installed = now;
+                if (tokencert_state_generation_add(l->st, &g) != TC_OK)
+                    return cli_fail(l->ctx, TC_ERR_IO, "recording a generation");
+                lc_event(l, r->c->name, "adopted", "ok",
+                         "certificate %s (serial %s) found on the token", ct->sha256, ct->serial);
+                code = gens_reload(r);
+                if (code != EXIT_OK)
+                    return code;
+            }
+        }
+    }
+    /* No active generation, or one whose certificate is gone: the valid known one that lasts
+     * longest becomes active. */
+    if (!l->dry_run && (r->active == NULL || find_cert(r, r->active->cert_sha256, NULL) == NULL)) {
+        tokencert_state_generation *best = NULL;
+        for (i = 0; i < r->n_gens; i++) {
+            const tokencert_cert *ct = find_cert(r, r->gens[i].cert_sha256, NULL);
+            if (ct != NULL && ct->not_after > now &&
+                (best == NULL || r->gens[i].not_after > best->not_after))
+                best = &r->gens[i];
+        }
+        if (best != NULL && best != r->active) {
+            if (r->active != NULL) {
+                r->active->state = TOKENCERT_GEN_SUPERSEDED;
+                r->active->superseded = now;
+                tokencert_state_generation_update(l->st, r->active);
+            }
+            best->state = TOKENCERT_GEN_ACTIVE;
+            if (tokencert_state_generation_update(l->st, best) != TC_OK)
+                return cli_fail(l->ctx, TC_ERR_IO, "recording a generation");
+            code = gens_reload(r);
+            if (code != EXIT_OK)
+                return code;
+        }
+    }
+    r->active_cert = r->active != NULL ? find_cert(r, r->active->cert_sha256, &r->active_tc) : NULL;
+    return EXIT_OK;
+}
+
+static int reconcile(run *r)
+{
+    tokencert_state_request *open_rq = NULL;
+    size_t n_open = 0;
+    int code;
+
+    if (tokencert_state_requests(r->l->st, r->c->name, 1, &open_rq, &n_open) != TC_OK)
+        return cli_fail(r->l->ctx, TC_ERR_IO, "reading the state store");
+    code = reconcile_with(r, open_rq, n_open);
+    tokencert_state_requests_free(open_rq, n_open);
+    return code;
+}
+
+static int open_token(run *r)
+{
+    tokencert_login_opts lo;
+    tokencert_err err;
+    const tokencert_token_info *ti;
+
+    cli_login_opts(r->l->c, &lo);
+    if (lo.pin_source == NULL)
+        lo.pin_source = r->c->pin_source;
+    err = tokencert_token_open(r->ctx, r->c->token_uri, &lo,
+                               TOKENCERT_OPEN_RW | TOKENCERT_OPEN_LOGIN, &r->t);
+    if (err != TC_OK)
+        return cli_fail(r->ctx, err, "opening the token");
+    ti = tokencert_token_get_info(r->t);
+    free(r->token_uri);
+    r->token_uri = xstrdup(ti->uri);
+    free(r->serial);
+    r->serial = xstrdup(ti->serial);
+    err = tokencert_state_lock_token(r->l->st, ti->serial, r->l->wait_seconds);
+    if (err != TC_OK) {
+        fprintf(stderr, "tokencert: %s\n", tokencert_ctx_error(r->l->ctx));
+        return EXIT_IO;
+    }
+    return EXIT_OK;
+}
+
+/* The token is absent: the credential is deferred, said once (not at every timer run). */
+static int defer(run *r, const char **result)
+{
+    tokencert_state_credential sc;
+    lc *l = r->l;
+
+    *result = "deferred";
+    memset(&sc, 0, sizeof sc);
+    if (l->st != NULL && tokencert_state_credential_get(l->st, r->c->name, &sc) == TC_OK &&
+        sc.deferred_since != 0) {
+        tokencert_state_credential_clear(&sc);
+        return EXIT_TOKEN_ABSENT;
+    }
+    fprintf(stderr, "tokencert: %s: token %s is not present: deferred until it is\n", r->c->name,
+            r->c->token_uri);
+    if (l->st != NULL && !l->dry_run && sc.name != NULL) {
+        sc.deferred_since = tc_now();
+        tokencert_state_credential_put(l->st, &sc);
+        lc_event(l, r->c->name, "deferred", "absent", "token %s is not present", r->c->token_uri);
+    }
+    tokencert_state_credential_clear(&sc);
+    return EXIT_TOKEN_ABSENT;
+}
+
+/* Records the credential in the store (first run, or after a deferral). */
+static int cred_record(run *r, const char *last_result, const char *last_error)
+{
+    lc *l = r->l;
+    tokencert_state_credential sc, old;
+    int had;
+
+    if (l->st == NULL || l->dry_run)
+        return EXIT_OK;
+    memset(&old, 0, sizeof old);
+    had = tokencert_state_credential_get(l->st, r->c->name, &old) == TC_OK;
+    sc = old;
+    sc.name = r->c->name;
+    if (!had) {
+        sc.token_uri = r->c->token_uri;
+        sc.label = r->c->label;
+        sc.ca = r->c->ca;
+        sc.module = r->c->module;
+        sc.created = tc_now();
+    }
+    if (r->serial != NULL)
+        sc.token_serial = r->serial;
+    sc.last_run = tc_now();
+    sc.last_result = (char *)last_result;
+    sc.last_error = (char *)last_error;
+    sc.deferred_since = 0;
+    if (tokencert_state_credential_put(l->st, &sc) != TC_OK) {
+        tokencert_state_credential_clear(&old);
+        return cli_fail(l->ctx, TC_ERR_IO, "recording the credential");
+    }
+    tokencert_state_credential_clear(&old);
+    return EXIT_OK;
+}
+
+/* ---- hooks ------------------------------------------------------------------------------ */
+
+static int run_hook(run *r, const char *event, char *const *argv, const char *new_sha256,
+                    const char *new_not_after, const char *error)
+{
+    char *env[12];
+    size_t n = 0, i;
+    char *out = NULL, *err = NULL, na[32];
+    int status = 0, rc;
+
+    if (argv == NULL || argv[0] == NULL)
+        return 0;
+    env[n++] = tc_asprintf("TOKENCERT_EVENT=%s", event);
+    env[n++] = tc_asprintf("TOKENCERT_CREDENTIAL=%s", r->c->name);
+    env[n++] = tc_asprintf("TOKENCERT_LABEL=%s", r->c->label);
+    env[n++] = tc_asprintf("TOKENCERT_TOKEN=%s", r->token_uri ? r->token_uri : r->c->token_uri);
+    if (r->active_cert != NULL) {
+        tc_time_iso(r->active_cert->not_after, na, sizeof na);
+        env[n++] = tc_asprintf("TOKENCERT_OLD_SHA256=%s", r->active_cert->sha256);
+        env[n++] = tc_asprintf("TOKENCERT_OLD_NOT_AFTER=%s", na);
+        env[n++] = tc_asprintf("TOKENCERT_DAYS_LEFT=%ld",
+                               tc_days_between(tc_now(), r->active_cert->not_after));
+    }
+    if (new_sha256 != NULL)
+        env[n++] = tc_asprintf("TOKENCERT_NEW_SHA256=%s", new_sha256);
+    if (new_not_after != NULL)
+        env[n++] = tc_asprintf("TOKENCERT_NEW_NOT_AFTER=%s", new_not_after);
+    if (error != NULL)
+        env[n++] = tc_asprintf("TOKENCERT_ERROR=%s", error);
+    env[n] = NULL;
+    rc = tc_hook_run((const char *const *)argv, (const char *const *)env, 60, &status, &out, &err);
+    if (rc != 0) {
+        fprintf(stderr, "tokencert: %s: %s hook: %s\n", r->c->name, event,
+                err != NULL ? err : "failed");
+        lc_event(r->l, r->c->name, "hook", "failed", "%s hook: %s", event, err ? err : "failed");
+    } else {
+        lc_event(r->l, r->c->name, "hook", "ok", "%s hook %s ran", event, argv[0]);
+    }
+    for (i = 0; i < n; i++)
+        free(env[i]);
+    free(out);
+    free(err);
+    return rc;
+}
+
+/* ---- the CA backends -------------------------------------------------------------------- */
+
+typedef enum { CA_ISSUED, CA_PENDING, CA_REJECTED, CA_ERROR } ca_outcome;
+
+typedef struct {
+    ca_outcome kind;
+    unsigned char *cert;
+    size_t cert_len;
+    char *handle;
+    char *reason;
+} ca_result;
+
+static void ca_result_clear(ca_result *res)
+{
+    free(res->cert);
+    free(res->handle);
+    free(res->reason);
+    memset(res, 0, sizeof *res);
+}
+
+/* Test-only: TOKENCERT_TEST_CA_FAULT=submit|issue|fetch makes the embedded CA fail at that step,
+ * honoured only with TOKENCERT_TEST_CLOCK=enable (the switch every test-only knob needs). */
+static int ca_fault(const char *step)
+{
+    const char *on = getenv("TOKENCERT_TEST_CLOCK"), *f = getenv("TOKENCERT_TEST_CA_FAULT");
+    return on != NULL && strcmp(on, "enable") == 0 && f != NULL && strcmp(f, step) == 0;
+}
+
+static void local_outcome(tokencert_ctx *ctx, const char *dir, long long id, ca_result *res)
+{
+    tokencert_ca_request got;
+    tokencert_err err;
+
+    memset(&got, 0, sizeof got);
+    if (ca_fault("fetch")) {
+        res->kind = CA_ERROR;
+        res->reason = tc_strdup("the local CA did not answer (test fault at fetch)");
+        return;
+    }
+    err = tokencert_ca_get(ctx, dir, id, &got);
+    if (err != TC_OK) {
+        res->kind = CA_ERROR;
+        res->reason = tc_asprintf("the local CA in %s: %s", dir, tokencert_ctx_error(ctx));
+        return;
+    }
+    res->handle = tc_asprintf("%lld", got.id);
+    if (got.state == TOKENCERT_REQ_ISSUED) {
+        res->kind = CA_ISSUED;
+        res->cert = got.cert;
+        res->cert_len = got.cert_len;
+        got.cert = NULL;
+    } else if (got.state == TOKENCERT_REQ_REJECTED) {
+        res->kind = CA_REJECTED;
+        res->reason = tc_strdup(got.reason != NULL ? got.reason : "no reason given");
+    } else {
+        res->kind = CA_PENDING;
+    }
+    tokencert_ca_request_clear(&got);
+}
+
+static void local_issue(tokencert_ctx *ctx, const char *dir, long long id, ca_result *res)
+{
+    char id_str[32];
+    const char *const args[] = {"tokencert", "ca", "approve", id_str, "--ca-dir", dir, NULL};
+    snprintf(id_str, sizeof id_str, "%lld", id);
+    if (ca_fault("issue") || lc_run_self(args) != EXIT_OK) {
+        res->kind = CA_ERROR;
+        res->handle = tc_strdup(id_str);
+        res->reason = tc_asprintf("the local CA could not issue request %lld", id);
+        return;
+    }
+    local_outcome(ctx, dir, id, res);
+}
+
+static char *manual_path(const lc_cred *c, long long req, const char *ext)
+{
+    return tc_asprintf("%s/%s-%lld.%s", c->ca_dir, c->name, req, ext);
+}
+
+/* Reads a certificate from a file: PEM or DER. */
+static int read_cert_file(const char *path, unsigned char **der, size_t *len, char **why)
+{
+    BIO *b = BIO_new_file(path, "rb");
+    X509 *x = NULL;
+    int n;
+
+    if (b == NULL) {
+        *why = tc_asprintf("cannot read %s", path);
+        return -1;
+    }
+    x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+    if (x == NULL) {
+        (void)BIO_reset(b);
+        x = d2i_X509_bio(b, NULL);
+    }
+    BIO_free(b);
+    if (x == NULL) {
+        *why = tc_asprintf("%s holds no certificate (PEM or DER)", path);
+        return -1;
+    }
+    *der = NULL;
+    n = i2d_X509(x, der);
+    X509_free(x);
+    if (n <= 0)
+        return -1;
+    *len = (size_t)n;
+    return 0;
+}
+
+static void ca_submit(run *r, tokencert_state_request *rq, const unsigned char *csr, size_t csr_len,
+                      ca_result *res)
+{
+    const lc_cred *c = r->c;
+    memset(res, 0, sizeof *res);
+    if (strcmp(c->ca_protocol, "local") == 0) {
+        tokencert_ca_request req;
+        int auto_approve = 0;
+        memset(&req, 0, sizeof req);
+        if (ca_fault("submit")) {
+            res->kind = CA_ERROR;
+            res->reason = tc_strdup("the local CA did not answer (test fault at submit)");
+            return;
+        }
+        if (tokencert_ca_submit(r->ctx, c->ca_dir, csr, csr_len, rq->not_before, &req,
+                                &auto_approve) != TC_OK) {
+            res->kind = CA_ERROR;
+            res->reason =
+                tc_asprintf("the local CA in %s: %s", c->ca_dir, tokencert_ctx_error(r->ctx));
+            return;
+        }
+        /* The handle is recorded before the CA is asked to issue. */
+        free(rq->ca_request_id);
+        rq->ca_request_id = tc_asprintf("%lld", req.id);
+        rq->state = TOKENCERT_RS_PENDING;
+        tokencert_state_request_update(r->l->st, rq);
+        if (auto_approve)
+            local_issue(r->ctx, c->ca_dir, req.id, res);
+        else
+            local_outcome(r->ctx, c->ca_dir, req.id, res);
+        tokencert_ca_request_clear(&req);
+        return;
+    }
+    if (strcmp(c->ca_protocol, "manual") == 0) {
+        size_t pem_len = 0;
+        char *pem = cli_pem_encode("CERTIFICATE REQUEST", csr, csr_len, &pem_len);
+        char *path = manual_path(c, rq->id, "csr");
+        FILE *f = path != NULL ? fopen(path, "w") : NULL;
+        if (f == NULL || pem == NULL || fwrite(pem, 1, pem_len, f) != pem_len) {
+            res->kind = CA_ERROR;
+            res->reason = tc_asprintf("cannot write the request to %s: %s", path ? path : "?",
+                                      strerror(errno));
+        } else {
+            res->kind = CA_PENDING;
+            res->handle = tc_asprintf("%s-%lld", c->name, rq->id);
+            printf("%s: the request is in %s: give it to the CA and put the certificate in "
+                   "%s-%lld.crt "
+                   "beside it, then run tokencert poll\n",
+                   c->name, path, c->name, rq->id);
+        }
+        if (f != NULL)
+            fclose(f);
+        free(path);
+        free(pem);
+        return;
+    }
+    res->kind = CA_ERROR;
+    res->reason = tc_asprintf("CA '%s': protocol %s is not implemented in this version", c->ca,
+                              c->ca_protocol);
+}
+
+static void ca_poll(run *r, tokencert_state_request *rq, ca_result *res)
+{
+    const lc_cred *c = r->c;
+    memset(res, 0, sizeof *res);
+    if (strcmp(c->ca_protocol, "local") == 0) {
+        local_outcome(r->ctx, c->ca_dir,
+                      strtoll(rq->ca_request_id ? rq->ca_request_id : "0", NULL, 10), res);
+        return;
+    }
+    if (strcmp(c->ca_protocol, "manual") == 0) {
+        char *path = manual_path(c, rq->id, "crt");
+        if (path != NULL && access(path, F_OK) == 0) {
+            if (read_cert_file(path, &res->cert, &res->cert_len, &res->reason) == 0)
+                res->kind = CA_ISSUED;
+            else
+                res->kind = CA_ERROR;
+        } else {
+            res->kind = CA_PENDING;
+        }
+        free(path);
+        return;
+    }
+    res->kind = CA_ERROR;
+    res->reason = tc_asprintf("CA '%s': protocol %s is not implemented in this version", c->ca,
+                              c->ca_protocol);
+}
+
+/* The CA certificate(s) installed beside the credential and used to verify its chain. */
+static char *ca_anchor_file(const lc_cred *c, const tokencert_config *cfg)
+{
+    const tokencert_config_ca *ca = cfg != NULL ? tokencert_config_find_ca(cfg, c->ca) : NULL;
+    if (ca != NULL && ca->ca_file != NULL)
+        return tc_strdup(ca->ca_file);
+    if (c->ca_dir != NULL && strcmp(c->ca_protocol, "local") == 0)
+        return tc_asprintf("%s/ca.pem", c->ca_dir);
+    return NULL;
+}
+
+/* ---- the steps -------------------------------------------------------------------------- */
+
+static void name_string(const X509_NAME *name, char *out, size_t cap)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    int n;
+    out[0] = '\0';
+    if (b == NULL)
+        return;
+    if (X509_NAME_print_ex(b, name, 0,
+                           (XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) | ASN1_STRFLGS_UTF8_CONVERT) >=
+        0) {
+        n = BIO_read(b, out, (int)cap - 1);
+        out[n > 0 ? n : 0] = '\0';
+    }
+    BIO_free(b);
+}
+
+/* Nothing from a CA is trusted: the certificate must carry this request's key and subject, be
+ * valid now (or from the requested start) and come from the expected issuer. */
+static char *check_issued(run *r, const tokencert_state_request *rq, const unsigned char *der,
+                          size_t len)
+{
+    const unsigned char *p = der;
+    X509 *x = d2i_X509(NULL, &p, (long)len);
+    char *key_uri = NULL, *why = NULL, subj[1024], iss[1024];
+    unsigned char *pub = NULL, *cpub = NULL;
+    size_t pub_len = 0;
+    int cpub_len;
+    time_t now = tc_now();
+
+    if (x == NULL)
+        return tc_strdup("the CA returned something that is not a certificate");
+    key_uri = lc_object_uri(r->token_uri, r->c->label, rq->key_id, "public");
+    if (tokencert_export(r->t, key_uri, 0, &pub, &pub_len) != TC_OK) {
+        why = tc_asprintf("the request's public key %s cannot be read: %s", rq->key_id,
+                          tokencert_ctx_error(r->ctx));
+        goto out;
+    }
+    cpub_len = i2d_PUBKEY(X509_get0_pubkey(x), &cpub);
+    if (cpub_len <= 0 || (size_t)cpub_len != pub_len || memcmp(pub, cpub, pub_len) != 0) {
+        why = tc_asprintf("the CA returned a certificate for another key (not the request's key "
+                          "%s)",
+                          rq->key_id);
+        goto out;
+    }
+    name_string(X509_get_subject_name(x), subj, sizeof subj);
+    if (rq->subject != NULL && strcasecmp(subj, rq->subject) != 0) {
+        why = tc_asprintf("the CA returned a certificate for another subject ('%s', requested "
+                          "'%s')",
+                          subj, rq->subject);
+        goto out;
+    }
+    if (X509_cmp_time(X509_get0_notAfter(x), &now) <= 0) {
+        why = tc_strdup("the CA returned a certificate that has already expired");
+        goto out;
+    }
+    if (rq->not_before == 0 && X509_cmp_time(X509_get0_notBefore(x), &now) > 0) {
+        time_t later = now + 300; /* clock skew between CA and here */
+        if (X509_cmp_time(X509_get0_notBefore(x), &later) > 0) {
+            why = tc_strdup("the CA returned a certificate that is not valid yet");
+            goto out;
+        }
+    }
+    name_string(X509_get_issuer_name(x), iss, sizeof iss);
+    if (r->c->ca_issuer != NULL && strcasecmp(iss, r->c->ca_issuer) != 0) {
+        why = tc_asprintf("the certificate's issuer '%s' is not the configured CA's '%s'", iss,
+                          r->c->ca_issuer);
+        goto out;
+    }
+out:
+    OPENSSL_free(cpub);
+    free(pub);
+    free(key_uri);
+    X509_free(x);
+    return why;
+}
+
+static void request_fail(run *r, tokencert_state_request *rq, tokencert_request_state at,
+                         const char *why)
+{
+    long long backoff;
+    rq->failed_at = at;
+    rq->state = TOKENCERT_RS_FAILED;
+    rq->attempts++;
+    backoff = 3600LL << (rq->attempts < 5 ? rq->attempts - 1 : 4);
+    if (backoff > 86400)
+        backoff = 86400;
+    rq->next_poll = tc_now() + backoff;
+    free(rq->last_error);
+    rq->last_error = xstrdup(why);
+    tokencert_state_request_update(r->l->st, rq);
+    lc_event(r->l, r->c->name, "failed", "failed", "request %lld: %s", rq->id, why);
+    fprintf(stderr, "tokencert: %s: request %lld failed: %s\n", r->c->name, rq->id, why);
+}
+
+static int set_state(run *r, tokencert_state_request *rq, tokencert_request_state s)
+{
+    rq->state = s;
+    if (tokencert_state_request_update(r->l->st, rq) != TC_OK)
+        return cli_fail(r->l->ctx, TC_ERR_IO, "recording the request");
+    return EXIT_OK;
+}
+
+/* Keys under the credential's label that no generation and no request knows, and that carry no
+ * certificate: what a key generation killed half-way left. Deleted. */
+static int cleanup_unknown_keys(run *r)
+{
+    tokencert_object_desc *objs = NULL;
+    tokencert_state_request *rqs = NULL;
+    size_t n = 0, n_rqs = 0, i, j, del;
+    char *uri = lc_object_uri(r->token_uri, r->c->label, NULL, NULL);
+    int code = EXIT_OK;
+
+    if (uri == NULL)
+        return EXIT_ERROR;
+    if (tokencert_objects_find(r->t, uri, &objs, &n) != TC_OK)
+        n = 0;
+    tokencert_state_requests(r->l->st, r->c->name, 0, &rqs, &n_rqs);
+    for (i = 0; i < n; i++) {
+        int known = 0, has_cert = 0;
+        if (strcmp(objs[i].kind, "private key") != 0 && strcmp(objs[i].kind, "public key") != 0)
+            continue;
+        for (j = 0; j < r->n_gens; j++)
+            known |= r->gens[j].key_id != NULL && strcmp(r->gens[j].key_id, objs[i].id) == 0;
+        for (j = 0; j < n_rqs; j++)
+            known |= rqs[j].key_id != NULL && strcmp(rqs[j].key_id, objs[i].id) == 0 &&
+                     rqs[j].state != TOKENCERT_RS_ABANDONED;
+        for (j = 0; j < n; j++)
+            has_cert |=
+                strcmp(objs[j].kind, "certificate") == 0 && strcmp(objs[j].id, objs[i].id) == 0;
+        if (known || has_cert)
+            continue;
+        if (tokencert_delete(r->t, objs[i].uri, &del) != TC_OK) {
+            code = cli_fail(r->ctx, TC_ERR_PKCS11, "removing a half-made key");
+            break;
+        }
+        lc_event(r->l, r->c->name, "cleaned up", "ok",
+                 "%s %s left by an interrupted key generation", objs[i].kind, objs[i].id);
+    }
+    tokencert_objects_free(objs, n);
+    tokencert_state_requests_free(rqs, n_rqs);
+    free(uri);
+    return code;
+}
+
+static char *key_type_of(const tokencert_credential *tc)
+{
+    if (tc == NULL || tc->key == NULL || tc->key->key_type == NULL)
+        return NULL;
+    if (strcmp(tc->key->key_type, "rsa") == 0)
+        return tc_asprintf("rsa:%d", tc->key->key_bits > 0 ? tc->key->key_bits : 2048);
+    if (strcmp(tc->key->key_type, "ec") == 0)
+        return tc_strdup(tc->key->key_bits == 384 ? "ec:p384" : "ec:p256");
+    if (strcmp(tc->key->key_type, "ed25519") == 0)
+        return tc_strdup("ed25519");
+    return NULL;
+}
+
+/* SANs of the current certificate as "dns:..." strings, comma separated. */
+static char *current_sans(run *r)
+{
+    unsigned char *der = NULL;
+    size_t len = 0, i;
+    const unsigned char *p;
+    X509 *x;
+    GENERAL_NAMES *gens;
+    char *out = tc_strdup(""), *next;
+
+    if (r->active_cert == NULL || out == NULL ||
+        tokencert_export(r->t, r->active_cert->uri, 0, &der, &len) != TC_OK)
+        return out;
+    p = der;
+    x = d2i_X509(NULL, &p, (long)len);
+    gens = x != NULL ? X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL) : NULL;
+    for (i = 0; gens != NULL && i < (size_t)sk_GENERAL_NAME_num(gens); i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, (int)i);
+        char *v = NULL;
+        const char *kind = NULL;
+        if (g->type == GEN_DNS || g->type == GEN_EMAIL || g->type == GEN_URI) {
+            const ASN1_IA5STRING *s = g->d.ia5;
+            kind = g->type == GEN_DNS ? "dns" : g->type == GEN_EMAIL ? "email" : "uri";
+            v = tc_strndup((const char *)ASN1_STRING_get0_data(s), (size_t)ASN1_STRING_length(s));
+        } else if (g->type == GEN_IPADD) {
+            kind = "ip";
+            {
+                char *ip = NULL;
+                ASN1_OCTET_STRING *o = g->d.ip;
+                const unsigned char *b = ASN1_STRING_get0_data(o);
+                if (ASN1_STRING_length(o) == 4)
+                    ip = tc_asprintf("%u.%u.%u.%u", b[0], b[1], b[2], b[3]);
+                v = ip;
+            }
+        }
+        if (v == NULL)
+            continue;
+        next = tc_asprintf("%s%s%s:%s", out, *out ? "," : "", kind, v);
+        free(v);
+        free(out);
+        out = next;
+        if (out == NULL)
+            break;
+    }
+    GENERAL_NAMES_free(gens);
+    X509_free(x);
+    free(der);
+    return out;
+}
+
+/* Installs the issued certificate (and the CA's) and switches over in one transaction. */
+static int install(run *r, tokencert_state_request *rq, const char **result)
+{
+    lc *l = r->l;
+    tokencert_import_input in[2];
+    tokencert_import_opts io;
+    tokencert_import_item *items = NULL;
+    size_t n_items = 0, n_in = 1, i;
+    unsigned char *ca_der = NULL;
+    size_t ca_len = 0;
+    char *anchor = ca_anchor_file(r->c, l->cfg), *why;
+    tokencert_state_generation g;
+    const unsigned char *p = rq->cert;
+    X509 *x;
+    char sha[96], serial[128], subj[1024], iss[1024], na[32];
+    unsigned char md[32];
+    unsigned int md_len = 0;
+    BIGNUM *bn;
+    char *hex;
+    tokencert_err err;
+    int code = EXIT_ERROR;
+
+    memset(in, 0, sizeof in);
+    memset(&io, 0, sizeof io);
+    /* Also when the request says installed: the token is the truth, and importing the same
+     * certificate again changes nothing, so a run that stopped after the import (or a certificate
+     * deleted by hand since) ends with the certificate on the token before the switch-over. */
+    {
+        int again = rq->state == TOKENCERT_RS_INSTALLED;
+        why = check_issued(r, rq, rq->cert, rq->cert_len);
+        if (why != NULL) {
+            /* The certificate is refused; a retry sends a new request for the same key. */
+            free(rq->cert);
+            rq->cert = NULL;
+            rq->cert_len = 0;
+            if (strcmp(r->c->ca_protocol, "manual") == 0) {
+                /* Set aside, so that the retry waits for a new file instead of reading it again. */
+                char *crt = manual_path(r->c, rq->id, "crt");
+                char *aside = manual_path(r->c, rq->id, "crt.refused");
+                if (crt != NULL && aside != NULL && rename(crt, aside) == 0)
+                    fprintf(stderr, "tokencert: %s: the refused certificate is now %s\n",
+                            r->c->name, aside);
+                free(crt);
+                free(aside);
+            }
+            request_fail(r, rq, TOKENCERT_RS_KEY_GENERATED, why);
+            free(why);
+            free(anchor);
+            *result = "failed";
+            return EXIT_BAD_INPUT;
+        }
+        in[0].data = rq->cert;
+        in[0].len = rq->cert_len;
+        in[0].name = "the issued certificate";
+        if (strcmp(r->c->ca_protocol, "local") == 0 &&
+            tokencert_ca_cert(r->ctx, r->c->ca_dir, &ca_der, &ca_len) == TC_OK) {
+            in[1].data = ca_der;
+            in[1].len = ca_len;
+            in[1].name = anchor;
+            n_in = 2;
+        }
+        io.ca_file = anchor;
+        err = tokencert_import(r->t, in, n_in, &io, &items, &n_items);
+        if (err != TC_OK) {
+            char *msg = tc_asprintf("installing the certificate: %s", tokencert_ctx_error(r->ctx));
+            request_fail(r, rq, TOKENCERT_RS_ISSUED, msg ? msg : "installing failed");
+            free(msg);
+            free(anchor);
+            free(ca_der);
+            *result = "failed";
+            return cli_exit_code(err) != EXIT_OK ? cli_exit_code(err) : EXIT_ERROR;
+        }
+        tokencert_import_items_free(items, n_items);
+        if (!again) {
+            code = set_state(r, rq, TOKENCERT_RS_INSTALLED);
+            if (code != EXIT_OK)
+                goto out;
+            lc_event(l, r->c->name, "installed", "ok", "request %lld: certificate on the token",
+                     rq->id);
+        }
+    }
+    /* Switch-over: the new generation active, the old one superseded, the request done. */
+    x = d2i_X509(NULL, &p, (long)rq->cert_len);
+    if (x == NULL)
+        goto out;
+    X509_digest(x, EVP_sha256(), md, &md_len);
+    tc_hex_upper(md, md_len, ':', sha);
+    bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+    hex = bn != NULL ? BN_bn2hex(bn) : NULL;
+    snprintf(serial, sizeof serial, "%s", hex != NULL ? hex : "");
+    OPENSSL_free(hex);
+    BN_free(bn);
+    name_string(X509_get_subject_name(x), subj, sizeof subj);
+    name_string(X509_get_issuer_name(x), iss, sizeof iss);
+    memset(&g, 0, sizeof g);
+    g.credential = r->c->name;
+    g.state = TOKENCERT_GEN_ACTIVE;
+    g.token_serial = r->serial;
+    g.key_id = rq->key_id;
+    g.cert_sha256 = sha;
+    g.serial = serial;
+    g.subject = subj;
+    g.issuer = iss;
+    {
+        struct tm tm;
+        const ASN1_TIME *t = X509_get0_notBefore(x);
+        ASN1_TIME_to_tm(t, &tm);
+        g.not_before = timegm(&tm);
+        t = X509_get0_notAfter(x);
+        ASN1_TIME_to_tm(t, &tm);
+        g.not_after = timegm(&tm);
+    }
+    X509_free(x);
+    g.installed = tc_now();
+    g.request = rq->id;
+    if (tokencert_state_begin(l->st) != TC_OK)
+        goto db_fail;
+    for (i = 0; i < r->n_gens; i++) {
+        if (r->gens[i].state != TOKENCERT_GEN_ACTIVE)
+            continue;
+        r->gens[i].state = TOKENCERT_GEN_SUPERSEDED;
+        r->gens[i].superseded = g.installed;
+        if (tokencert_state_generation_update(l->st, &r->gens[i]) != TC_OK)
+            goto db_fail;
+    }
+    if (tokencert_state_generation_add(l->st, &g) != TC_OK)
+        goto db_fail;
+    rq->state = TOKENCERT_RS_ACTIVE;
+    if (tokencert_state_request_update(l->st, rq) != TC_OK)
+        goto db_fail;
+    if (tokencert_state_commit(l->st) != TC_OK)
+        goto db_fail;
+    tc_time_iso(g.not_after, na, sizeof na);
+    lc_event(l, r->c->name, "renewed", "ok", "generation %lld active (serial %s, until %s)%s",
+             g.number, serial, na, r->active != NULL ? "; the previous one superseded" : "");
+    printf("%s: generation %lld installed and active: serial %s, valid until %s (%ld days)\n",
+           r->c->name, g.number, serial, na, tc_days_between(tc_now(), g.not_after));
+    if (r->active != NULL && r->active_cert != NULL) {
+        char old[32];
+        tc_time_iso(r->active_cert->not_after, old, sizeof old);
+        printf("%s: generation %lld superseded; it keeps working until %s and is pruned after "
+               "that\n",
+               r->c->name, r->active->number, old);
+    }
+    run_hook(r, "after-renewal", r->c->hook_after, sha, na, NULL);
+    *result = "renewed";
+    code = EXIT_OK;
+    goto out;
+db_fail:
+    tokencert_state_rollback(l->st);
+    code = cli_fail(l->ctx, TC_ERR_IO, "recording the switch-over");
+out:
+    free(anchor);
+    free(ca_der);
+    return code;
+}
+
+/* Drives rq from its state to the end, or to the first wait (pending) or failure. */
+static int drive(run *r, tokencert_state_request *rq, const char **result)
+{
+    lc *l = r->l;
+    tokencert_keygen_result kr;
+    tokencert_csr_params cp;
+    ca_result res;
+    unsigned char *csr = NULL;
+    size_t csr_len = 0;
+    char *key_uri, **sans = NULL;
+    size_t n_sans = 0;
+    tokencert_err err;
+    int code;
+
+    for (;;) {
+        tokencert_request_state s = rq->state == TOKENCERT_RS_FAILED ? rq->failed_at : rq->state;
+        switch (s) {
+        case TOKENCERT_RS_KEY_GENERATING:
+            code = cleanup_unknown_keys(r);
+            if (code != EXIT_OK)
+                return code;
+            /* fall through */
+        case TOKENCERT_RS_CREATED:
+            if (rq->key_reused) {
+                code = set_state(r, rq, TOKENCERT_RS_KEY_GENERATED);
+                if (code != EXIT_OK)
+                    return code;
+                continue;
+            }
+            code = set_state(r, rq, TOKENCERT_RS_KEY_GENERATING);
+            if (code != EXIT_OK)
+                return code;
+            memset(&kr, 0, sizeof kr);
+            err = tokencert_keygen_ex(r->t, rq->key_type, r->c->label,
+                                      TOKENCERT_KEYGEN_SHARED_LABEL, &kr);
+            if (err != TC_OK) {
+                code = cli_fail(r->ctx, err, "generating the key");
+                request_fail(r, rq, TOKENCERT_RS_CREATED, tokencert_ctx_error(r->ctx));
+                *result = "failed";
+                return code;
+            }
+            free(rq->key_id);
+            rq->key_id = kr.id;
+            kr.id = NULL;
+            tokencert_keygen_result_clear(&kr);
+            code = set_state(r, rq, TOKENCERT_RS_KEY_GENERATED);
+            if (code != EXIT_OK)
+                return code;
+            lc_event(l, r->c->name, "key generated", "ok", "request %lld: %s key %s", rq->id,
+                     rq->key_type ? rq->key_type : TOKENCERT_KEY_TYPE_DEFAULT, rq->key_id);
+            continue;
+        case TOKENCERT_RS_KEY_GENERATED:
+        case TOKENCERT_RS_SUBMITTING:
+            code = set_state(r, rq, TOKENCERT_RS_SUBMITTING);
+            if (code != EXIT_OK)
+                return code;
+            memset(&cp, 0, sizeof cp);
+            cp.subject = rq->subject;
+            if (rq->san != NULL && *rq->san) {
+                char *dup = tc_strdup(rq->san), *tok, *save = NULL;
+                sans = calloc(64, sizeof *sans);
+                for (tok = strtok_r(dup, ",", &save); sans && tok && n_sans < 64;
+                     tok = strtok_r(NULL, ",", &save))
+                    sans[n_sans++] = tc_strdup(tok);
+                free(dup);
+            }
+            cp.san = (const char *const *)sans;
+            cp.n_san = n_sans;
+            key_uri = lc_object_uri(r->token_uri, r->c->label, rq->key_id, "private");
+            err = tokencert_csr(r->t, key_uri, &cp, &csr, &csr_len);
+            free(key_uri);
+            while (n_sans > 0)
+                free(sans[--n_sans]);
+            free(sans);
+            sans = NULL;
+            if (err != TC_OK) {
+                code = cli_fail(r->ctx, err, "signing the request");
+                request_fail(r, rq, TOKENCERT_RS_KEY_GENERATED, tokencert_ctx_error(r->ctx));
+                *result = "failed";
+                return code;
+            }
+            ca_submit(r, rq, csr, csr_len, &res);
+            free(csr);
+            csr = NULL;
+            lc_event(l, r->c->name, "submitted", res.kind == CA_ERROR ? "failed" : "ok",
+                     "request %lld to CA '%s'%s%s", rq->id, r->c->ca,
+                     res.handle ? ", CA request " : "", res.handle ? res.handle : "");
+            break;
+        case TOKENCERT_RS_PENDING:
+            ca_poll(r, rq, &res);
+            break;
+        case TOKENCERT_RS_ISSUED:
+        case TOKENCERT_RS_INSTALLED:
+            rq->state = s; /* a failed install is resumed where it failed */
+            return install(r, rq, result);
+        default:
+            *result = "failed";
+            return EXIT_ERROR;
+        }
+        /* An answer from the CA. */
+        if (res.handle != NULL) {
+            free(rq->ca_request_id);
+            rq->ca_request_id = res.handle;
+            res.handle = NULL;
+        }
+        switch (res.kind) {
+        case CA_ISSUED:
+            free(rq->cert);
+            rq->cert = res.cert;
+            rq->cert_len = res.cert_len;
+            res.cert = NULL;
+            code = set_state(r, rq, TOKENCERT_RS_ISSUED);
+            ca_result_clear(&res);
+            if (code != EXIT_OK)
+                return code;
+            lc_event(l, r->c->name, "issued", "ok", "request %lld", rq->id);
+            continue;
+        case CA_PENDING:
+            rq->next_poll = tc_now() + 3600;
+            code = set_state(r, rq, TOKENCERT_RS_PENDING);
+            ca_result_clear(&res);
+            if (code != EXIT_OK)
+                return code;
+            printf("%s: request %lld is pending at CA '%s' (CA request %s); tokencert poll "
+                   "installs the certificate once it is issued\n",
+                   r->c->name, rq->id, r->c->ca, rq->ca_request_id ? rq->ca_request_id : "-");
+            *result = "pending";
+            return EXIT_PENDING;
+        case CA_REJECTED:
+            free(rq->last_error);
+            rq->last_error = res.reason;
+            res.reason = NULL;
+            code = set_state(r, rq, TOKENCERT_RS_REJECTED);
+            lc_event(l, r->c->name, "rejected", "rejected", "request %lld: %s", rq->id,
+                     rq->last_error);
+            fprintf(stderr, "tokencert: %s: CA '%s' rejected request %lld: %s\n", r->c->name,
+                    r->c->ca, rq->id, rq->last_error);
+            ca_result_clear(&res);
+            *result = "rejected";
+            return code != EXIT_OK ? code : EXIT_REJECTED;
+        case CA_ERROR:
+            request_fail(r, rq,
+                         s == TOKENCERT_RS_PENDING ? TOKENCERT_RS_PENDING : TOKENCERT_RS_SUBMITTING,
+                         res.reason ? res.reason : "the CA failed");
+            ca_result_clear(&res);
+            *result = "failed";
+            return EXIT_ERROR;
+        }
+    }
+}
+
+static int newest_open(lc *l, const char *name, tokencert_state_request *out)
+{
+    tokencert_state_request *v = NULL;
+    size_t n = 0, i;
+    if (tokencert_state_requests(l->st, name, 1, &v, &n) != TC_OK)
+        return -1;
+    if (n == 0) {
+        tokencert_state_requests_free(v, n);
+        return 0;
+    }
+    *out = v[n - 1];
+    memset(&v[n - 1], 0, sizeof v[n - 1]);
+    for (i = 0; i + 1 < n; i++) {
+        /* Older open requests were overtaken by a newer one. */
+        v[i].state = TOKENCERT_RS_ABANDONED;
+        tokencert_state_request_update(l->st, &v[i]);
+    }
+    tokencert_state_requests_free(v, n);
+    return 1;
+}
+
+static int renew_one(lc *l, lc_cred *c, int force, int poll_only, const char **result)
+{
+    run r;
+    tokencert_state_request rq;
+    tokencert_err err;
+    int code, have, cleanup_needed;
+    time_t now = tc_now();
+    char when[32];
+
+    memset(&r, 0, sizeof r);
+    memset(&rq, 0, sizeof rq);
+    r.l = l;
+    r.c = c;
+    *result = "failed";
+    code = run_ctx(&r);
+    if (code != EXIT_OK)
+        goto out;
+    code = reconcile(&r);
+    if (code == EXIT_TOKEN_ABSENT) {
+        code = defer(&r, result);
+        goto out;
+    }
+    if (code != EXIT_OK)
+        goto out;
+    have = newest_open(l, c->name, &rq);
+    if (have < 0) {
+        code = cli_fail(l->ctx, TC_ERR_IO, "reading the state store");
+        goto out;
+    }
+    if (!have) {
+        if (poll_only) {
+            *result = "nothing pending";
+            code = EXIT_OK;
+            goto out;
+        }
+        if (!force && r.active != NULL && r.active_cert != NULL) {
+            time_t due = lc_due_at(c, r.active_cert->not_before, r.active_cert->not_after);
+            if (now < due) {
+                tc_time_iso(due, when, sizeof when);
+                if (!l->quiet)
+                    printf("%s: not due: renewal starts on %s (%ld days left)\n", c->name, when,
+                           r.active_cert->days_left);
+                *result = "not due";
+                code = cred_record(&r, "not due", NULL);
+                goto out;
+            }
+        }
+        if (force && l->gen_mark >= 0) {
+            size_t i;
+            for (i = 0; i < r.n_gens; i++)
+                if (r.gens[i].id > l->gen_mark) {
+                    printf("%s: renewed by another tokencert run just now (generation %lld); not "
+                           "renewed again\n",
+                           c->name, r.gens[i].number);
+                    *result = "renewed";
+                    code = EXIT_OK;
+                    goto out;
+                }
+        }
+        if (l->dry_run) {
+            printf("%s: would renew now with a %s, at CA '%s'\n", c->name,
+                   c->reuse_key ? "the current key" : "new key", c->ca);
+            *result = "would renew";
+            code = EXIT_OK;
+            goto out;
+        }
+    } else {
+        if (l->dry_run) {
+            printf("%s: would continue request %lld (%s)\n", c->name, rq.id,
+                   tokencert_request_state_name(rq.state));
+            *result = "would continue";
+            code = EXIT_OK;
+            goto out;
+        }
+        if (rq.state == TOKENCERT_RS_FAILED && !force && rq.next_poll > now) {
+            tc_time_iso(rq.next_poll, when, sizeof when);
+            fprintf(stderr, "tokencert: %s: request %lld failed (%s); next try after %s\n", c->name,
+                    rq.id, rq.last_error ? rq.last_error : "?", when);
+            *result = "failed";
+            code = EXIT_ERROR;
+            goto out;
+        }
+        if (poll_only && rq.state != TOKENCERT_RS_PENDING && rq.state != TOKENCERT_RS_ISSUED &&
+            rq.state != TOKENCERT_RS_INSTALLED &&
+            !(rq.state == TOKENCERT_RS_FAILED && rq.failed_at == TOKENCERT_RS_PENDING)) {
+            *result = "nothing pending";
+            code = EXIT_OK;
+            goto out;
+        }
+    }
+    /* A pending request: the CA is asked first; the token (and its PIN) only when there is
+     * something to install. */
+    if (have && (rq.state == TOKENCERT_RS_PENDING ||
+                 (rq.state == TOKENCERT_RS_FAILED && rq.failed_at == TOKENCERT_RS_PENDING))) {
+        ca_result res;
+        ca_poll(&r, &rq, &res);
+        if (res.kind == CA_PENDING) {
+            rq.state = TOKENCERT_RS_PENDING;
+            rq.next_poll = tc_now() + 3600;
+            tokencert_state_request_update(l->st, &rq);
+            printf("%s: request %lld is pending at CA '%s' (CA request %s); tokencert poll "
+                   "installs the certificate once it is issued\n",
+                   c->name, rq.id, c->ca, rq.ca_request_id ? rq.ca_request_id : "-");
+            ca_result_clear(&res);
+            *result = "pending";
+            code = EXIT_PENDING;
+            cred_record(&r, "pending", NULL);
+            goto out;
+        }
+        if (res.kind == CA_ISSUED) {
+            free(rq.cert);
+            rq.cert = res.cert;
+            rq.cert_len = res.cert_len;
+            res.cert = NULL;
+            rq.state = TOKENCERT_RS_ISSUED;
+            tokencert_state_request_update(l->st, &rq);
+            lc_event(l, c->name, "issued", "ok", "request %lld", rq.id);
+        }
+        ca_result_clear(&res);
+        /* Rejections and errors: drive() asks again and records them. */
+    }
+    code = open_token(&r);
+    if (code != EXIT_OK) {
+        if (code == EXIT_TOKEN_ABSENT)
+            code = defer(&r, result);
+        goto out;
+    }
+    cleanup_needed = 0;
+    if (!have) {
+        char *subject = xstrdup(c->subject), *san = NULL;
+        if (subject == NULL && r.active_cert != NULL)
+            subject = xstrdup(r.active_cert->subject);
+        /* The certificate gone from the token (deleted by hand): the store remembers it. */
+        for (size_t i = r.n_gens; subject == NULL && i > 0; i--)
+            if (r.gens[i - 1].subject != NULL && r.gens[i - 1].subject[0] != '\0')
+                subject = xstrdup(r.gens[i - 1].subject);
+        if (c->san_set) {
+            size_t i;
+            san = tc_strdup("");
+            for (i = 0; san != NULL && i < c->n_san; i++) {
+                char *n2 = tc_asprintf("%s%s%s", san, i ? "," : "", c->san[i]);
+                free(san);
+                san = n2;
+            }
+        } else {
+            san = current_sans(&r);
+        }
+        if (subject == NULL) {
+            fprintf(stderr,
+                    "tokencert: %s: no subject: there is no current certificate to take it "
+                    "from; configure subject\n",
+                    c->name);
+            free(san);
+            code = EXIT_BAD_INPUT;
+            goto out;
+        }
+        if (run_hook(&r, "before-renewal", c->hook_before, NULL, NULL, NULL) != 0) {
+            fprintf(stderr, "tokencert: %s: the before-renewal hook failed: not renewed\n",
+                    c->name);
+            free(subject);
+            free(san);
+            code = EXIT_ERROR;
+            goto out;
+        }
+        rq.credential = tc_strdup(c->name);
+        rq.state = TOKENCERT_RS_CREATED;
+        rq.token_serial = xstrdup(r.serial);
+        rq.key_reused = l->key_policy == 2 || (l->key_policy == 0 && c->reuse_key);
+        if (rq.key_reused && r.active == NULL) {
+            fprintf(stderr, "tokencert: %s: no current key to reuse\n", c->name);
+            free(subject);
+            free(san);
+            code = EXIT_BAD_INPUT;
+            goto out;
+        }
+        rq.key_id = rq.key_reused ? xstrdup(r.active->key_id) : NULL;
+        rq.key_type = c->key_type != NULL ? tc_strdup(c->key_type) : key_type_of(r.active_tc);
+        rq.subject = subject;
+        rq.san = san;
+        rq.ca = tc_strdup(c->ca);
+        code = cred_record(&r, "renewing", NULL);
+        if (code != EXIT_OK)
+            goto out;
+        if (tokencert_state_request_add(l->st, &rq) != TC_OK) {
+            code = cli_fail(l->ctx, TC_ERR_IO, "recording the request");
+            goto out;
+        }
+        lc_event(l, c->name, "renewal started", "ok", "request %lld: %s, subject %s", rq.id,
+                 rq.key_reused ? "the current key" : "a new key", rq.subject);
+    } else if (rq.state != TOKENCERT_RS_PENDING) {
+        printf("%s: continuing request %lld (%s)\n", c->name, rq.id,
+               tokencert_request_state_name(rq.state == TOKENCERT_RS_FAILED ? rq.failed_at
+                                                                            : rq.state));
+    }
+    (void)cleanup_needed;
+    code = drive(&r, &rq, result);
+    cred_record(&r, *result, rq.last_error);
+    if (code != EXIT_OK && code != EXIT_PENDING)
+        run_hook(&r, "failure", c->hook_failure, NULL, NULL, rq.last_error);
+    if (code != EXIT_OK && r.active_cert != NULL &&
+        tc_now() >= lc_due_at(c, r.active_cert->not_before, r.active_cert->not_after))
+        run_hook(&r, "expiring", c->hook_expiring, NULL, NULL, rq.last_error);
+out:
+    (void)err;
+    tokencert_state_request_clear(&rq);
+    run_clear(&r);
+    return code;
+}
+
+int lc_renew(lc *l, lc_cred *c, int force, const char **result)
+{
+    return renew_one(l, c, force, 0, result);
+}
+
+int lc_poll(lc *l, lc_cred *c, const char **result)
+{
+    return renew_one(l, c, 0, 1, result);
+}
+
+/* ---- prune ------------------------------------------------------------------------------ */
+
+int lc_prune(lc *l, lc_cred *c, long long grace, int *n_pruned)
+{
+    run r;
+    tokencert_state_request *rqs = NULL;
+    size_t n_rqs = 0, i, j, del;
+    time_t now = tc_now();
+    int code;
+
+    *n_pruned = 0;
+    memset(&r, 0, sizeof r);
+    r.l = l;
+    r.c = c;
+    code = run_ctx(&r);
+    if (code == EXIT_OK)
+        code = gens_reload(&r);
+    if (code != EXIT_OK)
+        goto out;
+    tokencert_state_requests(l->st, c->name, 0, &rqs, &n_rqs);
+    for (i = 0; i < r.n_gens; i++) {
+        tokencert_state_generation *g = &r.gens[i];
+        int key_needed = 0;
+        char *uri;
+        if (g->state != TOKENCERT_GEN_SUPERSEDED || g->not_after + grace > now)
+            continue;
+        for (j = 0; j < r.n_gens; j++)
+            key_needed |= j != i && r.gens[j].state != TOKENCERT_GEN_PRUNED &&
+                          r.gens[j].key_id != NULL && g->key_id != NULL &&
+                          strcmp(r.gens[j].key_id, g->key_id) == 0;
+        for (j = 0; j < n_rqs; j++)
+            key_needed |= tokencert_request_state_open(rqs[j].state) && rqs[j].key_id != NULL &&
+                          g->key_id != NULL && strcmp(rqs[j].key_id, g->key_id) == 0;
+        if (l->dry_run) {
+            printf("%s: would delete generation %lld (expired %s ago)%s\n", c->name, g->number, "",
+                   key_needed ? ", keeping its key (still in use)" : " and its key");
+            (*n_pruned)++;
+            continue;
+        }
+        if (r.t == NULL) {
+            code = open_token(&r);
+            if (code != EXIT_OK)
+                goto out;
+        }
+        uri = lc_object_uri(r.token_uri, c->label, g->key_id, key_needed ? "cert" : NULL);
+        if (uri == NULL || tokencert_delete(r.t, uri, &del) != TC_OK) {
+            free(uri);
+            code = cli_fail(r.ctx, TC_ERR_PKCS11, "deleting a superseded generation");
+            goto out;
+        }
+        free(uri);
+        g->state = TOKENCERT_GEN_PRUNED;
+        g->pruned = now;
+        if (tokencert_state_generation_update(l->st, g) != TC_OK) {
+            code = cli_fail(l->ctx, TC_ERR_IO, "recording the prune");
+            goto out;
+        }
+        lc_event(l, c->name, "pruned", "ok", "generation %lld (serial %s): %zu objects deleted",
+                 g->number, g->serial ? g->serial : "?", del);
+        printf("%s: pruned generation %lld (serial %s, expired): %zu objects deleted\n", c->name,
+               g->number, g->serial ? g->serial : "?", del);
+        (*n_pruned)++;
+    }
+    /* Keys of requests that ended without a certificate. */
+    for (j = 0; j < n_rqs; j++) {
+        tokencert_state_request *q = &rqs[j];
+        int used = 0;
+        char *uri;
+        if ((q->state != TOKENCERT_RS_ABANDONED && q->state != TOKENCERT_RS_REJECTED) ||
+            q->key_id == NULL || q->key_reused)
+            continue;
+        for (i = 0; i < r.n_gens; i++)
+            used |= r.gens[i].key_id != NULL && strcmp(r.gens[i].key_id, q->key_id) == 0;
+        if (used)
+            continue;
+        if (l->dry_run) {
+            printf("%s: would delete the key of request %lld (%s)\n", c->name, q->id,
+                   tokencert_request_state_name(q->state));
+            continue;
+        }
+        if (r.t == NULL) {
+            code = open_token(&r);
+            if (code != EXIT_OK)
+                goto out;
+        }
+        uri = lc_object_uri(r.token_uri, c->label, q->key_id, NULL);
+        if (uri != NULL && tokencert_delete(r.t, uri, &del) == TC_OK && del > 0) {
+            lc_event(l, c->name, "pruned", "ok", "key %s of request %lld", q->key_id, q->id);
+            printf("%s: deleted the key of request %lld (%s)\n", c->name, q->id,
+                   tokencert_request_state_name(q->state));
+        }
+        free(q->key_id);
+        q->key_id = NULL;
+        tokencert_state_request_update(l->st, q);
+        free(uri);
+    }
+    code = EXIT_OK;
+out:
+    tokencert_state_requests_free(rqs, n_rqs);
+    run_clear(&r);
+    return code;
+}
+
+/* ---- status ----------------------------------------------------------------------------- */
+
+static void jset(json_object *o, const char *k, const char *v)
+{
+    json_object_object_add(o, k, v != NULL ? json_object_new_string(v) : NULL);
+}
+
+static void jtime(json_object *o, const char *k, time_t t)
+{
+    char iso[32];
+    if (t == 0) {
+        json_object_object_add(o, k, NULL);
+        return;
+    }
+    tc_time_iso(t, iso, sizeof iso);
+    json_object_object_add(o, k, json_object_new_string(iso));
+}
+
+int lc_status(lc *l, lc_cred *c, json_object *out)
+{
+    run r;
+    tokencert_state_request rq, *all = NULL;
+    tokencert_state_credential sc;
+    size_t n_all = 0, i;
+    int code, have = 0, present;
+    time_t now = tc_now(), due = 0;
+    char a[32], b[32], action[512];
+    json_object *o = out != NULL ? json_object_new_object() : NULL, *gens = NULL;
+
+    memset(&r, 0, sizeof r);
+    memset(&rq, 0, sizeof rq);
+    memset(&sc, 0, sizeof sc);
+    r.l = l;
+    r.c = c;
+    code = run_ctx(&r);
+    if (code != EXIT_OK)
+        goto out;
+    {
+        int saved = l->dry_run;
+        l->dry_run = 1; /* status never writes */
+        code = l->st != NULL ? reconcile(&r) : EXIT_OK;
+        l->dry_run = saved;
+    }
+    present = code != EXIT_TOKEN_ABSENT;
+    if (code != EXIT_OK && code != EXIT_TOKEN_ABSENT)
+        goto out;
+    code = EXIT_OK;
+    if (l->st != NULL) {
+        have = newest_open(l, c->name, &rq) > 0;
+        tokencert_state_credential_get(l->st, c->name, &sc);
+        tokencert_state_requests(l->st, c->name, 0, &all, &n_all);
+    }
+    if (r.active_cert != NULL)
+        due = lc_due_at(c, r.active_cert->not_before, r.active_cert->not_after);
+    /* The next action, in plain words. */
+    if (!present)
+        snprintf(action, sizeof action, "insert token %s; renewal waits for it", c->token_uri);
+    else if (have && rq.state == TOKENCERT_RS_PENDING)
+        snprintf(action, sizeof action,
+                 "waiting for CA '%s' to approve request %s; tokencert poll installs it", c->ca,
+                 rq.ca_request_id ? rq.ca_request_id : "?");
+    else if (have && rq.state == TOKENCERT_RS_FAILED) {
+        tc_time_iso(rq.next_poll, a, sizeof a);
+        snprintf(action, sizeof action, "retry of request %lld after %s (tokencert renew %s)",
+                 rq.id, a, c->name);
+    } else if (have)
+        snprintf(action, sizeof action, "continue request %lld: tokencert renew %s", rq.id,
+                 c->name);
+    else if (r.active_cert == NULL)
+        snprintf(action, sizeof action, "no valid certificate: tokencert renew %s", c->name);
+    else if (now >= due)
+        snprintf(action, sizeof action, "renewal is due: tokencert renew %s (or the timer)",
+                 c->name);
+    else {
+        tc_time_iso(due, a, sizeof a);
+        snprintf(action, sizeof action, "nothing until %s, when renewal starts", a);
+    }
+    if (o == NULL) {
+        printf("%s\n", c->name);
+        printf("  token        %s (label %s)%s\n", c->token_uri, c->label,
+               present ? "" : ", not present");
+        printf("  CA           %s (%s%s)\n", c->ca, c->ca_protocol,
+               c->ca_manual ? ", manual approval" : "");
+        if (r.active_cert != NULL) {
+            tc_time_iso(r.active_cert->not_after, a, sizeof a);
+            tc_time_iso(due, b, sizeof b);
+            printf("  active       serial %s, valid until %s (%ld days left)%s\n",
+                   r.active_cert->serial, a, r.active_cert->days_left, r.active != NULL ? "" : "");
+            printf("  renewal due  %s%s\n", b, now >= due ? " (due now)" : "");
+        } else {
+            printf("  active       none\n");
+        }
+        for (i = 0; i < r.n_gens; i++) {
+            const tokencert_cert *ct = find_cert(&r, r.gens[i].cert_sha256, NULL);
+            if (r.gens[i].state != TOKENCERT_GEN_SUPERSEDED)
+                continue;
+            tc_time_iso(r.gens[i].not_after, a, sizeof a);
+            printf("  superseded   generation %lld, serial %s, until %s%s\n", r.gens[i].number,
+                   r.gens[i].serial ? r.gens[i].serial : "?", a,
+                   ct == NULL                   ? " (not on the token)"
+                   : r.gens[i].not_after <= now ? " (expired)"
+                                                : "");
+        }
+        if (have) {
+            tc_time_iso(rq.created, a, sizeof a);
+            tc_time_iso(rq.next_poll, b, sizeof b);
+            printf("  request      %lld %s at CA '%s'%s%s, since %s%s%s\n", rq.id,
+                   tokencert_request_state_name(rq.state), c->ca,
+                   rq.ca_request_id ? ", CA request " : "",
+                   rq.ca_request_id ? rq.ca_request_id : "", a, rq.next_poll ? ", next poll " : "",
+                   rq.next_poll ? b : "");
+        }
+        if (have && rq.last_error != NULL)
+            printf("  last error   %s\n", rq.last_error);
+        else if (sc.last_error != NULL)
+            printf("  last error   %s\n", sc.last_error);
+        printf("  next         %s\n", action);
+    } else {
+        jset(o, "name", c->name);
+        jset(o, "token", c->token_uri);
+        jset(o, "label", c->label);
+        json_object_object_add(o, "token_present", json_object_new_boolean(present));
+        jset(o, "ca", c->ca);
+        jset(o, "ca_protocol", c->ca_protocol);
+        if (r.active_cert != NULL) {
+            json_object *ac = json_object_new_object();
+            jset(ac, "serial", r.active_cert->serial);
+            jset(ac, "sha256", r.active_cert->sha256);
+            jset(ac, "subject", r.active_cert->subject);
+            jtime(ac, "not_before", r.active_cert->not_before);
+            jtime(ac, "not_after", r.active_cert->not_after);
+            json_object_object_add(ac, "days_left",
+                                   json_object_new_int64(r.active_cert->days_left));
+            json_object_object_add(ac, "generation",
+                                   r.active ? json_object_new_int64(r.active->number) : NULL);
+            json_object_object_add(o, "active", ac);
+            jtime(o, "renewal_due", due);
+            json_object_object_add(o, "due", json_object_new_boolean(now >= due));
+        } else {
+            json_object_object_add(o, "active", NULL);
+            json_object_object_add(o, "renewal_due", NULL);
+            json_object_object_add(o, "due", json_object_new_boolean(1));
+        }
+        gens = json_object_new_array();
+        for (i = 0; i < r.n_gens; i++) {
+            json_object *g = json_object_new_object();
+            json_object_object_add(g, "generation", json_object_new_int64(r.gens[i].number));
+            jset(g, "state", tokencert_generation_state_name(r.gens[i].state));
+            jset(g, "serial", r.gens[i].serial);
+            jset(g, "sha256", r.gens[i].cert_sha256);
+            jset(g, "key_id", r.gens[i].key_id);
+            jtime(g, "not_after", r.gens[i].not_after);
+            json_object_object_add(
+                g, "on_token",
+                json_object_new_boolean(find_cert(&r, r.gens[i].cert_sha256, NULL) != NULL));
+            json_object_array_add(gens, g);
+        }
+        json_object_object_add(o, "generations", gens);
+        if (have) {
+            json_object *p = json_object_new_object();
+            json_object_object_add(p, "id", json_object_new_int64(rq.id));
+            jset(p, "state", tokencert_request_state_name(rq.state));
+            jset(p, "ca_request_id", rq.ca_request_id);
+            jtime(p, "since", rq.created);
+            jtime(p, "next_poll", rq.next_poll);
+            json_object_object_add(p, "attempts", json_object_new_int(rq.attempts));
+            jset(p, "last_error", rq.last_error);
+            json_object_object_add(o, "request", p);
+        } else {
+            json_object_object_add(o, "request", NULL);
+        }
+        jset(o, "last_result", sc.last_result);
+        jset(o, "last_error", have && rq.last_error ? rq.last_error : sc.last_error);
+        jset(o, "next_action", action);
+        json_object_array_add(out, o);
+        o = NULL;
+    }
+out:
+    json_object_put(o);
+    tokencert_state_requests_free(all, n_all);
+    tokencert_state_credential_clear(&sc);
+    tokencert_state_request_clear(&rq);
+    run_clear(&r);
+    return code;
+}

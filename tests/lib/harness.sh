@@ -497,6 +497,11 @@ tc_world_init() {
     PIN=1234
     SO_PIN=12345678
     export TC_WORLD TC_TOKEN_KIND TOKEN_LABEL PIN SO_PIN
+    # tokencert's state and configuration live in the world too, never in the machine's.
+    TOKENCERT_STATE_DIR=$TC_WORLD/state
+    TOKENCERT_CONFIG_SYSTEM=$TC_WORLD/etc/tokencert.conf
+    XDG_CONFIG_HOME=$TC_WORLD/config
+    export TOKENCERT_STATE_DIR TOKENCERT_CONFIG_SYSTEM XDG_CONFIG_HOME
 
     case "$TC_TOKEN_KIND" in
     softhsm)
