@@ -75,4 +75,22 @@ typedef struct {
 } tc_ptrvec;
 int tc_ptrvec_push(tc_ptrvec *pv, void *p);
 
+/* Hooks (hook.c). Runs a hook: argv[0] must be an absolute path; it is executed with execve (never
+ * a shell) in a child with stdin from /dev/null and its stdout and stderr captured together (at
+ * most 4 KiB kept, the rest read and dropped). The environment is fresh: PATH=/usr/local/sbin:
+ * /usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin, HOME, LANG and TZ copied when set, plus env
+ * (NULL-terminated "NAME=VALUE" strings; an entry replaces a fixed one of the same name). Only fds
+ * 0, 1 and 2 are open in the hook, signals are at their defaults, and it runs in its own process
+ * group. After timeout_seconds (> 0) the group gets SIGTERM, 2 s later SIGKILL; once the hook
+ * itself has exited, whatever it left running in its group is killed.
+ * Returns 0 when it ran and exited 0. Otherwise -1 and *error (malloc'd) says what, e.g.
+ * "hook /x: not an absolute path", "hook /x: cannot execute: No such file or directory",
+ * "hook /x exited with status 3", "hook /x killed by signal 9", "hook /x timed out after 30 s".
+ * *output (malloc'd, NUL-terminated, NULL when the hook never ran) gets the captured output;
+ * *exit_status the exit code (-1 when it did not exit normally). All out-params may be NULL.
+ * Works when the caller ignores or handles SIGCHLD (waits for its own pid only; an ignored SIGCHLD
+ * is set to default while the hook runs, so concurrent threads may see that briefly). */
+int tc_hook_run(const char *const *argv, const char *const *env, int timeout_seconds,
+                int *exit_status, char **output, char **error);
+
 #endif /* TOKENCERT_COMMON_COMMON_H */

@@ -16,6 +16,8 @@ PACKAGES=(
     tpm2-tools dbus
     # test and benchmark helpers
     valgrind hyperfine time python3 iproute2 util-linux bsdutils
+    systemd # systemd-analyze verify of the installed units (install test)
+    man-db  # the install test renders an installed man page
     # benchmark anchors only (the libp11 engine; tokencert itself never uses ENGINEs)
     libengine-pkcs11-openssl
 )

@@ -10,6 +10,19 @@ fail=0
 check() {
     if [ -e "$prefix/$1" ]; then pass=$((pass + 1)); else echo "FAIL - missing $1"; fail=$((fail + 1)); fi
 }
+# The unit directories must lie under the prefix (relative), or this install would write into the
+# running system's unit directories.
+cache_value() { sed -n "s/^$1:[A-Z]*=//p" "$build/CMakeCache.txt"; }
+unitdir=$(cache_value TOKENCERT_SYSTEMD_UNITDIR)
+userunitdir=$(cache_value TOKENCERT_SYSTEMD_USERUNITDIR)
+for d in "$unitdir" "$userunitdir"; do
+    case $d in
+    "" | /*)
+        echo "FAIL - systemd unit directory '$d' is not relative to the prefix; not installing"
+        exit 1
+        ;;
+    esac
+done
 cmake --install "$build" --prefix "$prefix" >/dev/null
 libdir=$(cd "$prefix" && ls -d lib/*-linux-gnu 2>/dev/null || echo lib)
 check bin/tokencert
@@ -33,10 +46,15 @@ else
     echo "FAIL - a program built against the installed header and pkg-config file"
     fail=$((fail + 1))
 fi
-# Only the public API is exported.
-if nm -D --defined-only "$prefix/$libdir/libtokencert.so" | awk '{print $3}' | grep -v '^tokencert_' | grep -q .; then
+# Only the public API is exported. _edata, _end and __bss_start are not API: GNU ld defines them
+# itself and re-exports them when a library linked against exports them (libconfig does).
+exported() {
+    nm -D --defined-only "$prefix/$libdir/libtokencert.so" | awk '{print $3}' |
+        grep -v -e '^tokencert_' -e '^_edata$' -e '^_end$' -e '^__bss_start$' || true
+}
+if [ -n "$(exported)" ]; then
     echo "FAIL - libtokencert exports symbols outside the tokencert_ namespace:"
-    nm -D --defined-only "$prefix/$libdir/libtokencert.so" | awk '{print $3}' | grep -v '^tokencert_' | head
+    exported | head
     fail=$((fail + 1))
 else
     pass=$((pass + 1))
@@ -46,6 +64,112 @@ if man -l "$prefix/share/man/man1/tokencert-list.1" 2>/dev/null | grep -q -- '--
 else
     echo "FAIL - the list man page does not render or lacks --timeline"
     fail=$((fail + 1))
+fi
+# Scheduling: systemd units (system and user) and the cron example.
+for unit in tokencert-renew.service tokencert-renew.timer; do
+    check "$unitdir/$unit"
+    check "$userunitdir/$unit"
+done
+check share/doc/tokencert/examples/cron.d-tokencert
+# @BINDIR@ is filled in at install time with the bin directory of the prefix installed to: the
+# services run renew and then poll, the cron line the same, both through the installed binary.
+runs_installed() { # file, bin directory, the pattern before the binary
+    local file=$1 bindir=$2 lead=$3
+    [ -f "$file" ] || return 0
+    if grep -q "^$lead$bindir/tokencert renew --all --due\([ ;]\|$\)" "$file" &&
+        grep -q "$bindir/tokencert poll\( \|$\)" "$file" &&
+        [ "$(grep -v '^#' "$file" | grep -o '[^ =]*/tokencert ' | sort -u)" = "$bindir/tokencert " ] &&
+        ! grep -q '@[A-Z_]*@' "$file"; then
+        pass=$((pass + 1))
+    else
+        echo "FAIL - $file does not run $bindir/tokencert renew and poll, or has an unsubstituted @VAR@:"
+        grep -n 'tokencert \|@' "$file" | grep -v '^[0-9]*:#' || true
+        fail=$((fail + 1))
+    fi
+}
+for svc in "$unitdir/tokencert-renew.service" "$userunitdir/tokencert-renew.service"; do
+    runs_installed "$prefix/$svc" "$prefix/bin" ExecStart=
+    if [ -f "$prefix/$svc" ] && [ "$(grep -c '^ExecStart=' "$prefix/$svc")" -ne 2 ]; then
+        echo "FAIL - $svc: expected two ExecStart= lines (renew, then poll)"
+        fail=$((fail + 1))
+    fi
+done
+runs_installed "$prefix/share/doc/tokencert/examples/cron.d-tokencert" "$prefix/bin" '[0-9*][^#]* root '
+# Twice a day, randomised, catching up on missed runs (the values themselves are checked by
+# systemd-analyze verify below).
+for timer in "$unitdir/tokencert-renew.timer" "$userunitdir/tokencert-renew.timer"; do
+    [ -f "$prefix/$timer" ] || continue
+    if grep -q '^OnCalendar=' "$prefix/$timer" && grep -q '^RandomizedDelaySec=' "$prefix/$timer" &&
+        grep -q '^Persistent=true$' "$prefix/$timer"; then
+        pass=$((pass + 1))
+    else
+        echo "FAIL - $timer lacks OnCalendar=, RandomizedDelaySec= or Persistent=true"
+        fail=$((fail + 1))
+    fi
+done
+# The sandbox must leave the tokens reachable: /dev/tpmrm0 (no private /dev, no device allow-list)
+# and pcscd's and tpm2-abrmd's AF_UNIX sockets.
+for svc in "$unitdir/tokencert-renew.service" "$userunitdir/tokencert-renew.service"; do
+    [ -f "$prefix/$svc" ] || continue
+    if grep -Eq '^(PrivateDevices=(yes|true|1|on)|DevicePolicy=|DeviceAllow=|ProtectClock=(yes|true|1|on))' "$prefix/$svc" ||
+        grep '^RestrictAddressFamilies=' "$prefix/$svc" | grep -vq 'AF_UNIX'; then
+        echo "FAIL - $svc hides the token devices or sockets:"
+        grep -En '^(PrivateDevices|DevicePolicy|DeviceAllow|ProtectClock|RestrictAddressFamilies)=' "$prefix/$svc"
+        fail=$((fail + 1))
+    else
+        pass=$((pass + 1))
+    fi
+done
+# A packager's staged install (DESTDIR, the configured prefix): the files name the binary where
+# it will be installed, not where it was staged.
+stage=$prefix/stage
+cfgprefix=$(cache_value CMAKE_INSTALL_PREFIX)
+cfgbindir=$(cache_value CMAKE_INSTALL_BINDIR)
+case $cfgbindir in /*) ;; *) cfgbindir=${cfgprefix%/}/$cfgbindir ;; esac
+if DESTDIR=$stage cmake --install "$build" >/dev/null; then
+    for svc in "$unitdir/tokencert-renew.service" "$userunitdir/tokencert-renew.service"; do
+        check "stage/${cfgprefix#/}/$svc"
+        runs_installed "$stage/${cfgprefix#/}/$svc" "$cfgbindir" ExecStart=
+    done
+    runs_installed "$stage/${cfgprefix#/}/share/doc/tokencert/examples/cron.d-tokencert" \
+        "$cfgbindir" '[0-9*][^#]* root '
+    if grep -rq -- "$stage" "$stage/${cfgprefix#/}/$unitdir" "$stage/${cfgprefix#/}/$userunitdir"; then
+        echo "FAIL - the staged units name the staging directory $stage"
+        fail=$((fail + 1))
+    else
+        pass=$((pass + 1))
+    fi
+else
+    echo "FAIL - DESTDIR=$stage cmake --install"
+    fail=$((fail + 1))
+fi
+# systemd-analyze verify checks syntax, that ExecStart= binaries exist and are executable, that
+# the timer's service loads and (via MANPATH) that the Documentation= man pages exist. It only
+# warns about unknown keys and bad values with exit status 0, so any output is a failure too.
+# A missing systemd-analyze is a failure, not a skip (scripts/setup.sh installs systemd).
+verify_units() { # label, extra systemd-analyze options..., then the unit files after --
+    local label=$1 out rc
+    shift
+    out=$(MANPATH=$prefix/share/man systemd-analyze "$@" 2>&1) && rc=0 || rc=$?
+    if [ "$rc" -eq 0 ] && [ -z "$out" ]; then
+        pass=$((pass + 1))
+    else
+        echo "FAIL - systemd-analyze verify of the $label units (exit $rc):"
+        printf '%s\n' "$out"
+        fail=$((fail + 1))
+    fi
+}
+if ! command -v systemd-analyze >/dev/null; then
+    echo "FAIL - systemd-analyze not found (install the systemd package: scripts/setup.sh)"
+    fail=$((fail + 1))
+else
+    verify_units system verify "$prefix/$unitdir/tokencert-renew.service" \
+        "$prefix/$unitdir/tokencert-renew.timer"
+    # The user manager needs a runtime directory even for verify.
+    runtime=$(mktemp -d)
+    XDG_RUNTIME_DIR=$runtime verify_units user --user verify \
+        "$prefix/$userunitdir/tokencert-renew.service" "$prefix/$userunitdir/tokencert-renew.timer"
+    rm -rf "$runtime"
 fi
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
