@@ -1861,6 +1861,10 @@ int lc_status(lc *l, lc_cred *c, json_object *out)
                present ? "" : ", not present");
         printf("  CA           %s (%s%s)\n", c->ca, c->ca_protocol,
                c->ca_manual ? ", manual approval" : "");
+        if (sc.deferred_since != 0) {
+            tc_time_iso(sc.deferred_since, a, sizeof a);
+            printf("  deferred     since %s: the token was not present at the last run\n", a);
+        }
         if (r.active_cert != NULL) {
             tc_time_iso(r.active_cert->not_after, a, sizeof a);
             tc_time_iso(due, b, sizeof b);
@@ -1900,6 +1904,10 @@ int lc_status(lc *l, lc_cred *c, json_object *out)
         jset(o, "token", c->token_uri);
         jset(o, "label", c->label);
         json_object_object_add(o, "token_present", json_object_new_boolean(present));
+        if (sc.deferred_since != 0)
+            jtime(o, "deferred_since", sc.deferred_since);
+        else
+            json_object_object_add(o, "deferred_since", NULL);
         jset(o, "ca", c->ca);
         jset(o, "ca_protocol", c->ca_protocol);
         if (r.active_cert != NULL) {

@@ -8,6 +8,7 @@ set -euo pipefail
 . "$(dirname "$0")/../lib/harness.sh"
 
 tc_require_tokencert
+tc_require_faultmod
 tc_require_tool openssl sqlite3 python3 pkcs11-tool
 if [ -z "${TC_PROBE-}" ] || [ ! -x "$TC_PROBE" ]; then
     tc_die "TC_PROBE must name the tc-probe program (got '${TC_PROBE-}'); run through ctest"
@@ -96,6 +97,17 @@ tc_assert_match "$TC_OUT" "office: not due: renewal starts on" "renew --due: not
 # ---------------------------------------------------------------------------------------------
 # Day 65: due (30 days before the end); a new key under the same label, pending at the CA
 
+# Due, but the token is not there (tc-faultmod makes every token look removed): deferred, said
+# once; the next timer run stays quiet about it; nothing is recorded but the deferral.
+ABSENT=(env TC_FAULT_TARGET="$MODULE" TC_FAULT_TOKEN_ABSENT=1 TOKENCERT_TEST_NOW=+65d)
+n_req_before=$(sqlite3 "$DB" 'SELECT count(*) FROM requests')
+tc_expect_exit 5 "${ABSENT[@]}" "$TOKENCERT" renew --all --due --module "$TC_FAULTMOD" --pin-source env:PIN
+tc_assert_match "$TC_ERR" "office: token .* is not present: deferred until it is" "absent token: deferred, said so"
+tc_expect_exit 5 "${ABSENT[@]}" "$TOKENCERT" renew --all --due --module "$TC_FAULTMOD" --pin-source env:PIN
+tc_assert_not_contains "$TC_ERR" "deferred" "absent token again: said only once"
+tc_assert_eq "$n_req_before" "$(sqlite3 "$DB" 'SELECT count(*) FROM requests')" "absent token: no request made"
+at +65d 0 status office
+tc_assert_match "$TC_OUT" "deferred" "status: the deferral shows"
 at +65d 8 renew --all --due "${COMMON[@]}"
 tc_assert_match "$TC_OUT" "office: request 2 is pending at CA 'local' \(CA request 2\)" \
     "day 65: renewal due, request pending"
