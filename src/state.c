@@ -30,6 +30,7 @@ struct tokencert_state {
     char *path;
     int lock_fd;
     int token_fds[STATE_MAX_TOKEN_LOCKS];
+    char *token_names[STATE_MAX_TOKEN_LOCKS]; /* the sanitised serials they lock */
     size_t n_token_fds;
 };
 
@@ -391,8 +392,10 @@ void tokencert_state_close(tokencert_state *st)
     if (st->db != NULL)
         sqlite3_close(st->db);
     tokencert_state_unlock(st);
-    for (size_t i = 0; i < st->n_token_fds; i++)
+    for (size_t i = 0; i < st->n_token_fds; i++) {
         close(st->token_fds[i]);
+        free(st->token_names[i]);
+    }
     free(st->dir);
     free(st->path);
     free(st);
@@ -485,8 +488,6 @@ tokencert_err tokencert_state_lock_token(tokencert_state *st, const char *serial
     int fd = -1;
 
     tc_return_val_if_fail(st != NULL && serial != NULL, TC_ERR_INVALID_ARG);
-    if (st->n_token_fds >= STATE_MAX_TOKEN_LOCKS)
-        return tc_error(st->ctx, TC_ERR_INTERNAL, "too many token locks held");
     clean = tc_strdup(serial[0] != '\0' ? serial : "unnamed");
     if (clean == NULL)
         return TC_ERR_NOMEM;
@@ -494,12 +495,25 @@ tokencert_err tokencert_state_lock_token(tokencert_state *st, const char *serial
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
               *p == '-' || *p == '_' || *p == '.'))
             *p = '_';
+    /* Held already by this store (several credentials on one token): nothing more to take. */
+    for (size_t i = 0; i < st->n_token_fds; i++)
+        if (strcmp(st->token_names[i], clean) == 0) {
+            free(clean);
+            return TC_OK;
+        }
+    if (st->n_token_fds >= STATE_MAX_TOKEN_LOCKS) {
+        free(clean);
+        return tc_error(st->ctx, TC_ERR_INTERNAL, "too many token locks held");
+    }
     path = tc_asprintf("%s/token-%s.lock", st->dir, clean);
     what = tc_asprintf("the token %s", serial);
     ret =
         path != NULL && what != NULL ? lock_file(st, path, what, wait_seconds, &fd) : TC_ERR_NOMEM;
-    if (ret == TC_OK)
-        st->token_fds[st->n_token_fds++] = fd;
+    if (ret == TC_OK) {
+        st->token_fds[st->n_token_fds] = fd;
+        st->token_names[st->n_token_fds++] = clean;
+        clean = NULL;
+    }
     free(clean);
     free(path);
     free(what);

@@ -586,7 +586,8 @@ TOKENCERT_API const char *tokencert_state_path(const tokencert_state *st);
  * wait_seconds; then TC_ERR_IO naming the holder's pid when known. Reentrant: no. */
 TOKENCERT_API tokencert_err tokencert_state_lock(tokencert_state *st, int wait_seconds);
 TOKENCERT_API void tokencert_state_unlock(tokencert_state *st);
-/* Exclusive lock for one token (DIR/token-SERIAL.lock), released by close. */
+/* Exclusive lock for one token (DIR/token-SERIAL.lock), released by close; taking it again
+ * through the same store (several credentials on one token) succeeds at once. */
 TOKENCERT_API tokencert_err tokencert_state_lock_token(tokencert_state *st, const char *serial,
                                                        int wait_seconds);
 /* Transactions around several writes (each write is its own transaction otherwise). */

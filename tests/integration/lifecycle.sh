@@ -216,6 +216,23 @@ tc 10 renew office "${COMMON[@]}" --state-dir "$W/not-a-dir/state"
 tc_assert_contains "$TC_ERR" "$W/not-a-dir/state" "state directory that cannot be made: named"
 unchanged "unusable state directory"
 
+# A state directory this user cannot write (root may write anywhere, so the run is made as
+# nobody): refused before the token is touched, the store unchanged.
+mkdir -p "$W/ro-state"
+cp "$DB" "$W/ro-state/state.db"
+chmod 755 "$W/ro-state"
+chmod 644 "$W/ro-state/state.db"
+ro_sum=$(sha256sum <"$W/ro-state/state.db")
+chmod o+x "$W"
+tc_expect_exit 10 setpriv --reuid=65534 --regid=65534 --clear-groups env TOKENCERT_TEST_NOW=+122d \
+    "$TOKENCERT" renew office --module "$MODULE" --state-dir "$W/ro-state"
+chmod o-x "$W"
+tc_assert_match "$TC_ERR" "cannot write the state store $W/ro-state/state.db" "read-only state directory: named"
+tc_assert_eq "$ro_sum" "$(sha256sum <"$W/ro-state/state.db")" "read-only state directory: the store unchanged"
+tc_assert_eq "" "$(find "$W/ro-state" -newer "$W/ro-state/state.db" ! -path "$W/ro-state")" \
+    "read-only state directory: nothing written beside it"
+unchanged "read-only state directory"
+
 tc 4 renew nosuch "${COMMON[@]}"
 tc_assert_contains "$TC_ERR" "no credential 'nosuch'" "unknown credential: named"
 tc 2 renew "${COMMON[@]}"

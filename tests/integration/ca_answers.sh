@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Nothing a CA returns is trusted: a certificate for another key, for another subject, or one
+# that has already expired is refused, the request is marked failed, nothing is installed and
+# the token keeps exactly the objects it had; a retry sends the request again for the same key,
+# and a good certificate then installs. The CA is a "manual" one (the request and the
+# certificate are files), its certificates made here with openssl.
+set -euo pipefail
+. "$(dirname "$0")/../lib/harness.sh"
+
+tc_require_tokencert
+tc_require_tool openssl sqlite3 python3 pkcs11-tool
+tc_world_init
+W=$TC_WORLD
+P=$W/portal
+URI="pkcs11:token=$TOKEN_LABEL"
+DB=$TOKENCERT_STATE_DIR/state.db
+SUBJECT="CN=1234567890,O=Practice,C=DE"
+export TOKENCERT_TEST_CLOCK=enable
+mkdir -p "$P" "$W/etc"
+
+cat >"$W/etc/tokencert.conf" <<EOF
+cas = ( { name = "portal"; protocol = "manual"; dir = "$P"; approval = "manual";
+          ca_file = "$W/ca.pem"; } );
+credentials = ( {
+    name = "office"; token = "$URI"; module = "$MODULE"; ca = "portal";
+    subject = "$SUBJECT"; key_type = "ec:p256"; pin_source = "env:PIN";
+} );
+EOF
+
+# The portal's CA, made with openssl.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/ca.key" \
+    -out "$W/ca.pem" -subj "/CN=Portal CA" -days 3650 2>/dev/null
+# issue CSR DAYS [SUBJECT]: the portal signs CSR into office-1.crt
+issue() {
+    local subj=()
+    [ -n "${3-}" ] && subj=(-subj "$3")
+    openssl x509 -req -in "$1" -CA "$W/ca.pem" -CAkey "$W/ca.key" -days "$2" "${subj[@]}" \
+        -out "$P/office-1.crt" 2>/dev/null
+}
+objects() { # every object on the token, as "kind id label" lines, sorted
+    pkcs11-tool --module "$MODULE" --token-label "$TOKEN_LABEL" --login --pin "$PIN" -O 2>/dev/null |
+        awk '/Object;/ {k=$1" "$2} /ID:/ {print k, $2}' | sort
+}
+is_file() { if [ -f "$1" ]; then echo yes; else echo no; fi; }
+req_state() { sqlite3 "$DB" "SELECT state || ' ' || coalesce(failed_at, '-') FROM requests WHERE id = 1"; }
+n_certs() { pkcs11-tool --module "$MODULE" --token-label "$TOKEN_LABEL" -O --type cert 2>/dev/null |
+    grep -c "label: *office" || true; }
+
+# The first request: a key on the token, the CSR in the portal's directory, pending.
+tc_expect_exit 8 "$TOKENCERT" renew office
+tc_assert_contains "$TC_OUT" "$P/office-1.csr" "the request file is named"
+tc_expect_exit 0 openssl req -in "$P/office-1.csr" -noout -verify
+tc_assert_eq "pending -" "$(req_state)" "request 1 pending"
+before=$(objects)
+tc_assert_eq 2 "$(wc -l <<<"$before")" "a key pair on the token, no certificate"
+
+# refused WHAT PATTERN [OFFSET]: poll refuses what is in office-1.crt
+refused() {
+    local what=$1 pattern=$2
+    TOKENCERT_TEST_NOW=${3-+0d} tc_expect_exit 9 "$TOKENCERT" poll
+    tc_assert_match "$TC_ERR" "$pattern" "$what: the reason is given"
+    tc_assert_eq "failed key-generated" "$(req_state)" "$what: the request is marked failed"
+    tc_assert_match "$(sqlite3 "$DB" 'SELECT last_error FROM requests WHERE id = 1')" "$pattern" \
+        "$what: the store records why"
+    tc_assert_eq "$before" "$(objects)" "$what: the token's objects are unchanged"
+    tc_assert_eq 0 "$(n_certs)" "$what: nothing installed"
+    tc_assert_eq "yes no" "$(is_file "$P/office-1.crt.refused") $(is_file "$P/office-1.crt")" \
+        "$what: the refused file is set aside, so that the retry waits for a new one"
+    TOKENCERT_TEST_NOW=${3-+0d} tc_expect_exit 0 "$TOKENCERT" status office
+    tc_assert_match "$TC_OUT" "$pattern" "$what: status shows the last error"
+    # A retry: the same key, the request written again.
+    TOKENCERT_TEST_NOW=${3-+0d} tc_expect_exit 8 "$TOKENCERT" renew office
+    tc_assert_eq "pending -" "$(req_state)" "$what: the retry is pending again"
+    tc_assert_eq "$before" "$(objects)" "$what: the retry made no new key"
+}
+
+# 1. A certificate for another key, with the right subject.
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/other.key" \
+    -out "$W/other.csr" -subj "/C=DE/O=Practice/CN=1234567890" 2>/dev/null
+issue "$W/other.csr" 30
+refused "another key" "for another key"
+
+# 2. The request's key, another subject.
+issue "$P/office-1.csr" 30 "/C=DE/O=Practice/CN=9999999999"
+refused "another subject" "for another subject.*9999999999"
+
+# 3. The request's key and subject, but expired by the time it arrives (a day's certificate
+#    collected three days later).
+issue "$P/office-1.csr" 1
+refused "already expired" "already expired" +3d
+
+# A good one installs.
+issue "$P/office-1.csr" 30
+TOKENCERT_TEST_NOW=+3d tc_expect_exit 0 "$TOKENCERT" poll
+tc_assert_contains "$TC_OUT" "office: generation 1 installed and active" "a good certificate installs"
+tc_assert_eq 1 "$(n_certs)" "one certificate on the token"
+tc_assert_eq "active -" "$(req_state)" "request 1 active"
+tc_assert_eq 3 "$(objects | wc -l)" "key pair and certificate, nothing else"
+
+tc_finish
