@@ -186,8 +186,9 @@ for n in $counts; do
     d=$tok/tc
     mkdir -p "$d"
     fresh_token
-    step enroll "$tc" enroll "pkcs11:token=$label" --module "$spy" --pin-source "file:$tok/pin" \
-        --label tc --subject "CN=$subject_cn" --ca-dir "$work/ca"
+    # A state store of its own per token: the enrollment is recorded there, never in the machine's.
+    TOKENCERT_STATE_DIR=$d/state step enroll "$tc" enroll "pkcs11:token=$label" --module "$spy" \
+        --pin-source "file:$tok/pin" --label tc --subject "CN=$subject_cn" --ca-dir "$work/ca"
     [ "$STEP_OK" -eq 1 ] && tally 1 1
 
     # OpenSC + libp11: keygen, request through the engine, certificate written back.
