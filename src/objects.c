@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/pem.h>
 
@@ -502,6 +503,60 @@ tokencert_err tokencert_delete(tokencert_token *t, const char *object_uri, size_
     ret = TC_OK;
 out:
     *n_deleted = done;
+    selected_free(v, nv);
+    return ret;
+}
+
+/* The SHA-256 fingerprint ("AB:CD:...") of a certificate object's value; 0 when it cannot be
+ * read. */
+static int cert_fingerprint(tokencert_token *t, CK_OBJECT_HANDLE h, char out[96])
+{
+    CK_ATTRIBUTE a = {CKA_VALUE, NULL, 0};
+    unsigned char md[32];
+    unsigned int md_len = 0;
+    int ok = 0;
+
+    if (tc_p11_get_attribute_value(t->slot.module, t->session.h, h, &a, 1) != CKR_OK ||
+        a.ulValueLen == 0 || a.ulValueLen == CK_UNAVAILABLE_INFORMATION)
+        return 0;
+    a.pValue = malloc(a.ulValueLen);
+    if (a.pValue != NULL &&
+        tc_p11_get_attribute_value(t->slot.module, t->session.h, h, &a, 1) == CKR_OK &&
+        EVP_Digest(a.pValue, a.ulValueLen, md, &md_len, EVP_sha256(), NULL) == 1) {
+        tc_hex_upper(md, md_len, ':', out);
+        ok = 1;
+    }
+    free(a.pValue);
+    return ok;
+}
+
+tokencert_err tokencert_delete_cert(tokencert_token *t, const char *object_uri, const char *sha256,
+                                    size_t *n_deleted)
+{
+    tokencert_err ret;
+    selected *v = NULL;
+    size_t nv = 0, i;
+    char fp[96];
+    CK_RV rv;
+
+    tc_return_val_if_fail(t != NULL && sha256 != NULL && n_deleted != NULL, TC_ERR_INVALID_ARG);
+    *n_deleted = 0;
+    ret = select_objects(t, object_uri, &v, &nv, NULL);
+    if (ret != TC_OK)
+        goto out;
+    for (i = 0; i < nv; i++) {
+        if (v[i].cls != CKO_CERTIFICATE || !cert_fingerprint(t, v[i].h, fp) ||
+            strcasecmp(fp, sha256) != 0)
+            continue;
+        rv = tc_p11_destroy_object(t->slot.module, t->session.h, v[i].h);
+        if (rv != CKR_OK) {
+            ret = tc_session_error(t->ctx, &t->session, "C_DestroyObject", rv);
+            goto out;
+        }
+        (*n_deleted)++;
+    }
+    ret = TC_OK;
+out:
     selected_free(v, nv);
     return ret;
 }

@@ -341,6 +341,11 @@ TOKENCERT_API tokencert_err tokencert_export(tokencert_token *t, const char *obj
 /* Destroys every object object_uri selects; *n_deleted tells how many. */
 TOKENCERT_API tokencert_err tokencert_delete(tokencert_token *t, const char *object_uri,
                                              size_t *n_deleted);
+/* Deletes, among the objects object_uri selects, the certificates whose SHA-256 fingerprint
+ * ("AB:CD:...", as tokencert_cert.sha256) is sha256: one certificate of several that share a key's
+ * label and CKA_ID. *n_deleted 0 when none matches. */
+TOKENCERT_API tokencert_err tokencert_delete_cert(tokencert_token *t, const char *object_uri,
+                                                  const char *sha256, size_t *n_deleted);
 
 /* ---- embedded CA (ca.c) ------------------------------------------------------------------- */
 typedef struct {

@@ -819,92 +819,169 @@ static int read_cert_file(const char *path, unsigned char **der, size_t *len, ch
     return 0;
 }
 
+/* A CA protocol: submit sends a request (and may already get the certificate back), poll asks
+ * about a pending one. auth is the still-valid current credential (its certificate and its key on
+ * the open, logged-in token, which signs through tokencert's OpenSSL provider) for protocols that
+ * authenticate a renewal with it (SCEP, EST, CMP); NULL for a first enrollment. The embedded CA
+ * and the manual exchange of files need none. */
+typedef struct {
+    tokencert_token *t;
+    const char *cert_uri;
+    const char *key_uri;
+} ca_auth;
+
+typedef struct {
+    const char *protocol;
+    void (*submit)(run *r, tokencert_state_request *rq, const unsigned char *csr, size_t csr_len,
+                   const ca_auth *auth, ca_result *res);
+    void (*poll)(run *r, tokencert_state_request *rq, const ca_auth *auth, ca_result *res);
+} ca_backend;
+
+static void local_submit(run *r, tokencert_state_request *rq, const unsigned char *csr,
+                         size_t csr_len, const ca_auth *auth, ca_result *res)
+{
+    const lc_cred *c = r->c;
+    (void)auth;
+    tokencert_ca_request req;
+    int auto_approve = 0;
+    memset(&req, 0, sizeof req);
+    if (ca_fault("submit")) {
+        res->kind = CA_ERROR;
+        res->reason = tc_strdup("the local CA did not answer (test fault at submit)");
+        return;
+    }
+    if (tokencert_ca_submit(r->ctx, c->ca_dir, csr, csr_len, rq->not_before, &req, &auto_approve) !=
+        TC_OK) {
+        res->kind = CA_ERROR;
+        res->reason = tc_asprintf("the local CA in %s: %s", c->ca_dir, tokencert_ctx_error(r->ctx));
+        return;
+    }
+    /* The handle is recorded before the CA is asked to issue. */
+    free(rq->ca_request_id);
+    rq->ca_request_id = tc_asprintf("%lld", req.id);
+    rq->state = TOKENCERT_RS_PENDING;
+    tokencert_state_request_update(r->l->st, rq);
+    if (auto_approve)
+        local_issue(r->ctx, c->ca_dir, req.id, res);
+    else
+        local_outcome(r->ctx, c->ca_dir, req.id, res);
+    tokencert_ca_request_clear(&req);
+}
+
+static void manual_submit(run *r, tokencert_state_request *rq, const unsigned char *csr,
+                          size_t csr_len, const ca_auth *auth, ca_result *res)
+{
+    const lc_cred *c = r->c;
+    (void)auth;
+    size_t pem_len = 0;
+    char *pem = cli_pem_encode("CERTIFICATE REQUEST", csr, csr_len, &pem_len);
+    char *path = manual_path(c, rq->id, "csr");
+    FILE *f = path != NULL ? fopen(path, "w") : NULL;
+    if (f == NULL || pem == NULL || fwrite(pem, 1, pem_len, f) != pem_len) {
+        res->kind = CA_ERROR;
+        res->reason =
+            tc_asprintf("cannot write the request to %s: %s", path ? path : "?", strerror(errno));
+    } else {
+        res->kind = CA_PENDING;
+        res->handle = tc_asprintf("%s-%lld", c->name, rq->id);
+        printf("%s: the request is in %s: give it to the CA and put the certificate in "
+               "%s-%lld.crt "
+               "beside it, then run tokencert poll\n",
+               c->name, path, c->name, rq->id);
+    }
+    if (f != NULL)
+        fclose(f);
+    free(path);
+    free(pem);
+}
+
+static void local_poll(run *r, tokencert_state_request *rq, const ca_auth *auth, ca_result *res)
+{
+    const lc_cred *c = r->c;
+    (void)auth;
+    local_outcome(r->ctx, c->ca_dir, strtoll(rq->ca_request_id ? rq->ca_request_id : "0", NULL, 10),
+                  res);
+}
+
+static void manual_poll(run *r, tokencert_state_request *rq, const ca_auth *auth, ca_result *res)
+{
+    const lc_cred *c = r->c;
+    (void)auth;
+    char *path = manual_path(c, rq->id, "crt");
+    if (path != NULL && access(path, F_OK) == 0) {
+        if (read_cert_file(path, &res->cert, &res->cert_len, &res->reason) == 0)
+            res->kind = CA_ISSUED;
+        else
+            res->kind = CA_ERROR;
+    } else {
+        res->kind = CA_PENDING;
+    }
+    free(path);
+}
+
+static const ca_backend ca_backends[] = {
+    {"local", local_submit, local_poll},
+    {"manual", manual_submit, manual_poll},
+};
+
+static const ca_backend *backend_of(const lc_cred *c)
+{
+    size_t i;
+    for (i = 0; i < sizeof ca_backends / sizeof ca_backends[0]; i++)
+        if (strcmp(ca_backends[i].protocol, c->ca_protocol) == 0)
+            return &ca_backends[i];
+    return NULL;
+}
+
+/* The current credential, for a backend that authenticates the renewal with it. */
+static int renewal_auth(run *r, ca_auth *auth, char **key_uri)
+{
+    *key_uri = NULL;
+    if (r->t == NULL || r->active_cert == NULL || r->active == NULL ||
+        r->active_cert->not_after <= tc_now())
+        return 0;
+    *key_uri = lc_object_uri(r->token_uri, r->c->label, r->active->key_id, "private");
+    auth->t = r->t;
+    auth->cert_uri = r->active_cert->uri;
+    auth->key_uri = *key_uri;
+    return *key_uri != NULL;
+}
+
 static void ca_submit(run *r, tokencert_state_request *rq, const unsigned char *csr, size_t csr_len,
                       ca_result *res)
 {
-    const lc_cred *c = r->c;
+    const ca_backend *b = backend_of(r->c);
+    ca_auth auth;
+    char *key_uri = NULL;
+    int have_auth = renewal_auth(r, &auth, &key_uri);
+
     memset(res, 0, sizeof *res);
-    if (strcmp(c->ca_protocol, "local") == 0) {
-        tokencert_ca_request req;
-        int auto_approve = 0;
-        memset(&req, 0, sizeof req);
-        if (ca_fault("submit")) {
-            res->kind = CA_ERROR;
-            res->reason = tc_strdup("the local CA did not answer (test fault at submit)");
-            return;
-        }
-        if (tokencert_ca_submit(r->ctx, c->ca_dir, csr, csr_len, rq->not_before, &req,
-                                &auto_approve) != TC_OK) {
-            res->kind = CA_ERROR;
-            res->reason =
-                tc_asprintf("the local CA in %s: %s", c->ca_dir, tokencert_ctx_error(r->ctx));
-            return;
-        }
-        /* The handle is recorded before the CA is asked to issue. */
-        free(rq->ca_request_id);
-        rq->ca_request_id = tc_asprintf("%lld", req.id);
-        rq->state = TOKENCERT_RS_PENDING;
-        tokencert_state_request_update(r->l->st, rq);
-        if (auto_approve)
-            local_issue(r->ctx, c->ca_dir, req.id, res);
-        else
-            local_outcome(r->ctx, c->ca_dir, req.id, res);
-        tokencert_ca_request_clear(&req);
-        return;
+    if (b == NULL) {
+        res->kind = CA_ERROR;
+        res->reason = tc_asprintf("CA '%s': protocol %s is not implemented in this version",
+                                  r->c->ca, r->c->ca_protocol);
+    } else {
+        b->submit(r, rq, csr, csr_len, have_auth ? &auth : NULL, res);
     }
-    if (strcmp(c->ca_protocol, "manual") == 0) {
-        size_t pem_len = 0;
-        char *pem = cli_pem_encode("CERTIFICATE REQUEST", csr, csr_len, &pem_len);
-        char *path = manual_path(c, rq->id, "csr");
-        FILE *f = path != NULL ? fopen(path, "w") : NULL;
-        if (f == NULL || pem == NULL || fwrite(pem, 1, pem_len, f) != pem_len) {
-            res->kind = CA_ERROR;
-            res->reason = tc_asprintf("cannot write the request to %s: %s", path ? path : "?",
-                                      strerror(errno));
-        } else {
-            res->kind = CA_PENDING;
-            res->handle = tc_asprintf("%s-%lld", c->name, rq->id);
-            printf("%s: the request is in %s: give it to the CA and put the certificate in "
-                   "%s-%lld.crt "
-                   "beside it, then run tokencert poll\n",
-                   c->name, path, c->name, rq->id);
-        }
-        if (f != NULL)
-            fclose(f);
-        free(path);
-        free(pem);
-        return;
-    }
-    res->kind = CA_ERROR;
-    res->reason = tc_asprintf("CA '%s': protocol %s is not implemented in this version", c->ca,
-                              c->ca_protocol);
+    free(key_uri);
 }
 
 static void ca_poll(run *r, tokencert_state_request *rq, ca_result *res)
 {
-    const lc_cred *c = r->c;
+    const ca_backend *b = backend_of(r->c);
+    ca_auth auth;
+    char *key_uri = NULL;
+    int have_auth = renewal_auth(r, &auth, &key_uri);
+
     memset(res, 0, sizeof *res);
-    if (strcmp(c->ca_protocol, "local") == 0) {
-        local_outcome(r->ctx, c->ca_dir,
-                      strtoll(rq->ca_request_id ? rq->ca_request_id : "0", NULL, 10), res);
-        return;
+    if (b == NULL) {
+        res->kind = CA_ERROR;
+        res->reason = tc_asprintf("CA '%s': protocol %s is not implemented in this version",
+                                  r->c->ca, r->c->ca_protocol);
+    } else {
+        b->poll(r, rq, have_auth ? &auth : NULL, res);
     }
-    if (strcmp(c->ca_protocol, "manual") == 0) {
-        char *path = manual_path(c, rq->id, "crt");
-        if (path != NULL && access(path, F_OK) == 0) {
-            if (read_cert_file(path, &res->cert, &res->cert_len, &res->reason) == 0)
-                res->kind = CA_ISSUED;
-            else
-                res->kind = CA_ERROR;
-        } else {
-            res->kind = CA_PENDING;
-        }
-        free(path);
-        return;
-    }
-    res->kind = CA_ERROR;
-    res->reason = tc_asprintf("CA '%s': protocol %s is not implemented in this version", c->ca,
-                              c->ca_protocol);
+    free(key_uri);
 }
 
 /* The CA certificate(s) installed beside the credential and used to verify its chain. */
@@ -1709,8 +1786,10 @@ int lc_prune(lc *l, lc_cred *c, long long grace, int *n_pruned)
             key_needed |= tokencert_request_state_open(rqs[j].state) && rqs[j].key_id != NULL &&
                           g->key_id != NULL && strcmp(rqs[j].key_id, g->key_id) == 0;
         if (l->dry_run) {
-            printf("%s: would delete generation %lld (expired %s ago)%s\n", c->name, g->number, "",
-                   key_needed ? ", keeping its key (still in use)" : " and its key");
+            char ended[32];
+            tc_time_iso(g->not_after, ended, sizeof ended);
+            printf("%s: would delete generation %lld (expired on %s)%s\n", c->name, g->number,
+                   ended, key_needed ? ", keeping its key (still in use)" : " and its key");
             (*n_pruned)++;
             continue;
         }
@@ -1719,8 +1798,12 @@ int lc_prune(lc *l, lc_cred *c, long long grace, int *n_pruned)
             if (code != EXIT_OK)
                 goto out;
         }
+        /* A key still in use keeps its objects; only this generation's certificate goes (the
+         * other certificates of that key share its label and CKA_ID). */
         uri = lc_object_uri(r.token_uri, c->label, g->key_id, key_needed ? "cert" : NULL);
-        if (uri == NULL || tokencert_delete(r.t, uri, &del) != TC_OK) {
+        if (uri == NULL || (key_needed && g->cert_sha256 != NULL
+                                ? tokencert_delete_cert(r.t, uri, g->cert_sha256, &del)
+                                : tokencert_delete(r.t, uri, &del)) != TC_OK) {
             free(uri);
             code = cli_fail(r.ctx, TC_ERR_PKCS11, "deleting a superseded generation");
             goto out;

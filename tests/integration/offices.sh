@@ -79,4 +79,21 @@ tc_assert_match "$TC_OUT" "office-a: not due" "second run: office-a not due"
 tc_assert_match "$TC_ERR" "office-d: request [0-9]+ failed .*next try after" "second run: office-d waits"
 tc_assert_eq 3 "$(sqlite3 "$DB" "SELECT count(*) FROM generations")" "second run: no new generation"
 
+# office-a renewed with its current key (--reuse-key): a second certificate under the same
+# CKA_ID; once the first has expired beyond the grace period, prune deletes that certificate and
+# keeps the key the second one still uses.
+export TOKENCERT_TEST_CLOCK=enable
+key_a=$(sqlite3 "$DB" "SELECT key_id FROM generations WHERE credential = 'office-a' AND number = 1")
+TOKENCERT_TEST_NOW=+300d tc_expect_exit 0 "$TOKENCERT" renew office-a --reuse-key
+tc_assert_match "$TC_OUT" "office-a: generation 2 installed and active" "reuse-key: generation 2"
+tc_assert_eq "$key_a" "$(sqlite3 "$DB" "SELECT key_id FROM generations WHERE credential = 'office-a' AND number = 2")" \
+    "reuse-key: the same key"
+tc_assert_eq 4 "$(n_objects "$TOKEN_LABEL" office-a)" "reuse-key: one key pair, two certificates"
+TOKENCERT_TEST_NOW=+400d tc_expect_exit 0 "$TOKENCERT" prune --module "$MODULE" --pin-source env:PIN
+tc_assert_match "$TC_OUT" "office-a: pruned generation 1" "prune: generation 1 of office-a"
+tc_assert_eq 3 "$(n_objects "$TOKEN_LABEL" office-a)" "prune: its certificate gone, the shared key kept"
+TOKENCERT_TEST_NOW=+400d "$TOKENCERT" status office-a --json >"$W/s.json" 2>/dev/null || true
+tc_assert_eq "$key_a" "$(tc_json "$W/s.json" '[g["key_id"] for g in j[0]["generations"] if g["state"] == "active"][0]')" \
+    "the active generation still has the key"
+
 tc_finish
