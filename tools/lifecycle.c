@@ -1379,11 +1379,13 @@ static int drive(run *r, tokencert_state_request *rq, const char **result)
         tokencert_request_state s = rq->state == TOKENCERT_RS_FAILED ? rq->failed_at : rq->state;
         switch (s) {
         case TOKENCERT_RS_KEY_GENERATING:
-            code = cleanup_unknown_keys(r);
-            if (code != EXIT_OK)
-                return code;
-            /* fall through */
         case TOKENCERT_RS_CREATED:
+            if (s == TOKENCERT_RS_KEY_GENERATING) {
+                /* Interrupted during key generation: what it left is removed, then again. */
+                code = cleanup_unknown_keys(r);
+                if (code != EXIT_OK)
+                    return code;
+            }
             if (rq->key_reused) {
                 code = set_state(r, rq, TOKENCERT_RS_KEY_GENERATED);
                 if (code != EXIT_OK)
