@@ -699,6 +699,8 @@ static int run_hook(run *r, const char *event, char *const *argv, const char *ne
     if (rc != 0) {
         fprintf(stderr, "tokencert: %s: %s hook: %s\n", r->c->name, event,
                 err != NULL ? err : "failed");
+        if (out != NULL && out[0] != '\0')
+            fprintf(stderr, "%s%s", out, out[strlen(out) - 1] == '\n' ? "" : "\n");
         lc_event(r->l, r->c->name, "hook", "failed", "%s hook: %s", event, err ? err : "failed");
     } else {
         lc_event(r->l, r->c->name, "hook", "ok", "%s hook %s ran", event, argv[0]);

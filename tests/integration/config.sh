@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# `tokencert config check`: the annotated example passes; a file with several errors reports each
+# with its file and line (exit 9); a syntax error, an unknown CA, a secret written into the file
+# (not repeated in the message) and a file others can write are refused; a --config file that
+# cannot be read is exit 10; the user's file replaces the system file's entry of the same name;
+# no file at all is fine. Renew refuses a broken configuration before touching the token.
+set -euo pipefail
+. "$(dirname "$0")/../lib/harness.sh"
+
+tc_require_tokencert
+tc_world_init
+W=$TC_WORLD
+SRC=${TC_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+mkdir -p "$W/etc" "$W/config/tokencert"
+
+# No configuration at all.
+tc_expect_exit 0 "$TOKENCERT" config check
+tc_assert_contains "$TC_OUT" "no configuration file" "no file: said so"
+tc_assert_contains "$TC_OUT" "OK: 0 CAs and 0 credentials" "no file: nothing configured"
+tc_assert_contains "$TC_OUT" "renew_before 30d, renew_fraction 0.1, grace 30d" "no file: the defaults"
+
+# The annotated example.
+tc_expect_exit 0 "$TOKENCERT" config check --config "$SRC/docs/examples/tokencert.conf"
+tc_assert_contains "$TC_OUT" "OK: 2 CAs and 3 credentials configured" "the example passes"
+tc_assert_contains "$TC_OUT" "hook after_renewal   /usr/bin/systemctl reload openvpn-client@praxis" \
+    "the example: its hook as an argument list"
+
+# Three errors on lines 3, 5 and 6, one of them a secret: all reported, in order, with file:line.
+cat >"$W/bad.conf" <<'EOF'
+# line 1
+credentials = (
+  { name = "office"; token = "pkcs11:token=x"; ca = "kv-nowhere";
+    subject = "CN=1234567890";
+    renew_before = "soon";
+    pin = "4711-secret"; }
+);
+EOF
+tc_expect_exit 9 "$TOKENCERT" config check --config "$W/bad.conf"
+tc_assert_match "$TC_ERR" "^$W/bad.conf:3: credential 'office': unknown CA 'kv-nowhere'" "unknown CA: file:line"
+tc_assert_match "$TC_ERR" "^$W/bad.conf:5: credential 'office': renew_before must be a duration" \
+    "malformed duration: file:line"
+tc_assert_match "$TC_ERR" "^$W/bad.conf:6: credential 'office': 'pin': secrets are not stored" \
+    "a secret in the file: file:line"
+tc_assert_not_contains "$TC_ERR" "4711-secret" "the secret is not repeated"
+tc_assert_contains "$TC_ERR" "3 errors in the configuration" "the count"
+tc_assert_eq "3 5 6" "$(grep -o "^$W/bad.conf:[0-9]*" <<<"$TC_ERR" | sed 's/.*://' | tr '\n' ' ' | sed 's/ $//')" \
+    "sorted by line"
+
+# Renew with that configuration: refused before anything is touched, same messages.
+tc_expect_exit 9 "$TOKENCERT" renew --all --config "$W/bad.conf" --module "$MODULE"
+tc_assert_match "$TC_ERR" "bad.conf:3: .*unknown CA" "renew: the same report"
+tc_assert_eq no "$(if [ -e "$TOKENCERT_STATE_DIR/state.db" ]; then echo yes; else echo no; fi)" \
+    "renew: no state store created"
+
+# A syntax error.
+printf 'cas = (\n  { name = "x"; protocol = ; }\n);\n' >"$W/syntax.conf"
+tc_expect_exit 9 "$TOKENCERT" config check --config "$W/syntax.conf"
+tc_assert_match "$TC_ERR" "^$W/syntax.conf:2: syntax error" "syntax error: file:line"
+
+# An unknown key, with a suggestion.
+printf 'credentials = ( { name = "o"; token = "pkcs11:token=x"; renew_befor = "30d"; } );\n' >"$W/typo.conf"
+tc_expect_exit 9 "$TOKENCERT" config check --config "$W/typo.conf"
+tc_assert_match "$TC_ERR" "typo.conf:1: .*renew_befor.*renew_before" "unknown key: named, with the likely one"
+
+# A hook that is not an absolute path, a token URI that names an object.
+cat >"$W/hook.conf" <<'EOF'
+credentials = ( { name = "o"; token = "pkcs11:token=x;object=y";
+  hooks = { after_renewal = [ "systemctl", "reload", "x" ]; }; } );
+EOF
+tc_expect_exit 9 "$TOKENCERT" config check --config "$W/hook.conf"
+tc_assert_match "$TC_ERR" "hook.conf:1: .*token must name the token only" "a token URI naming an object"
+tc_assert_match "$TC_ERR" "hook.conf:2: .*must be an absolute path" "a relative hook program"
+
+# A file others can write.
+cp "$SRC/docs/examples/tokencert.conf" "$W/open.conf"
+chmod 666 "$W/open.conf"
+tc_expect_exit 9 "$TOKENCERT" config check --config "$W/open.conf"
+tc_assert_contains "$TC_ERR" "$W/open.conf is writable by others: refused" "world-writable: refused"
+
+# A --config file that is not there.
+tc_expect_exit 10 "$TOKENCERT" config check --config "$W/none.conf"
+tc_assert_contains "$TC_ERR" "cannot read configuration $W/none.conf" "missing --config file: named"
+tc_expect_exit 2 "$TOKENCERT" config frobnicate
+tc_expect_exit 2 "$TOKENCERT" config
+
+# System and user files: the user's entry replaces the system's of the same name.
+cat >"$TOKENCERT_CONFIG_SYSTEM" <<'EOF'
+defaults = { renew_before = "40d"; };
+credentials = (
+  { name = "office"; token = "pkcs11:token=system"; subject = "CN=1111111111"; },
+  { name = "lab"; token = "pkcs11:token=lab"; subject = "CN=2222222222"; }
+);
+EOF
+cat >"$XDG_CONFIG_HOME/tokencert/tokencert.conf" <<'EOF'
+credentials = ( { name = "office"; token = "pkcs11:token=mine"; subject = "CN=3333333333"; } );
+EOF
+tc_expect_exit 0 "$TOKENCERT" config check
+tc_assert_contains "$TC_OUT" "read $TOKENCERT_CONFIG_SYSTEM" "the system file is read"
+tc_assert_contains "$TC_OUT" "read $XDG_CONFIG_HOME/tokencert/tokencert.conf" "then the user's"
+tc_assert_contains "$TC_OUT" "token pkcs11:token=mine" "the user's office replaces the system's"
+tc_assert_not_contains "$TC_OUT" "pkcs11:token=system" "the system's office is gone"
+tc_assert_contains "$TC_OUT" "token pkcs11:token=lab" "the system's lab stays"
+tc_assert_contains "$TC_OUT" "renew_before 40d" "the system's defaults apply"
+tc_assert_contains "$TC_OUT" "OK: 0 CAs and 2 credentials" "two credentials in all"
+
+tc_finish
