@@ -65,6 +65,13 @@ else
     echo "FAIL - the list man page does not render or lacks --timeline"
     fail=$((fail + 1))
 fi
+if man -l "$prefix/share/man/man5/tokencert.conf.5" 2>/dev/null | grep -q -- 'pin_source'; then
+    pass=$((pass + 1))
+else
+    echo "FAIL - tokencert.conf(5) is not installed, does not render or lacks pin_source"
+    fail=$((fail + 1))
+fi
+check "share/doc/tokencert/examples/tokencert.conf"
 # Scheduling: systemd units (system and user) and the cron example.
 for unit in tokencert-renew.service tokencert-renew.timer; do
     check "$unitdir/$unit"
