@@ -540,9 +540,10 @@ static int reconcile_with(run *r, const tokencert_state_request *open_rq, size_t
             }
         }
     }
-    /* No active generation, or one whose certificate is gone: the valid known one that lasts
-     * longest becomes active. */
-    if (!l->dry_run && (r->active == NULL || find_cert(r, r->active->cert_sha256, NULL) == NULL)) {
+    /* The valid certificate on the token that lasts longest is the active one: the active
+     * generation's certificate deleted by hand, or a newer one imported with another tool (a
+     * renewal done through a portal), moves it. */
+    if (!l->dry_run) {
         tokencert_state_generation *best = NULL;
         for (i = 0; i < r->n_gens; i++) {
             const tokencert_cert *ct = find_cert(r, r->gens[i].cert_sha256, NULL);
@@ -1764,6 +1765,7 @@ int lc_prune(lc *l, lc_cred *c, long long grace, int *n_pruned)
     tokencert_state_request *rqs = NULL;
     size_t n_rqs = 0, i, j, del;
     time_t now = tc_now();
+    tokencert_err err;
     int code;
 
     *n_pruned = 0;
@@ -1805,9 +1807,13 @@ int lc_prune(lc *l, lc_cred *c, long long grace, int *n_pruned)
         /* A key still in use keeps its objects; only this generation's certificate goes (the
          * other certificates of that key share its label and CKA_ID). */
         uri = lc_object_uri(r.token_uri, c->label, g->key_id, key_needed ? "cert" : NULL);
-        if (uri == NULL || (key_needed && g->cert_sha256 != NULL
-                                ? tokencert_delete_cert(r.t, uri, g->cert_sha256, &del)
-                                : tokencert_delete(r.t, uri, &del)) != TC_OK) {
+        err = uri == NULL ? TC_ERR_NOMEM
+              : key_needed && g->cert_sha256 != NULL
+                  ? tokencert_delete_cert(r.t, uri, g->cert_sha256, &del)
+                  : tokencert_delete(r.t, uri, &del);
+        if (err == TC_ERR_NOT_FOUND) {
+            del = 0; /* deleted by hand already: nothing left to delete */
+        } else if (err != TC_OK) {
             free(uri);
             code = cli_fail(r.ctx, TC_ERR_PKCS11, "deleting a superseded generation");
             goto out;
