@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define SYSTEM_CONFIG    "/etc/tokencert/tokencert.conf"
 #define USER_CONFIG      "tokencert/tokencert.conf"
@@ -58,8 +59,10 @@ typedef struct {
 typedef struct {
     tokencert_ctx *ctx;
     tc_ptrvec errors; /* tokencert_config_error * */
+    tc_ptrvec order;  /* char *: every file in the order first met, to sort the errors by */
     int nomem;
     const char *file; /* the file being read: libconfig names only included files */
+    const char *dir;  /* its directory, where libconfig looks for relative @include names */
 } loader;
 
 static const char *const top_keys[] = {"defaults", "cas", "credentials", NULL};
@@ -116,10 +119,27 @@ static void file_error(loader *ld, const char *file, int line, const char *fmt, 
     va_end(ap);
 }
 
-static const char *setting_file(const loader *ld, const config_setting_t *s)
+/* The path of a file libconfig names as the @include line wrote it: a relative name is in the
+ * directory of the file being read (libconfig's include directory), not in ours. Allocated;
+ * NULL only without memory (noted). */
+static char *source_path(loader *ld, const char *f)
 {
-    const char *f = config_setting_source_file(s);
-    return f != NULL ? f : ld->file;
+    char *p;
+
+    if (f == NULL)
+        p = tc_strdup(ld->file); /* the file read itself, named as the caller named it */
+    else if (f[0] != '/' && ld->dir != NULL)
+        p = tc_asprintf("%s%s%s", ld->dir, strcmp(ld->dir, "/") == 0 ? "" : "/", f);
+    else
+        p = tc_strdup(f);
+    if (p == NULL)
+        ld->nomem = 1;
+    return p;
+}
+
+static char *setting_path(loader *ld, const config_setting_t *s)
+{
+    return source_path(ld, config_setting_source_file(s));
 }
 
 static void setting_error(loader *ld, const config_setting_t *s, const char *fmt, ...)
@@ -128,9 +148,14 @@ static void setting_error(loader *ld, const config_setting_t *s, const char *fmt
 static void setting_error(loader *ld, const config_setting_t *s, const char *fmt, ...)
 {
     va_list ap;
+    char *file = setting_path(ld, s);
+
+    if (file == NULL)
+        return;
     va_start(ap, fmt);
-    verror(ld, setting_file(ld, s), (int)config_setting_source_line(s), fmt, ap);
+    verror(ld, file, (int)config_setting_source_line(s), fmt, ap);
     va_end(ap);
+    free(file);
 }
 
 /* The library's detail of a failed check, without a leading "subject: " where the setting has
@@ -205,9 +230,25 @@ static const char *suggest(const char *s, const char *const *list)
     return best;
 }
 
+/* An unknown name that speaks of a password, a passphrase or a secret, or ends in "pin"
+ * ("user_pin", "token-pin"): what it would hold is a secret. */
+static int looks_secret(const char *lower)
+{
+    size_t n = strlen(lower);
+
+    if (n > 7 && strcmp(lower + n - 7, "_source") == 0)
+        return 0; /* where a secret is read from, in the wrong place */
+    if (strstr(lower, "password") != NULL || strstr(lower, "passwd") != NULL ||
+        strstr(lower, "passphrase") != NULL || strstr(lower, "secret") != NULL)
+        return 1;
+    return n >= 4 && strcmp(lower + n - 3, "pin") == 0 &&
+           (lower[n - 4] == '_' || lower[n - 4] == '-');
+}
+
 /* Reports settings of group that are not in keys (with a suggestion when one is close), and
  * settings that would hold a secret. what: "credential 'x'", NULL for the top level; advice: where
- * the secret is to be read from instead. */
+ * the secret is to be read from instead. The names in secret_keys are always refused as secrets;
+ * other secret-like names only when no known key is close (a misspelt pin_source is a typo). */
 static void check_members(loader *ld, const config_setting_t *group, const char *const *keys,
                           const char *what, const char *advice)
 {
@@ -225,13 +266,21 @@ static void check_members(loader *ld, const config_setting_t *group, const char 
         for (k = 0; name[k] != '\0' && k < SUGGEST_LEN_MAX; k++)
             lower[k] = (char)tolower((unsigned char)name[k]);
         lower[k] = '\0';
-        if (name[k] == '\0' && in_list(lower, secret_keys)) {
+        close = suggest(name, keys);
+        if (name[k] == '\0' &&
+            (in_list(lower, secret_keys) || (close == NULL && looks_secret(lower)))) {
             /* The value is never repeated. */
             setting_error(ld, m, "%s%s'%s': secrets are not stored in the configuration: %s",
                           what != NULL ? what : "", what != NULL ? ": " : "", name, advice);
             continue;
         }
-        close = suggest(name, keys);
+        if (keys == cred_keys && strcmp(lower, "reuse_key") == 0) {
+            setting_error(ld, m,
+                          "unknown setting '%s' in %s (the key policy is key = \"reuse\" or "
+                          "key = \"rekey\")",
+                          name, what);
+            continue;
+        }
         setting_error(ld, m, "unknown setting '%s' %s%s%s%s%s", name,
                       what != NULL ? "in " : "at the top level", what != NULL ? what : "",
                       close != NULL ? " (did you mean '" : "", close != NULL ? close : "",
@@ -556,8 +605,9 @@ static void parse_ca(loader *ld, config_setting_t *g, size_t index, layer *L)
     config_setting_t *s = NULL;
     const char *name, *v;
     char *what = NULL;
+    static const char *const auth_keys[] = {"auth", "user", "secret_source", NULL};
     size_t i;
-    int auth_ok;
+    int auth_ok, offline;
 
     name = entry_name(ld, g, "CA", index, &what);
     if (what == NULL)
@@ -569,7 +619,7 @@ static void parse_ca(loader *ld, config_setting_t *g, size_t index, layer *L)
         goto out;
     }
     ca->line = (int)config_setting_source_line(g);
-    ca->file = xstrdup(ld, setting_file(ld, g));
+    ca->file = setting_path(ld, g);
     ca->name = xstrdup(ld, name);
 
     v = get_nonempty(ld, g, "protocol", what, &s);
@@ -583,18 +633,22 @@ static void parse_ca(loader *ld, config_setting_t *g, size_t index, layer *L)
         strcmp(ca->protocol, "local") != 0)
         setting_error(
             ld, s, "%s: the name 'local' is the embedded CA's: it takes protocol \"local\"", what);
+    /* Without a protocol that is known, what url, dir and auth must be cannot be told: they are
+     * checked only as far as every protocol agrees, so that one mistake is one error. */
+    offline = ca->protocol != NULL && !is_network_protocol(ca->protocol);
 
     v = get_nonempty(ld, g, "url", what, &s);
-    if (ca->protocol != NULL && !is_network_protocol(ca->protocol)) {
+    if (offline) {
         if (s != NULL)
             setting_error(ld, s, "%s: url is not used with protocol \"%s\"", what, ca->protocol);
     } else if (v != NULL) {
         int scep = ca->protocol != NULL && strcmp(ca->protocol, "scep") == 0;
+        int http = strncasecmp(v, "http://", 7) == 0 && v[7] != '\0';
         if (strncasecmp(v, "https://", 8) == 0 && v[8] != '\0')
             ca->url = xstrdup(ld, v);
-        else if (scep && strncasecmp(v, "http://", 7) == 0 && v[7] != '\0')
+        else if (http && (scep || ca->protocol == NULL))
             ca->url = xstrdup(ld, v); /* SCEP is specified over plain HTTP */
-        else if (scep)
+        else if (scep || ca->protocol == NULL)
             setting_error(ld, s, "%s: url must be https:// or http://", what);
         else
             setting_error(ld, s, "%s: url must be https://", what);
@@ -604,8 +658,7 @@ static void parse_ca(loader *ld, config_setting_t *g, size_t index, layer *L)
 
     /* local: the embedded CA's directory; manual: where requests are written and certificates
      * are expected (NAME-ID.csr, NAME-ID.crt). */
-    if (config_setting_get_member(g, "dir") != NULL && ca->protocol != NULL &&
-        strcmp(ca->protocol, "local") != 0 && strcmp(ca->protocol, "manual") != 0)
+    if (config_setting_get_member(g, "dir") != NULL && ca->protocol != NULL && !offline)
         setting_error(ld, config_setting_get_member(g, "dir"),
                       "%s: dir is only used with protocols \"local\" and \"manual\"", what);
     else
@@ -624,27 +677,44 @@ static void parse_ca(loader *ld, config_setting_t *g, size_t index, layer *L)
         setting_error(ld, s, "%s: approval must be \"auto\" or \"manual\", not \"%s\"", what, v);
     get_duration(ld, g, "approval_time", what, 1, &ca->approval_time);
 
-    v = get_nonempty(ld, g, "auth", what, &s);
-    auth_ok = s == NULL || v != NULL;
-    if (v != NULL && strcmp(v, "basic") != 0 && strcmp(v, "certificate") != 0 &&
-        strcmp(v, "none") != 0) {
-        setting_error(ld, s, "%s: auth must be \"none\", \"basic\" or \"certificate\", not \"%s\"",
-                      what, v);
-        auth_ok = 0;
-    } else if (v != NULL && strcmp(v, "none") != 0) {
-        ca->auth = xstrdup(ld, v);
+    /* Authentication: one error for one mistake. The embedded CA and a manual one are not
+     * spoken to over a network, so none of the three keys means anything there; an auth that is
+     * wrong says nothing about whether user belongs; a user or secret_source that is present
+     * but wrong was reported where it is, not again as missing. */
+    if (offline) {
+        for (i = 0; auth_keys[i] != NULL; i++) {
+            s = config_setting_get_member(g, auth_keys[i]);
+            if (i == 0 && s != NULL && config_setting_type(s) == CONFIG_TYPE_STRING &&
+                strcmp(config_setting_get_string(s), "none") == 0)
+                continue; /* says what is so */
+            if (s != NULL)
+                setting_error(ld, s, "%s: %s is not used with protocol \"%s\"", what, auth_keys[i],
+                              ca->protocol);
+        }
+    } else {
+        v = get_nonempty(ld, g, "auth", what, &s);
+        auth_ok = s == NULL || v != NULL;
+        if (v != NULL && strcmp(v, "basic") != 0 && strcmp(v, "certificate") != 0 &&
+            strcmp(v, "none") != 0) {
+            setting_error(ld, s,
+                          "%s: auth must be \"none\", \"basic\" or \"certificate\", not \"%s\"",
+                          what, v);
+            auth_ok = 0;
+        } else if (v != NULL && strcmp(v, "none") != 0) {
+            ca->auth = xstrdup(ld, v);
+        }
+        v = get_nonempty(ld, g, "user", what, &s);
+        if (v != NULL && auth_ok && (ca->auth == NULL || strcmp(ca->auth, "basic") != 0))
+            setting_error(ld, s, "%s: user is only used with auth = \"basic\"", what);
+        else if (v != NULL)
+            ca->user = xstrdup(ld, v);
+        get_source(ld, g, "secret_source", what, &ca->secret_source);
+        if (ca->auth != NULL && strcmp(ca->auth, "basic") == 0 &&
+            (config_setting_get_member(g, "user") == NULL ||
+             config_setting_get_member(g, "secret_source") == NULL))
+            setting_error(ld, config_setting_get_member(g, "auth"),
+                          "%s: auth = \"basic\" needs user and secret_source", what);
     }
-    v = get_nonempty(ld, g, "user", what, &s);
-    if (v != NULL && auth_ok && (ca->auth == NULL || strcmp(ca->auth, "basic") != 0))
-        setting_error(ld, s, "%s: user is only used with auth = \"basic\"", what);
-    else if (v != NULL)
-        ca->user = xstrdup(ld, v);
-    get_source(ld, g, "secret_source", what, &ca->secret_source);
-    if (ca->auth != NULL && strcmp(ca->auth, "basic") == 0 &&
-        (config_setting_get_member(g, "user") == NULL ||
-         config_setting_get_member(g, "secret_source") == NULL))
-        setting_error(ld, config_setting_get_member(g, "auth"),
-                      "%s: auth = \"basic\" needs user and secret_source", what);
 
     v = get_nonempty(ld, g, "issuer", what, &s);
     if (v != NULL)
@@ -656,8 +726,8 @@ static void parse_ca(loader *ld, config_setting_t *g, size_t index, layer *L)
     for (i = 0; i < L->cas.n; i++) {
         const tokencert_config_ca *o = L->cas.v[i];
         if (strcmp(o->name, ca->name) == 0) {
-            setting_error(ld, g, "CA '%s' is declared twice (lines %d and %d)", ca->name, o->line,
-                          ca->line);
+            setting_error(ld, g, "CA '%s' is declared twice (first at %s:%d)", ca->name,
+                          o->file != NULL ? o->file : "?", o->line);
             goto out;
         }
     }
@@ -733,7 +803,7 @@ static void parse_cred(loader *ld, config_setting_t *g, size_t index, layer *L)
     }
     c = &ce->c;
     c->line = (int)config_setting_source_line(g);
-    c->file = xstrdup(ld, setting_file(ld, g));
+    c->file = setting_path(ld, g);
     c->name = xstrdup(ld, name);
     c->renew_before = -1;
     c->renew_fraction = -1;
@@ -816,8 +886,8 @@ static void parse_cred(loader *ld, config_setting_t *g, size_t index, layer *L)
     for (i = 0; i < L->creds.n; i++) {
         const cred_entry *o = L->creds.v[i];
         if (strcmp(o->c.name, c->name) == 0) {
-            setting_error(ld, g, "credential '%s' is declared twice (lines %d and %d)", c->name,
-                          o->c.line, c->line);
+            setting_error(ld, g, "credential '%s' is declared twice (first at %s:%d)", c->name,
+                          o->c.file != NULL ? o->c.file : "?", o->c.line);
             goto out;
         }
     }
@@ -886,6 +956,39 @@ static void parse_list(loader *ld, config_setting_t *s, const char *key, layer *
 
 /* ---- files ------------------------------------------------------------------------------- */
 
+/* Remembers that path was met (read, or named by an error), so that errors can be sorted in the
+ * order the files were read. */
+static void note_file(loader *ld, const char *path)
+{
+    size_t i;
+    char *p;
+
+    for (i = 0; i < ld->order.n; i++)
+        if (strcmp(ld->order.v[i], path) == 0)
+            return;
+    p = xstrdup(ld, path);
+    if (p != NULL && tc_ptrvec_push(&ld->order, p) != 0) {
+        free(p);
+        ld->nomem = 1;
+    }
+}
+
+/* The file names programs run as its reader, often root: one that others can write, or that
+ * belongs to someone other than the reader or root, is refused. 1 when refused (reported). */
+static int refuse_untrusted(loader *ld, const char *path, const struct stat *st)
+{
+    if ((st->st_mode & S_IWOTH) != 0) {
+        file_error(ld, path, 0, "%s is writable by others: refused", path);
+        return 1;
+    }
+    if (st->st_uid != 0 && st->st_uid != geteuid()) {
+        file_error(ld, path, 0, "%s belongs to another user (uid %lu): refused", path,
+                   (unsigned long)st->st_uid);
+        return 1;
+    }
+    return 0;
+}
+
 static int push_file(loader *ld, layer *L, const char *path)
 {
     char *p = xstrdup(ld, path);
@@ -901,7 +1004,8 @@ static int push_file(loader *ld, layer *L, const char *path)
  * file that includes it, and listed among the files read. */
 static void check_included(loader *ld, const config_setting_t *s, layer *L)
 {
-    const char *f = config_setting_source_file(s);
+    const char *raw = config_setting_source_file(s);
+    char *f = raw != NULL ? source_path(ld, raw) : NULL;
     int i, n;
     size_t k;
 
@@ -911,11 +1015,15 @@ static void check_included(loader *ld, const config_setting_t *s, layer *L)
             seen |= strcmp(L->files.v[k], f) == 0;
         if (!seen) {
             struct stat st;
-            if (stat(f, &st) == 0 && (st.st_mode & S_IWOTH) != 0)
-                file_error(ld, f, 0, "%s is writable by others: refused", f);
+            note_file(ld, f);
+            if (stat(f, &st) != 0)
+                file_error(ld, f, 0, "cannot check included file %s: %s", f, strerror(errno));
+            else
+                refuse_untrusted(ld, f, &st);
             push_file(ld, L, f);
         }
     }
+    free(f);
     if (config_setting_is_aggregate(s)) {
         n = config_setting_length(s);
         for (i = 0; i < n; i++) {
@@ -937,10 +1045,11 @@ static tokencert_err read_file(loader *ld, const char *path, int required, layer
     config_setting_t *root, *s;
     FILE *f = NULL;
     struct stat st;
-    char *dir = NULL, *slash;
+    char *dir = NULL, *slash, cwd[PATH_MAX];
     int i, n, e, inited = 0;
 
     *absent = 0;
+    note_file(ld, path);
     f = fopen(path, "re");
     if (f == NULL) {
         e = errno;
@@ -969,20 +1078,29 @@ static tokencert_err read_file(loader *ld, const char *path, int required, layer
     }
     if (st_out != NULL)
         *st_out = st;
+    if (!S_ISREG(st.st_mode) && required) {
+        ret =
+            tc_error(ld->ctx, TC_ERR_IO, "cannot read configuration %s: not a regular file", path);
+        goto out;
+    }
     if (!S_ISREG(st.st_mode)) {
         file_error(ld, path, 0, "%s is not a regular file", path);
         ret = TC_OK;
         goto out;
     }
-    /* It names programs run as its reader, often root. */
-    if ((st.st_mode & S_IWOTH) != 0) {
-        file_error(ld, path, 0, "%s is writable by others: refused", path);
+    if (refuse_untrusted(ld, path, &st)) {
         ret = TC_OK;
         goto out;
     }
     config_init(&cfg);
     inited = 1;
-    dir = tc_strdup(path);
+    /* Relative @include names are looked up in the file's directory, made absolute: libconfig
+     * 1.5 reports them as written, later versions with that directory in front, and either way
+     * the path checked (and named in errors) is the file libconfig opened. */
+    if (path[0] != '/' && getcwd(cwd, sizeof cwd) != NULL)
+        dir = tc_asprintf("%s/%s", cwd, path);
+    else
+        dir = tc_strdup(path);
     if (dir == NULL) {
         ld->nomem = 1;
         ret = TC_OK;
@@ -992,6 +1110,7 @@ static tokencert_err read_file(loader *ld, const char *path, int required, layer
     if (slash != NULL) {
         slash[slash == dir ? 1 : 0] = '\0';
         config_set_include_dir(&cfg, dir);
+        ld->dir = dir;
     }
     ld->file = path;
     if (push_file(ld, L, path) != 0) {
@@ -999,9 +1118,13 @@ static tokencert_err read_file(loader *ld, const char *path, int required, layer
         goto out;
     }
     if (config_read(&cfg, f) != CONFIG_TRUE) {
-        const char *ef = config_error_file(&cfg);
-        file_error(ld, ef != NULL ? ef : path, config_error_line(&cfg), "%s",
-                   config_error_text(&cfg) != NULL ? config_error_text(&cfg) : "syntax error");
+        char *ef = source_path(ld, config_error_file(&cfg));
+        if (ef != NULL) {
+            note_file(ld, ef);
+            file_error(ld, ef, config_error_line(&cfg), "%s",
+                       config_error_text(&cfg) != NULL ? config_error_text(&cfg) : "syntax error");
+        }
+        free(ef);
         ret = TC_OK;
         goto out;
     }
@@ -1028,6 +1151,7 @@ out:
         fclose(f);
     free(dir);
     ld->file = NULL;
+    ld->dir = NULL;
     return ret;
 }
 
@@ -1180,7 +1304,8 @@ static void cross_check(loader *ld, layer *L)
     free(known);
 }
 
-/* Errors in the order of the files, then of the lines, whatever found them. */
+/* Errors in the order the files were read (an included file right after the one including
+ * it), then of the lines, whatever found them: the cross-checks run last but report in place. */
 typedef struct {
     tokencert_config_error *e;
     size_t file_rank, seq;
@@ -1210,12 +1335,14 @@ static void sort_errors(loader *ld)
         tokencert_config_error *e = ld->errors.v[i];
         items[i].e = e;
         items[i].seq = i;
-        items[i].file_rank = i;
-        for (j = 0; j < i; j++) {
-            const tokencert_config_error *o = ld->errors.v[j];
-            if ((e->file == NULL) == (o->file == NULL) &&
-                (e->file == NULL || strcmp(e->file, o->file) == 0)) {
-                items[i].file_rank = items[j].file_rank;
+        /* Not in a file: first. A file never noted (cannot happen): after those that were. */
+        items[i].file_rank = 0;
+        if (e->file == NULL)
+            continue;
+        items[i].file_rank = ld->order.n + 1;
+        for (j = 0; j < ld->order.n; j++) {
+            if (strcmp(e->file, ld->order.v[j]) == 0) {
+                items[i].file_rank = j + 1;
                 break;
             }
         }
@@ -1369,6 +1496,9 @@ out:
         free(e);
     }
     free(ld.errors.v);
+    for (i = 0; i < ld.order.n; i++)
+        free(ld.order.v[i]);
+    free(ld.order.v);
     layer_clear(&one);
     layer_clear(&all);
     free(user);

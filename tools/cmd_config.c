@@ -147,7 +147,7 @@ int cmd_config(int argc, char **argv)
         for (i = 0; i < n_errs; i++) {
             if (errs[i].file != NULL && errs[i].line > 0)
                 fprintf(stderr, "%s:%d: %s\n", errs[i].file, errs[i].line, errs[i].message);
-            else if (errs[i].file != NULL)
+            else if (errs[i].file != NULL && strstr(errs[i].message, errs[i].file) == NULL)
                 fprintf(stderr, "%s: %s\n", errs[i].file, errs[i].message);
             else
                 fprintf(stderr, "tokencert: %s\n", errs[i].message);

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # `tokencert config check`: the annotated example passes; a file with several errors reports each
 # with its file and line (exit 9); a syntax error, an unknown CA, a secret written into the file
-# (not repeated in the message) and a file others can write are refused; a --config file that
-# cannot be read is exit 10; the user's file replaces the system file's entry of the same name;
-# no file at all is fine. Renew refuses a broken configuration before touching the token.
+# (not repeated in the message), a file others can write or another user owns, and an included
+# file others can write are refused; a --config file that cannot be read is exit 10; the user's
+# file replaces the system file's entry of the same name, and errors come in the order the files
+# are read; no file at all is fine. Renew refuses a broken configuration before touching the token.
 set -euo pipefail
 . "$(dirname "$0")/../lib/harness.sh"
 
@@ -16,6 +17,7 @@ mkdir -p "$W/etc" "$W/config/tokencert"
 # No configuration at all.
 tc_expect_exit 0 "$TOKENCERT" config check
 tc_assert_contains "$TC_OUT" "no configuration file" "no file: said so"
+tc_assert_contains "$TC_OUT" "CA 'local': the embedded CA" "no file: the embedded CA is known"
 tc_assert_contains "$TC_OUT" "OK: 0 CAs and 0 credentials" "no file: nothing configured"
 tc_assert_contains "$TC_OUT" "renew_before 30d, renew_fraction 0.1, grace 30d" "no file: the defaults"
 
@@ -36,11 +38,12 @@ credentials = (
 );
 EOF
 tc_expect_exit 9 "$TOKENCERT" config check --config "$W/bad.conf"
-tc_assert_match "$TC_ERR" "^$W/bad.conf:3: credential 'office': unknown CA 'kv-nowhere'" "unknown CA: file:line"
+tc_assert_match "$TC_ERR" "^$W/bad.conf:3: credential 'office': unknown CA 'kv-nowhere' \(known: local\)" \
+    "unknown CA: named, with file:line and the known ones"
 tc_assert_match "$TC_ERR" "^$W/bad.conf:5: credential 'office': renew_before must be a duration" \
     "malformed duration: file:line"
-tc_assert_match "$TC_ERR" "^$W/bad.conf:6: credential 'office': 'pin': secrets are not stored" \
-    "a secret in the file: file:line"
+tc_assert_match "$TC_ERR" "^$W/bad.conf:6: credential 'office': 'pin': secrets are not stored.*pin_source" \
+    "a secret in the file: file:line, and where to put it instead"
 tc_assert_not_contains "$TC_ERR" "4711-secret" "the secret is not repeated"
 tc_assert_contains "$TC_ERR" "3 errors in the configuration" "the count"
 tc_assert_eq "3 5 6" "$(grep -o "^$W/bad.conf:[0-9]*" <<<"$TC_ERR" | sed 's/.*://' | tr '\n' ' ' | sed 's/ $//')" \
@@ -51,6 +54,19 @@ tc_expect_exit 9 "$TOKENCERT" renew --all --config "$W/bad.conf" --module "$MODU
 tc_assert_match "$TC_ERR" "bad.conf:3: .*unknown CA" "renew: the same report"
 tc_assert_eq no "$(if [ -e "$TOKENCERT_STATE_DIR/state.db" ]; then echo yes; else echo no; fi)" \
     "renew: no state store created"
+
+# A CA's password: refused, pointing at secret_source; a PIN at the top level too.
+cat >"$W/password.conf" <<'EOF'
+pin = "123456";
+cas = ( { name = "est1"; protocol = "est"; url = "https://ca.example";
+          auth = "basic"; user = "me"; password = "hunter2"; } );
+EOF
+tc_expect_exit 9 "$TOKENCERT" config check --config "$W/password.conf"
+tc_assert_match "$TC_ERR" "^$W/password.conf:1: 'pin': secrets are not stored" "a PIN at the top level"
+tc_assert_match "$TC_ERR" "^$W/password.conf:3: CA 'est1': 'password': secrets are not stored.*secret_source" \
+    "a CA password: refused, secret_source advised"
+tc_assert_not_contains "$TC_ERR" "hunter2" "the password is not repeated"
+tc_assert_not_contains "$TC_ERR" "123456" "the PIN is not repeated"
 
 # A syntax error.
 printf 'cas = (\n  { name = "x"; protocol = ; }\n);\n' >"$W/syntax.conf"
@@ -75,7 +91,34 @@ tc_assert_match "$TC_ERR" "hook.conf:2: .*must be an absolute path" "a relative 
 cp "$SRC/docs/examples/tokencert.conf" "$W/open.conf"
 chmod 666 "$W/open.conf"
 tc_expect_exit 9 "$TOKENCERT" config check --config "$W/open.conf"
-tc_assert_contains "$TC_ERR" "$W/open.conf is writable by others: refused" "world-writable: refused"
+tc_assert_match "$TC_ERR" "^tokencert: $W/open.conf is writable by others: refused" "world-writable: refused"
+tc_assert_contains "$TC_ERR" "1 error in the configuration" "world-writable: one error, the file not read"
+
+# An included file others can write, named relative to the including file and checked from
+# another directory: refused all the same.
+mkdir -p "$W/inc"
+printf '@include "cas.conf"\ncredentials = ( { name = "o"; token = "pkcs11:token=x"; ca = "inc"; } );\n' \
+    >"$W/inc/main.conf"
+printf 'cas = ( { name = "inc"; protocol = "local"; } );\n' >"$W/inc/cas.conf"
+pushd / >/dev/null
+tc_expect_exit 0 "$TOKENCERT" config check --config "$W/inc/main.conf"
+tc_assert_contains "$TC_OUT" "read $W/inc/cas.conf" "an included file: listed among the files read"
+chmod 666 "$W/inc/cas.conf"
+tc_expect_exit 9 "$TOKENCERT" config check --config "$W/inc/main.conf"
+popd >/dev/null
+tc_assert_contains "$TC_ERR" "$W/inc/cas.conf is writable by others: refused" \
+    "an included file others can write: refused"
+
+# A file another (non-root) user owns; only root can make one.
+if [ "$(id -u)" -eq 0 ]; then
+    cp "$SRC/docs/examples/tokencert.conf" "$W/theirs.conf"
+    chown 65534 "$W/theirs.conf"
+    tc_expect_exit 9 "$TOKENCERT" config check --config "$W/theirs.conf"
+    tc_assert_contains "$TC_ERR" "$W/theirs.conf belongs to another user (uid 65534): refused" \
+        "another user's file: refused"
+else
+    tc_log "not root: a file owned by another user cannot be made here"
+fi
 
 # A --config file that is not there.
 tc_expect_exit 10 "$TOKENCERT" config check --config "$W/none.conf"
@@ -102,5 +145,21 @@ tc_assert_not_contains "$TC_OUT" "pkcs11:token=system" "the system's office is g
 tc_assert_contains "$TC_OUT" "token pkcs11:token=lab" "the system's lab stays"
 tc_assert_contains "$TC_OUT" "renew_before 40d" "the system's defaults apply"
 tc_assert_contains "$TC_OUT" "OK: 0 CAs and 2 credentials" "two credentials in all"
+
+# Errors in both: the system file's first (the order read), then the user's, each by line, though
+# the unknown CA in the system file is found last (once every file is in).
+cat >"$TOKENCERT_CONFIG_SYSTEM" <<'EOF'
+credentials = (
+  { name = "lab"; token = "pkcs11:token=lab"; ca = "kv-nowhere"; }
+);
+EOF
+cat >"$XDG_CONFIG_HOME/tokencert/tokencert.conf" <<'EOF'
+credentials = ( { name = "office"; token = "pkcs11:token=mine";
+  renew_before = "soon"; } );
+EOF
+tc_expect_exit 9 "$TOKENCERT" config check
+tc_assert_eq "$TOKENCERT_CONFIG_SYSTEM:2 $XDG_CONFIG_HOME/tokencert/tokencert.conf:2" \
+    "$(grep -o '^[^ ]*:[0-9]*:' <<<"$TC_ERR" | sed 's/:$//' | tr '\n' ' ' | sed 's/ $//')" \
+    "errors: the system file's, then the user's"
 
 tc_finish
