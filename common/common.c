@@ -195,7 +195,8 @@ long long tc_parse_duration(const char *s)
     char *end = NULL;
     long long v, mult = 86400;
 
-    if (s == NULL || *s == '\0' || *s == '-' || *s == '+')
+    /* Digits first: strtoll alone would take a leading space or sign. */
+    if (s == NULL || *s < '0' || *s > '9')
         return -1;
     errno = 0;
     v = strtoll(s, &end, 10);

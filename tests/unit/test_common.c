@@ -72,6 +72,9 @@ static void durations(void **state)
     assert_int_equal(tc_parse_duration("3dd"), -1);
     assert_int_equal(tc_parse_duration("3y"), 3 * 365 * 86400LL);
     assert_int_equal(tc_parse_duration("3q"), -1);
+    assert_int_equal(tc_parse_duration(" 3d"), -1);
+    assert_int_equal(tc_parse_duration("+3d"), -1);
+    assert_int_equal(tc_parse_duration("0"), 0);
     assert_int_equal(tc_parse_duration(""), -1);
     assert_int_equal(tc_parse_duration("99999999999999999999d"), -1);
 }
