@@ -3,6 +3,7 @@
  * in the state store before and after it touches the token or the CA, so that a run killed at
  * any point is continued (or cleaned up) by the next one. The token's objects are the truth about
  * what exists; every run reconciles the store with them. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -470,6 +471,40 @@ static int gen_known(run *r, const char *sha256)
     return 0;
 }
 
+/* Whether the token with that serial is among those the credential's URI matches now. */
+static int token_present(const run *r, const char *serial)
+{
+    size_t i;
+    for (i = 0; r->inv != NULL && i < r->inv->n_tokens; i++)
+        if (r->inv->tokens[i].token.serial != NULL &&
+            strcmp(r->inv->tokens[i].token.serial, serial) == 0)
+            return 1;
+    return 0;
+}
+
+/* The token a credential lives on: the one its open request's key is on (or is to be made on),
+ * else the one its still-valid active certificate is on. Another token that answers to the same
+ * URI — a colleague's card of the same model, a replacement — is not it. NULL: any will do. */
+static const char *home_token(const run *r, const tokencert_state_request *rq)
+{
+    if (rq != NULL && rq->token_serial != NULL && rq->token_serial[0] != '\0')
+        return rq->token_serial;
+    if (r->active != NULL && r->active->token_serial != NULL &&
+        r->active->token_serial[0] != '\0' && r->active->not_after > tc_now())
+        return r->active->token_serial;
+    return NULL;
+}
+
+/* The serial of the token present when it is not the credential's own (see home_token); NULL
+ * when it is, or when no token is present. */
+static const char *foreign_token(const run *r, const tokencert_state_request *rq)
+{
+    const char *home = home_token(r, rq);
+    if (home == NULL || r->inv == NULL || r->inv->n_tokens == 0 || token_present(r, home))
+        return NULL;
+    return r->inv->tokens[0].token.serial != NULL ? r->inv->tokens[0].token.serial : "?";
+}
+
 /* Reads the credential's objects on its token (no login) and reconciles: a certificate under the
  * credential's label that the store does not know (enrolled before tokencert kept state, or
  * imported with another tool) is adopted as a generation; the newest valid one is active. */
@@ -481,6 +516,8 @@ static int reconcile_with(run *r, const tokencert_state_request *open_rq, size_t
     size_t i, j, k;
     time_t now = tc_now();
     int code;
+    char home[128];
+    const char *h;
 
     if (uri == NULL) {
         fprintf(stderr, "tokencert: credential '%s': token URI '%s' is not a pkcs11: URI\n",
@@ -497,10 +534,16 @@ static int reconcile_with(run *r, const tokencert_state_request *open_rq, size_t
     code = gens_reload(r);
     if (code != EXIT_OK)
         return code;
+    /* The credential's own token (copied: the generations are reloaded below). */
+    h = home_token(r, n_open > 0 ? &open_rq[n_open - 1] : NULL);
+    snprintf(home, sizeof home, "%s", h != NULL ? h : "");
     for (i = 0; r->inv != NULL && i < r->inv->n_tokens; i++) {
         const tokencert_token_inventory *ti = &r->inv->tokens[i];
         if (r->serial == NULL)
             r->serial = xstrdup(ti->token.serial);
+        /* Certificates on another token under the same label are someone else's to manage. */
+        if (home[0] != '\0' && (ti->token.serial == NULL || strcmp(ti->token.serial, home) != 0))
+            continue;
         for (j = 0; j < ti->n_creds; j++) {
             const tokencert_credential *tc = &ti->creds[j];
             if (tc->kind != TOKENCERT_CRED_FULL && tc->kind != TOKENCERT_CRED_CERT_ONLY)
@@ -551,7 +594,12 @@ static int reconcile_with(run *r, const tokencert_state_request *open_rq, size_t
                 (best == NULL || r->gens[i].not_after > best->not_after))
                 best = &r->gens[i];
         }
-        if (best != NULL && best != r->active) {
+        /* Only among what is on the tokens present: an active certificate on a token that is
+         * not here stays active (it is not gone, only elsewhere). */
+        if (best != NULL && best != r->active &&
+            (r->active == NULL || r->active->token_serial == NULL ||
+             r->active->token_serial[0] == '\0' || token_present(r, r->active->token_serial) ||
+             r->active->not_after <= now)) {
             if (r->active != NULL) {
                 r->active->state = TOKENCERT_GEN_SUPERSEDED;
                 r->active->superseded = now;
@@ -608,8 +656,9 @@ static int open_token(run *r)
     return EXIT_OK;
 }
 
-/* The token is absent: the credential is deferred, said once (not at every timer run). */
-static int defer(run *r, const char **result)
+/* The token is absent, or the one present is not the credential's own (foreign: its serial;
+ * home: the credential's): the credential is deferred, said once (not at every timer run). */
+static int defer_on(run *r, const char **result, const char *foreign, const char *home)
 {
     tokencert_state_credential sc;
     lc *l = r->l;
@@ -621,15 +670,32 @@ static int defer(run *r, const char **result)
         tokencert_state_credential_clear(&sc);
         return EXIT_TOKEN_ABSENT;
     }
-    fprintf(stderr, "tokencert: %s: token %s is not present: deferred until it is\n", r->c->name,
-            r->c->token_uri);
+    if (foreign != NULL)
+        fprintf(stderr,
+                "tokencert: %s: the token present (serial %s) is not the one the credential is "
+                "on (serial %s): deferred until that one is inserted; 'tokencert renew %s' "
+                "moves the credential onto this token\n",
+                r->c->name, foreign, home, r->c->name);
+    else
+        fprintf(stderr, "tokencert: %s: token %s is not present: deferred until it is\n",
+                r->c->name, r->c->token_uri);
     if (l->st != NULL && !l->dry_run && sc.name != NULL) {
         sc.deferred_since = tc_now();
         tokencert_state_credential_put(l->st, &sc);
-        lc_event(l, r->c->name, "deferred", "absent", "token %s is not present", r->c->token_uri);
+        if (foreign != NULL)
+            lc_event(l, r->c->name, "deferred", "other token",
+                     "token serial %s present; the credential is on serial %s", foreign, home);
+        else
+            lc_event(l, r->c->name, "deferred", "absent", "token %s is not present",
+                     r->c->token_uri);
     }
     tokencert_state_credential_clear(&sc);
     return EXIT_TOKEN_ABSENT;
+}
+
+static int defer(run *r, const char **result)
+{
+    return defer_on(r, result, NULL, NULL);
 }
 
 /* Records the credential in the store (first run, or after a deferral). */
@@ -688,6 +754,13 @@ static int run_hook(run *r, const char *event, char *const *argv, const char *ne
         env[n++] = tc_asprintf("TOKENCERT_OLD_NOT_AFTER=%s", na);
         env[n++] = tc_asprintf("TOKENCERT_DAYS_LEFT=%ld",
                                tc_days_between(tc_now(), r->active_cert->not_after));
+    } else if (r->active != NULL && r->active->cert_sha256 != NULL) {
+        /* Not on the token present (absent, or another one): as recorded. */
+        tc_time_iso(r->active->not_after, na, sizeof na);
+        env[n++] = tc_asprintf("TOKENCERT_OLD_SHA256=%s", r->active->cert_sha256);
+        env[n++] = tc_asprintf("TOKENCERT_OLD_NOT_AFTER=%s", na);
+        env[n++] =
+            tc_asprintf("TOKENCERT_DAYS_LEFT=%ld", tc_days_between(tc_now(), r->active->not_after));
     }
     if (new_sha256 != NULL)
         env[n++] = tc_asprintf("TOKENCERT_NEW_SHA256=%s", new_sha256);
@@ -711,6 +784,43 @@ static int run_hook(run *r, const char *event, char *const *argv, const char *ne
     free(out);
     free(err);
     return rc;
+}
+
+/* The expiring hook runs when the credential is due and a run did not renew it (a request pending
+ * or failed, the token absent), about once a day rather than at every timer run. */
+#define EXPIRING_EVERY (20 * 3600)
+
+static void expiring_hook(run *r, const char *error)
+{
+    const lc_cred *c = r->c;
+    tokencert_state_event *ev = NULL;
+    size_t n = 0, i;
+    time_t now = tc_now(), nb, na;
+    int recent = 0;
+
+    if (c->hook_expiring == NULL || c->hook_expiring[0] == NULL || r->l->dry_run ||
+        r->l->st == NULL)
+        return;
+    if (r->gens == NULL && gens_reload(r) != EXIT_OK) /* the token absent: not read yet */
+        return;
+    if (r->active_cert != NULL) {
+        nb = r->active_cert->not_before;
+        na = r->active_cert->not_after;
+    } else if (r->active != NULL) {
+        nb = r->active->not_before; /* its token absent: as recorded */
+        na = r->active->not_after;
+    } else {
+        return;
+    }
+    if (now < lc_due_at(c, nb, na))
+        return;
+    if (tokencert_state_history(r->l->st, c->name, &ev, &n) == TC_OK)
+        for (i = n; i > 0 && !recent && ev[i - 1].time > now - EXPIRING_EVERY; i--)
+            recent = strcmp(ev[i - 1].event, "hook") == 0 && ev[i - 1].detail != NULL &&
+                     strncmp(ev[i - 1].detail, "expiring hook", 13) == 0;
+    tokencert_state_history_free(ev, n);
+    if (!recent)
+        run_hook(r, "expiring", c->hook_expiring, NULL, NULL, error);
 }
 
 /* ---- the CA backends -------------------------------------------------------------------- */
@@ -1158,39 +1268,35 @@ static char *key_type_of(const tokencert_credential *tc)
 }
 
 /* SANs of the current certificate as "dns:..." strings, comma separated. */
-static char *current_sans(run *r)
+/* The SANs of a certificate as "kind:value,..." (dns, ip, email, uri); "" when none. */
+static char *sans_of_der(const unsigned char *der, size_t len)
 {
-    unsigned char *der = NULL;
-    size_t len = 0, i;
-    const unsigned char *p;
+    const unsigned char *p = der;
     X509 *x;
     GENERAL_NAMES *gens;
     char *out = tc_strdup(""), *next;
+    size_t i;
 
-    if (r->active_cert == NULL || out == NULL ||
-        tokencert_export(r->t, r->active_cert->uri, 0, &der, &len) != TC_OK)
+    if (out == NULL || der == NULL)
         return out;
-    p = der;
     x = d2i_X509(NULL, &p, (long)len);
     gens = x != NULL ? X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL) : NULL;
     for (i = 0; gens != NULL && i < (size_t)sk_GENERAL_NAME_num(gens); i++) {
         const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, (int)i);
-        char *v = NULL;
+        char *v = NULL, ip[INET6_ADDRSTRLEN];
         const char *kind = NULL;
         if (g->type == GEN_DNS || g->type == GEN_EMAIL || g->type == GEN_URI) {
-            const ASN1_IA5STRING *s = g->d.ia5;
+            const ASN1_IA5STRING *ia5 = g->d.ia5;
             kind = g->type == GEN_DNS ? "dns" : g->type == GEN_EMAIL ? "email" : "uri";
-            v = tc_strndup((const char *)ASN1_STRING_get0_data(s), (size_t)ASN1_STRING_length(s));
+            v = tc_strndup((const char *)ASN1_STRING_get0_data(ia5),
+                           (size_t)ASN1_STRING_length(ia5));
         } else if (g->type == GEN_IPADD) {
+            const ASN1_OCTET_STRING *o = g->d.ip;
+            int n = ASN1_STRING_length(o);
             kind = "ip";
-            {
-                char *ip = NULL;
-                ASN1_OCTET_STRING *o = g->d.ip;
-                const unsigned char *b = ASN1_STRING_get0_data(o);
-                if (ASN1_STRING_length(o) == 4)
-                    ip = tc_asprintf("%u.%u.%u.%u", b[0], b[1], b[2], b[3]);
-                v = ip;
-            }
+            if ((n == 4 || n == 16) && inet_ntop(n == 4 ? AF_INET : AF_INET6,
+                                                 ASN1_STRING_get0_data(o), ip, sizeof ip) != NULL)
+                v = tc_strdup(ip);
         }
         if (v == NULL)
             continue;
@@ -1203,8 +1309,55 @@ static char *current_sans(run *r)
     }
     GENERAL_NAMES_free(gens);
     X509_free(x);
-    free(der);
     return out;
+}
+
+/* The SANs of the current certificate: read from the token, or, when it is not there (deleted
+ * by hand, or on another token), from the certificate the last completed request installed. */
+static char *current_sans(run *r)
+{
+    unsigned char *der = NULL;
+    size_t len = 0, n = 0, i;
+    tokencert_state_request *rqs = NULL;
+    char *out;
+
+    if (r->active_cert != NULL) {
+        if (tokencert_export(r->t, r->active_cert->uri, 0, &der, &len) != TC_OK)
+            return tc_strdup("");
+        out = sans_of_der(der, len);
+        free(der);
+        return out;
+    }
+    out = NULL;
+    if (tokencert_state_requests(r->l->st, r->c->name, 0, &rqs, &n) == TC_OK)
+        for (i = n; out == NULL && i > 0; i--) {
+            const tokencert_state_request *q = &rqs[i - 1];
+            if (q->state != TOKENCERT_RS_ACTIVE && q->state != TOKENCERT_RS_INSTALLED)
+                continue;
+            /* The certificate, else what was requested (enroll keeps no copy). */
+            out = q->cert != NULL ? sans_of_der(q->cert, q->cert_len)
+                                  : tc_strdup(q->san != NULL ? q->san : "");
+        }
+    tokencert_state_requests_free(rqs, n);
+    return out != NULL ? out : tc_strdup("");
+}
+
+/* The key type of the current key: read from the token, else the type the last completed
+ * request made; the default when nothing tells. */
+static char *current_key_type(run *r)
+{
+    tokencert_state_request *rqs = NULL;
+    size_t n = 0, i;
+    char *out = key_type_of(r->active_tc);
+
+    if (out == NULL && tokencert_state_requests(r->l->st, r->c->name, 0, &rqs, &n) == TC_OK)
+        for (i = n; out == NULL && i > 0; i--)
+            if ((rqs[i - 1].state == TOKENCERT_RS_ACTIVE ||
+                 rqs[i - 1].state == TOKENCERT_RS_INSTALLED) &&
+                rqs[i - 1].key_type != NULL)
+                out = tc_strdup(rqs[i - 1].key_type);
+    tokencert_state_requests_free(rqs, n);
+    return out != NULL ? out : tc_strdup(TOKENCERT_KEY_TYPE_DEFAULT);
 }
 
 /* Installs the issued certificate (and the CA's) and switches over in one transaction. */
@@ -1543,9 +1696,10 @@ static int renew_one(lc *l, lc_cred *c, int force, int poll_only, const char **r
     run r;
     tokencert_state_request rq;
     tokencert_err err;
-    int code, have, cleanup_needed;
+    int code, have, cleanup_needed, moving = 0;
     time_t now = tc_now();
     char when[32];
+    const char *foreign;
 
     memset(&r, 0, sizeof r);
     memset(&rq, 0, sizeof rq);
@@ -1567,13 +1721,47 @@ static int renew_one(lc *l, lc_cred *c, int force, int poll_only, const char **r
         code = cli_fail(l->ctx, TC_ERR_IO, "reading the state store");
         goto out;
     }
+    /* Another token answers to the credential's URI (same label): nothing is done to it
+     * unattended. Named, the credential moves onto it: a request whose key is on the other
+     * token is given up, and the new generation is made here. */
+    foreign = foreign_token(&r, have ? &rq : NULL);
+    if (foreign != NULL) {
+        char home[128];
+        snprintf(home, sizeof home, "%s", home_token(&r, have ? &rq : NULL));
+        if (!force || poll_only || l->dry_run) {
+            if (l->dry_run)
+                printf("%s: would defer: the token present (serial %s) is not the one the "
+                       "credential is on (serial %s)\n",
+                       c->name, foreign, home);
+            code = l->dry_run ? EXIT_OK : defer_on(&r, result, foreign, home);
+            if (l->dry_run)
+                *result = "would defer";
+            goto out;
+        }
+        printf("%s: moving onto the token present (serial %s); what is on token serial %s stays "
+               "there\n",
+               c->name, foreign, home);
+        if (have) {
+            rq.state = TOKENCERT_RS_ABANDONED;
+            free(rq.last_error);
+            rq.last_error = tc_asprintf("given up: its key is on token serial %s", home);
+            tokencert_state_request_update(l->st, &rq);
+            lc_event(l, c->name, "abandoned", "other token",
+                     "request %lld: its key is on token serial %s; renewing on serial %s", rq.id,
+                     home, foreign);
+            tokencert_state_request_clear(&rq);
+            memset(&rq, 0, sizeof rq);
+            have = 0;
+        }
+        moving = 1;
+    }
     if (!have) {
         if (poll_only) {
             *result = "nothing pending";
             code = EXIT_OK;
             goto out;
         }
-        if (!force && r.active != NULL && r.active_cert != NULL) {
+        if (!force && !moving && r.active != NULL && r.active_cert != NULL) {
             time_t due = lc_due_at(c, r.active_cert->not_before, r.active_cert->not_after);
             if (now < due) {
                 tc_time_iso(due, when, sizeof when);
@@ -1706,6 +1894,16 @@ static int renew_one(lc *l, lc_cred *c, int force, int poll_only, const char **r
         rq.state = TOKENCERT_RS_CREATED;
         rq.token_serial = xstrdup(r.serial);
         rq.key_reused = l->key_policy == 2 || (l->key_policy == 0 && c->reuse_key);
+        if (rq.key_reused && moving) {
+            fprintf(stderr,
+                    "tokencert: %s: the current key is on another token (serial %s): it "
+                    "cannot be reused here; --rekey makes a new one\n",
+                    c->name, r.active->token_serial);
+            free(subject);
+            free(san);
+            code = EXIT_BAD_INPUT;
+            goto out;
+        }
         if (rq.key_reused && r.active == NULL) {
             fprintf(stderr, "tokencert: %s: no current key to reuse\n", c->name);
             free(subject);
@@ -1714,7 +1912,7 @@ static int renew_one(lc *l, lc_cred *c, int force, int poll_only, const char **r
             goto out;
         }
         rq.key_id = rq.key_reused ? xstrdup(r.active->key_id) : NULL;
-        rq.key_type = c->key_type != NULL ? tc_strdup(c->key_type) : key_type_of(r.active_tc);
+        rq.key_type = c->key_type != NULL ? tc_strdup(c->key_type) : current_key_type(&r);
         rq.subject = subject;
         rq.san = san;
         rq.ca = tc_strdup(c->ca);
@@ -1737,10 +1935,10 @@ static int renew_one(lc *l, lc_cred *c, int force, int poll_only, const char **r
     cred_record(&r, *result, rq.last_error);
     if (code != EXIT_OK && code != EXIT_PENDING)
         run_hook(&r, "failure", c->hook_failure, NULL, NULL, rq.last_error);
-    if (code != EXIT_OK && r.active_cert != NULL &&
-        tc_now() >= lc_due_at(c, r.active_cert->not_before, r.active_cert->not_after))
-        run_hook(&r, "expiring", c->hook_expiring, NULL, NULL, rq.last_error);
 out:
+    /* Not renewed in this run (pending, failed, waiting for a retry, the token absent). */
+    if (code != EXIT_OK)
+        expiring_hook(&r, code == EXIT_TOKEN_ABSENT ? "the token is not present" : rq.last_error);
     (void)err;
     tokencert_state_request_clear(&rq);
     run_clear(&r);
@@ -1758,6 +1956,13 @@ int lc_poll(lc *l, lc_cred *c, const char **result)
 }
 
 /* ---- prune ------------------------------------------------------------------------------ */
+
+/* Whether objects recorded on the token with that serial are on the token opened. */
+static int on_this_token(const run *r, const char *serial)
+{
+    return serial == NULL || serial[0] == '\0' || r->serial == NULL ||
+           strcmp(serial, r->serial) == 0;
+}
 
 int lc_prune(lc *l, lc_cred *c, long long grace, int *n_pruned)
 {
@@ -1803,6 +2008,12 @@ int lc_prune(lc *l, lc_cred *c, long long grace, int *n_pruned)
             code = open_token(&r);
             if (code != EXIT_OK)
                 goto out;
+        }
+        if (!on_this_token(&r, g->token_serial)) {
+            printf("%s: generation %lld is on token serial %s, which is not present: kept until "
+                   "it is\n",
+                   c->name, g->number, g->token_serial);
+            continue;
         }
         /* A key still in use keeps its objects; only this generation's certificate goes (the
          * other certificates of that key share its label and CKA_ID). */
@@ -1853,6 +2064,8 @@ int lc_prune(lc *l, lc_cred *c, long long grace, int *n_pruned)
             if (code != EXIT_OK)
                 goto out;
         }
+        if (!on_this_token(&r, q->token_serial))
+            continue; /* its key is on a token not present: deleted once that one is */
         uri = lc_object_uri(r.token_uri, c->label, q->key_id, NULL);
         if (uri != NULL && tokencert_delete(r.t, uri, &del) == TC_OK && del > 0) {
             lc_event(l, c->name, "pruned", "ok", "key %s of request %lld", q->key_id, q->id);
@@ -1896,6 +2109,13 @@ int lc_status(lc *l, lc_cred *c, json_object *out)
     tokencert_state_credential sc;
     size_t n_all = 0, i;
     int code, have = 0, present;
+    const char *foreign, *home;
+    struct {
+        const char *serial, *sha256, *subject;
+        time_t not_before, not_after;
+        long days_left;
+        int on_token;
+    } act = {0};
     time_t now = tc_now(), due = 0;
     char a[32], b[32], action[512];
     json_object *o = out != NULL ? json_object_new_object() : NULL, *gens = NULL;
@@ -1923,11 +2143,36 @@ int lc_status(lc *l, lc_cred *c, json_object *out)
         tokencert_state_credential_get(l->st, c->name, &sc);
         tokencert_state_requests(l->st, c->name, 0, &all, &n_all);
     }
-    if (r.active_cert != NULL)
-        due = lc_due_at(c, r.active_cert->not_before, r.active_cert->not_after);
+    foreign = present ? foreign_token(&r, have ? &rq : NULL) : NULL;
+    home = home_token(&r, have ? &rq : NULL);
+    /* The active certificate: as read on the token, or as recorded when it is on its own token
+     * and that is not the one present. */
+    if (r.active_cert != NULL) {
+        act.serial = r.active_cert->serial;
+        act.sha256 = r.active_cert->sha256;
+        act.subject = r.active_cert->subject;
+        act.not_before = r.active_cert->not_before;
+        act.not_after = r.active_cert->not_after;
+        act.days_left = r.active_cert->days_left;
+        act.on_token = 1;
+    } else if (r.active != NULL && foreign != NULL) {
+        act.serial = r.active->serial;
+        act.sha256 = r.active->cert_sha256;
+        act.subject = r.active->subject;
+        act.not_before = r.active->not_before;
+        act.not_after = r.active->not_after;
+        act.days_left = tc_days_between(now, r.active->not_after);
+    }
+    if (act.sha256 != NULL)
+        due = lc_due_at(c, act.not_before, act.not_after);
     /* The next action, in plain words. */
     if (!present)
         snprintf(action, sizeof action, "insert token %s; renewal waits for it", c->token_uri);
+    else if (foreign != NULL)
+        snprintf(action, sizeof action,
+                 "insert the token with serial %s, the one the credential is on (the one present "
+                 "is serial %s); or move the credential onto this one: tokencert renew %s",
+                 home, foreign, c->name);
     else if (have && rq.state == TOKENCERT_RS_PENDING)
         snprintf(action, sizeof action,
                  "waiting for CA '%s' to approve request %s; tokencert poll installs it", c->ca,
@@ -1950,19 +2195,25 @@ int lc_status(lc *l, lc_cred *c, json_object *out)
     }
     if (o == NULL) {
         printf("%s\n", c->name);
-        printf("  token        %s (label %s)%s\n", c->token_uri, c->label,
-               present ? "" : ", not present");
+        printf("  token        %s (label %s)%s%s%s%s%s\n", c->token_uri, c->label,
+               present ? "" : ", not present", foreign != NULL ? ", serial " : "",
+               foreign != NULL ? foreign : "", foreign != NULL ? " present, not serial " : "",
+               foreign != NULL ? home : "");
         printf("  CA           %s (%s%s)\n", c->ca, c->ca_protocol,
                c->ca_manual ? ", manual approval" : "");
         if (sc.deferred_since != 0) {
             tc_time_iso(sc.deferred_since, a, sizeof a);
-            printf("  deferred     since %s: the token was not present at the last run\n", a);
+            printf(
+                "  deferred     since %s: the credential's token was not present at the last run\n",
+                a);
         }
-        if (r.active_cert != NULL) {
-            tc_time_iso(r.active_cert->not_after, a, sizeof a);
+        if (act.sha256 != NULL) {
+            tc_time_iso(act.not_after, a, sizeof a);
             tc_time_iso(due, b, sizeof b);
-            printf("  active       serial %s, valid until %s (%ld days left)%s\n",
-                   r.active_cert->serial, a, r.active_cert->days_left, r.active != NULL ? "" : "");
+            printf("  active       serial %s, valid until %s (%ld days left)%s%s%s\n",
+                   act.serial ? act.serial : "?", a, act.days_left,
+                   act.on_token ? "" : ", on token serial ", act.on_token ? "" : home,
+                   act.on_token ? "" : " (not present)");
             printf("  renewal due  %s%s\n", b, now >= due ? " (due now)" : "");
         } else {
             printf("  active       none\n");
@@ -1996,24 +2247,27 @@ int lc_status(lc *l, lc_cred *c, json_object *out)
         jset(o, "name", c->name);
         jset(o, "token", c->token_uri);
         jset(o, "label", c->label);
-        json_object_object_add(o, "token_present", json_object_new_boolean(present));
+        json_object_object_add(o, "token_present",
+                               json_object_new_boolean(present && foreign == NULL));
+        jset(o, "token_serial", home);
+        jset(o, "other_token_serial", foreign);
         if (sc.deferred_since != 0)
             jtime(o, "deferred_since", sc.deferred_since);
         else
             json_object_object_add(o, "deferred_since", NULL);
         jset(o, "ca", c->ca);
         jset(o, "ca_protocol", c->ca_protocol);
-        if (r.active_cert != NULL) {
+        if (act.sha256 != NULL) {
             json_object *ac = json_object_new_object();
-            jset(ac, "serial", r.active_cert->serial);
-            jset(ac, "sha256", r.active_cert->sha256);
-            jset(ac, "subject", r.active_cert->subject);
-            jtime(ac, "not_before", r.active_cert->not_before);
-            jtime(ac, "not_after", r.active_cert->not_after);
-            json_object_object_add(ac, "days_left",
-                                   json_object_new_int64(r.active_cert->days_left));
+            jset(ac, "serial", act.serial);
+            jset(ac, "sha256", act.sha256);
+            jset(ac, "subject", act.subject);
+            jtime(ac, "not_before", act.not_before);
+            jtime(ac, "not_after", act.not_after);
+            json_object_object_add(ac, "days_left", json_object_new_int64(act.days_left));
             json_object_object_add(ac, "generation",
                                    r.active ? json_object_new_int64(r.active->number) : NULL);
+            json_object_object_add(ac, "on_token", json_object_new_boolean(act.on_token));
             json_object_object_add(o, "active", ac);
             jtime(o, "renewal_due", due);
             json_object_object_add(o, "due", json_object_new_boolean(now >= due));

@@ -3,7 +3,8 @@
 # with execve and their argument list verbatim (shell syntax in an argument is not interpreted),
 # and environment variables describing the event: the credential, the old and new certificates'
 # fingerprints and end dates, days left, the error. A before-renewal hook that fails stops the
-# renewal. The fingerprints are checked against openssl's reading of the certificates.
+# renewal. The fingerprints are checked against openssl's reading of the certificates. The expiring
+# hook runs about once a day while a due credential is not renewed, the token absent too.
 set -euo pipefail
 . "$(dirname "$0")/../lib/harness.sh"
 
@@ -99,5 +100,27 @@ tc_assert_contains "$(hooklog)" "arg: || touch $W/pwned" "failure hook: its argu
 tc_assert_eq no "$(if [ -e "$W/pwned" ]; then echo yes; else echo no; fi)" "still no shell"
 "$TOKENCERT" history office >"$W/h.txt" 2>/dev/null
 tc_assert_match "$(cat "$W/h.txt")" "hook +ok +failure hook $W/hook ran" "the history records the hook"
+
+# The expiring hook: about once a day, not at every timer run.
+n_expiring() { hooklog | grep -c '^== expiring' || true; }
+TOKENCERT_TEST_NOW=+150d tc_expect_exit 1 "$TOKENCERT" renew office
+tc_assert_eq 2 "$(hooklog | grep -c '^== failure')" "a second failure the same day: its failure hook"
+tc_assert_eq 1 "$(n_expiring)" "a second failure the same day: no second expiring hook"
+TOKENCERT_TEST_NOW=+151d tc_expect_exit 1 "$TOKENCERT" renew --all --due
+tc_assert_eq 2 "$(n_expiring)" "a day later: the expiring hook again"
+
+# The token absent while the credential is due: deferred, and the expiring hook says so, with
+# the certificate as recorded.
+case "$TC_TOKEN_KIND" in
+softhsm) mv "$TC_WORLD/softhsm/tokens" "$W/tokens.out" && mkdir "$TC_WORLD/softhsm/tokens" ;;
+tpm) mv "$TPM2_PKCS11_STORE" "$W/tokens.out" && mkdir "$TPM2_PKCS11_STORE" ;;
+esac
+: >"$W/hooks/log"
+TOKENCERT_TEST_NOW=+152d tc_expect_exit 5 "$TOKENCERT" renew --all --due
+tc_assert_contains "$TC_ERR" "is not present: deferred until it is" "token absent: deferred"
+tc_assert_match "$(hooklog)" "^== expiring" "token absent: the expiring hook ran"
+tc_assert_contains "$(hooklog)" "TOKENCERT_ERROR=the token is not present" "token absent: the hook is told why"
+tc_assert_match "$(hooklog)" "TOKENCERT_DAYS_LEFT=[78]$" "token absent: days left, as recorded"
+tc_assert_match "$(hooklog)" "TOKENCERT_OLD_SHA256=[0-9A-F:]{95}$" "token absent: the certificate, as recorded"
 
 tc_finish
