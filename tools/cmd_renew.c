@@ -93,6 +93,7 @@ int cmd_renew(int argc, char **argv)
         code = worst;
     } else {
         lc_cred *cr = lc_find(&l, argv[optind]);
+        l.named = !due;
         code = cr != NULL ? lc_renew(&l, cr, !due, &result) : EXIT_NOT_FOUND;
     }
 out:

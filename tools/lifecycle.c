@@ -1722,20 +1722,28 @@ static int renew_one(lc *l, lc_cred *c, int force, int poll_only, const char **r
         goto out;
     }
     /* Another token answers to the credential's URI (same label): nothing is done to it
-     * unattended. Named, the credential moves onto it: a request whose key is on the other
-     * token is given up, and the new generation is made here. */
+     * unattended, nor by renew --all. Named, the credential moves onto it: a request whose key
+     * is on the other token is given up, and the new generation is made here. */
     foreign = foreign_token(&r, have ? &rq : NULL);
     if (foreign != NULL) {
         char home[128];
         snprintf(home, sizeof home, "%s", home_token(&r, have ? &rq : NULL));
-        if (!force || poll_only || l->dry_run) {
-            if (l->dry_run)
+        int move = force && l->named && !poll_only;
+        if (l->dry_run) {
+            if (move)
+                printf("%s: would move onto the token present (serial %s) and renew there; what "
+                       "is on token serial %s would stay there\n",
+                       c->name, foreign, home);
+            else
                 printf("%s: would defer: the token present (serial %s) is not the one the "
                        "credential is on (serial %s)\n",
                        c->name, foreign, home);
-            code = l->dry_run ? EXIT_OK : defer_on(&r, result, foreign, home);
-            if (l->dry_run)
-                *result = "would defer";
+            *result = move ? "would renew" : "would defer";
+            code = EXIT_OK;
+            goto out;
+        }
+        if (!move) {
+            code = defer_on(&r, result, foreign, home);
             goto out;
         }
         printf("%s: moving onto the token present (serial %s); what is on token serial %s stays "

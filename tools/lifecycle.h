@@ -44,6 +44,7 @@ typedef struct {
     int key_policy; /* 0 as configured, 1 --rekey, 2 --reuse-key */
     int wait_seconds;
     int quiet; /* no per-credential "not due" lines */
+    int named; /* renew NAME: the credential may move onto another token with its label */
     time_t started;
     tokencert_ctx *ctx; /* for configuration and state errors */
     tokencert_config *cfg;
