@@ -573,6 +573,42 @@ tokencert_err tokencert_state_credential_put(tokencert_state *st,
     return step_done(st, s, "cannot record a credential");
 }
 
+tokencert_err tokencert_state_credential_forget(tokencert_state *st, const char *name)
+{
+    sqlite3_stmt *s;
+    tokencert_err ret;
+    int n;
+
+    tc_return_val_if_fail(st != NULL && name != NULL, TC_ERR_INVALID_ARG);
+    if ((ret = exec_sql(st, "SAVEPOINT forget", "cannot start a transaction")) != TC_OK)
+        return ret;
+    if ((ret = prepare(st, "SELECT count(*) FROM generations WHERE credential = ?", &s)) != TC_OK)
+        goto fail;
+    bind_text(s, 1, name);
+    n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
+    sqlite3_finalize(s);
+    if (n != 0) {
+        ret = n < 0 ? db_error(st, "cannot read the generations")
+                    : tc_error(st->ctx, TC_ERR_INVALID_ARG,
+                               "the credential '%s' has certificates: it is not forgotten", name);
+        goto fail;
+    }
+    if ((ret = prepare(st, "DELETE FROM requests WHERE credential = ?", &s)) != TC_OK)
+        goto fail;
+    bind_text(s, 1, name);
+    if ((ret = step_done(st, s, "cannot forget the requests")) != TC_OK)
+        goto fail;
+    if ((ret = prepare(st, "DELETE FROM credentials WHERE name = ?", &s)) != TC_OK)
+        goto fail;
+    bind_text(s, 1, name);
+    if ((ret = step_done(st, s, "cannot forget the credential")) != TC_OK)
+        goto fail;
+    return exec_sql(st, "RELEASE forget", "cannot commit");
+fail:
+    sqlite3_exec(st->db, "ROLLBACK TO forget; RELEASE forget", NULL, NULL, NULL);
+    return ret;
+}
+
 static tokencert_err credential_from_row(sqlite3_stmt *s, tokencert_state_credential *c)
 {
     memset(c, 0, sizeof *c);

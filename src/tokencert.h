@@ -609,6 +609,11 @@ TOKENCERT_API tokencert_err tokencert_state_credential_get(tokencert_state *st, 
 TOKENCERT_API tokencert_err tokencert_state_credentials(tokencert_state *st,
                                                         tokencert_state_credential **out,
                                                         size_t *n);
+/* Removes a credential that never had a generation, with its requests (the history stays): an
+ * enrollment that failed and left the token as it found it leaves no credential behind.
+ * TC_ERR_INVALID_ARG when it has generations (nothing is removed). */
+TOKENCERT_API tokencert_err tokencert_state_credential_forget(tokencert_state *st,
+                                                              const char *name);
 TOKENCERT_API void tokencert_state_credential_clear(tokencert_state_credential *c);
 TOKENCERT_API void tokencert_state_credentials_free(tokencert_state_credential *v, size_t n);
 

@@ -93,14 +93,24 @@ static void record_state(lc *l, tokencert_state_request *rq, tokencert_request_s
         tokencert_state_request_update(l->st, rq);
 }
 
+/* The enrollment failed and left the token as it found it: the store forgets the credential and
+ * its request too, so that no timer run tries to renew what never was; the history keeps the
+ * attempt. */
+static void forget_request(lc *l, tokencert_state_request *rq, const char *why)
+{
+    lc_event(l, rq->credential, "enroll failed", "failed", "%s", why != NULL ? why : "?");
+    if (tokencert_state_credential_forget(l->st, rq->credential) != TC_OK)
+        record_state(l, rq, TOKENCERT_RS_ABANDONED, why);
+}
+
 /* A step after key generation failed: the key is removed so that the token is left as it was
- * found, and the request abandoned. When the key cannot be removed (the token went away), the
+ * found, and the enrollment forgotten. When the key cannot be removed (the token went away), the
  * request stays open (failed after key generation): the next run uses that key. */
 static void drop_request(lc *l, tokencert_state_request *rq, tokencert_token *t,
                          const tokencert_keygen_result *kr, const char *why)
 {
     if (remove_key(t, kr)) {
-        record_state(l, rq, TOKENCERT_RS_ABANDONED, why);
+        forget_request(l, rq, why);
         return;
     }
     rq->failed_at = TOKENCERT_RS_KEY_GENERATED;
@@ -372,7 +382,7 @@ int cmd_enroll(int argc, char **argv)
     if (err != TC_OK) {
         code = cli_fail(ctx, err, "generating the key");
         /* keygen leaves no half key pair behind when it fails. */
-        record_state(&lstate, &srq, TOKENCERT_RS_ABANDONED, tokencert_ctx_error(ctx));
+        forget_request(&lstate, &srq, tokencert_ctx_error(ctx));
         goto out;
     }
     free(srq.key_id);

@@ -1342,6 +1342,21 @@ static char *current_sans(run *r)
     return out != NULL ? out : tc_strdup("");
 }
 
+/* The subject of the newest request that named one; NULL when none did. */
+static char *last_requested_subject(run *r)
+{
+    tokencert_state_request *rqs = NULL;
+    size_t n = 0, i;
+    char *out = NULL;
+
+    if (tokencert_state_requests(r->l->st, r->c->name, 0, &rqs, &n) == TC_OK)
+        for (i = n; out == NULL && i > 0; i--)
+            if (rqs[i - 1].subject != NULL && rqs[i - 1].subject[0] != '\0')
+                out = tc_strdup(rqs[i - 1].subject);
+    tokencert_state_requests_free(rqs, n);
+    return out;
+}
+
 /* The key type of the current key: read from the token, else the type the last completed
  * request made; the default when nothing tells. */
 static char *current_key_type(run *r)
@@ -1691,6 +1706,23 @@ static int newest_open(lc *l, const char *name, tokencert_state_request *out)
     return 1;
 }
 
+/* Whether the credential's newest request was rejected by its CA (then in out, to be cleared). */
+static int newest_rejected(lc *l, const char *name, tokencert_state_request *out)
+{
+    tokencert_state_request *v = NULL;
+    size_t n = 0;
+    int rejected = 0;
+
+    if (tokencert_state_requests(l->st, name, 0, &v, &n) == TC_OK && n > 0 &&
+        v[n - 1].state == TOKENCERT_RS_REJECTED) {
+        *out = v[n - 1];
+        memset(&v[n - 1], 0, sizeof v[n - 1]);
+        rejected = 1;
+    }
+    tokencert_state_requests_free(v, n);
+    return rejected;
+}
+
 static int renew_one(lc *l, lc_cred *c, int force, int poll_only, const char **result)
 {
     run r;
@@ -1781,6 +1813,22 @@ static int renew_one(lc *l, lc_cred *c, int force, int poll_only, const char **r
                 goto out;
             }
         }
+        /* The CA said no to the last request: not asked again unattended (a timer would submit
+         * twice a day to an operator who said no); a named renew asks anew. */
+        if (!force && newest_rejected(l, c->name, &rq)) {
+            tc_time_iso(rq.updated, when, sizeof when);
+            fprintf(stderr,
+                    "tokencert: %s: CA '%s' rejected request %lld on %s (%s); it is not asked "
+                    "again unattended: 'tokencert renew %s' requests anew\n",
+                    c->name, c->ca, rq.id, when, rq.last_error ? rq.last_error : "no reason given",
+                    c->name);
+            *result = "rejected";
+            cred_record(&r, "rejected", rq.last_error);
+            tokencert_state_request_clear(&rq);
+            memset(&rq, 0, sizeof rq);
+            code = EXIT_REJECTED;
+            goto out;
+        }
         if (force && l->gen_mark >= 0) {
             size_t i;
             for (i = 0; i < r.n_gens; i++)
@@ -1870,6 +1918,9 @@ static int renew_one(lc *l, lc_cred *c, int force, int poll_only, const char **r
         for (size_t i = r.n_gens; subject == NULL && i > 0; i--)
             if (r.gens[i - 1].subject != NULL && r.gens[i - 1].subject[0] != '\0')
                 subject = xstrdup(r.gens[i - 1].subject);
+        /* No certificate ever (the first request rejected): what was requested. */
+        if (subject == NULL)
+            subject = last_requested_subject(&r);
         if (c->san_set) {
             size_t i;
             san = tc_strdup("");
@@ -2118,6 +2169,7 @@ int lc_status(lc *l, lc_cred *c, json_object *out)
     size_t n_all = 0, i;
     int code, have = 0, present;
     const char *foreign, *home;
+    const tokencert_state_request *rej;
     struct {
         const char *serial, *sha256, *subject;
         time_t not_before, not_after;
@@ -2173,6 +2225,9 @@ int lc_status(lc *l, lc_cred *c, json_object *out)
     }
     if (act.sha256 != NULL)
         due = lc_due_at(c, act.not_before, act.not_after);
+    /* The CA said no to the newest request: renewal waits for the user. */
+    rej = !have && n_all > 0 && all[n_all - 1].state == TOKENCERT_RS_REJECTED ? &all[n_all - 1]
+                                                                              : NULL;
     /* The next action, in plain words. */
     if (!present)
         snprintf(action, sizeof action, "insert token %s; renewal waits for it", c->token_uri);
@@ -2192,6 +2247,11 @@ int lc_status(lc *l, lc_cred *c, json_object *out)
     } else if (have)
         snprintf(action, sizeof action, "continue request %lld: tokencert renew %s", rq.id,
                  c->name);
+    else if (rej != NULL && (act.sha256 == NULL || now >= due))
+        snprintf(action, sizeof action,
+                 "CA '%s' rejected request %lld (%s): see to it, then tokencert renew %s requests "
+                 "anew",
+                 c->ca, rej->id, rej->last_error ? rej->last_error : "no reason given", c->name);
     else if (r.active_cert == NULL)
         snprintf(action, sizeof action, "no valid certificate: tokencert renew %s", c->name);
     else if (now >= due)
@@ -2245,6 +2305,11 @@ int lc_status(lc *l, lc_cred *c, json_object *out)
                    rq.ca_request_id ? ", CA request " : "",
                    rq.ca_request_id ? rq.ca_request_id : "", a, rq.next_poll ? ", next poll " : "",
                    rq.next_poll ? b : "");
+        }
+        if (rej != NULL) {
+            tc_time_iso(rej->updated, a, sizeof a);
+            printf("  rejected     request %lld on %s: %s\n", rej->id, a,
+                   rej->last_error ? rej->last_error : "no reason given");
         }
         if (have && rq.last_error != NULL)
             printf("  last error   %s\n", rq.last_error);
@@ -2311,6 +2376,15 @@ int lc_status(lc *l, lc_cred *c, json_object *out)
             json_object_object_add(o, "request", p);
         } else {
             json_object_object_add(o, "request", NULL);
+        }
+        if (rej != NULL) {
+            json_object *p = json_object_new_object();
+            json_object_object_add(p, "id", json_object_new_int64(rej->id));
+            jtime(p, "on", rej->updated);
+            jset(p, "reason", rej->last_error);
+            json_object_object_add(o, "rejected", p);
+        } else {
+            json_object_object_add(o, "rejected", NULL);
         }
         jset(o, "last_result", sc.last_result);
         jset(o, "last_error", have && rq.last_error ? rq.last_error : sc.last_error);

@@ -138,6 +138,23 @@ tc_assert_match "$TC_ERR" "a (key|certificate) labelled 'office' already exists 
 tc_assert_eq 1 "$(n_requests)" "label in use: no request recorded"
 unchanged "label in use"
 
+# A key labelled so by another tool, unknown to the state store: the enrollment is refused, the
+# token is unchanged, and the store forgets it (no credential left for a timer run to renew).
+tc_p11_login --keypairgen --key-type EC:prime256v1 --label foreign --id 0f0f0f0f >/dev/null 2>&1 ||
+    tc_die "pkcs11-tool could not make the foreign key"
+tc_objects_snapshot "$TC_WORLD/snapshot.base"
+tc_expect_exit 2 "$TOKENCERT" enroll "$USER_URI" --module "$MODULE" --pin-source env:PIN \
+    --ca-dir "$CA" --label foreign --subject "CN=1234567890" --type ec:p256
+tc_assert_match "$TC_ERR" "a key labelled 'foreign' already exists" "foreign label: refused, says so"
+unchanged "foreign label"
+tc_assert_eq "0|0" "$(sqlite3 "$TOKENCERT_STATE_DIR/state.db" \
+    "SELECT (SELECT count(*) FROM credentials WHERE name = 'foreign'), (SELECT count(*) FROM requests WHERE credential = 'foreign')")" \
+    "foreign label: no credential, no request left in the state store"
+tc_assert_match "$(sqlite3 "$TOKENCERT_STATE_DIR/state.db" "SELECT event || ' ' || result FROM history WHERE credential = 'foreign'")" \
+    "enroll failed failed" "foreign label: the attempt is in the history"
+tc_expect_exit 0 "$TOKENCERT" renew --all --due --module "$MODULE" --pin-source env:PIN
+tc_assert_not_contains "$TC_OUT$TC_ERR" "foreign" "foreign label: the timer's run knows nothing of it"
+
 # A second credential on the same token with the existing CA (RSA this time).
 : >"$LOGIN_LOG"
 tc_expect_exit 0 "$TOKENCERT" enroll "$USER_URI" --module "$FM" --pin-source env:PIN \

@@ -1051,6 +1051,52 @@ static void assert_full_history(tokencert_state *st, time_t lo, time_t hi)
     tokencert_state_history_free(v, n);
 }
 
+/* A credential whose enrollment failed with the token untouched is forgotten with its requests;
+ * its history stays. One with a generation is not. */
+static void test_forget(void **state)
+{
+    fixture *fx = *state;
+    tokencert_state *st = open_store(fx, 1);
+    tokencert_state_credential fresh = {.name = "fresh", .label = "fresh"};
+    tokencert_state_credential kept = {.name = "kept", .label = "kept"};
+    tokencert_state_request r1 = {.credential = "fresh", .state = TOKENCERT_RS_ABANDONED};
+    tokencert_state_request r2 = {.credential = "kept", .state = TOKENCERT_RS_ACTIVE};
+    tokencert_state_generation g = {.credential = "kept", .state = TOKENCERT_GEN_ACTIVE};
+    tokencert_state_credential got;
+    tokencert_state_request *v = NULL;
+    tokencert_state_event *ev = NULL;
+    size_t n = 0;
+
+    assert_int_equal(tokencert_state_credential_put(st, &fresh), TC_OK);
+    assert_int_equal(tokencert_state_credential_put(st, &kept), TC_OK);
+    assert_int_equal(tokencert_state_request_add(st, &r1), TC_OK);
+    assert_int_equal(tokencert_state_request_add(st, &r2), TC_OK);
+    assert_int_equal(tokencert_state_generation_add(st, &g), TC_OK);
+    assert_int_equal(tokencert_state_log(st, "fresh", "enroll failed", "failed", "label in use"),
+                     TC_OK);
+
+    assert_int_equal(tokencert_state_credential_forget(st, "fresh"), TC_OK);
+    assert_int_equal(tokencert_state_credential_get(st, "fresh", &got), TC_ERR_NOT_FOUND);
+    assert_int_equal(tokencert_state_requests(st, "fresh", 0, &v, &n), TC_OK);
+    assert_int_equal(n, 0);
+    tokencert_state_requests_free(v, n);
+    assert_int_equal(tokencert_state_history(st, "fresh", &ev, &n), TC_OK);
+    assert_int_equal(n, 1);
+    tokencert_state_history_free(ev, n);
+
+    assert_int_equal(tokencert_state_credential_forget(st, "kept"), TC_ERR_INVALID_ARG);
+    assert_int_equal(tokencert_state_credential_get(st, "kept", &got), TC_OK);
+    tokencert_state_credential_clear(&got);
+    assert_int_equal(tokencert_state_requests(st, "kept", 0, &v, &n), TC_OK);
+    assert_int_equal(n, 1);
+    tokencert_state_requests_free(v, n);
+
+    /* Still usable afterwards: the savepoint was released in both cases. */
+    assert_int_equal(tokencert_state_begin(st), TC_OK);
+    assert_int_equal(tokencert_state_commit(st), TC_OK);
+    tokencert_state_close(st);
+}
+
 static void test_history(void **state)
 {
     fixture *fx = *state;
@@ -1289,6 +1335,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_request_filters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_generations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_credentials, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_forget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock_in_process, setup, teardown),
