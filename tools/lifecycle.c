@@ -596,10 +596,7 @@ static int reconcile_with(run *r, const tokencert_state_request *open_rq, size_t
         }
         /* Only among what is on the tokens present: an active certificate on a token that is
          * not here stays active (it is not gone, only elsewhere). */
-        if (best != NULL && best != r->active &&
-            (r->active == NULL || r->active->token_serial == NULL ||
-             r->active->token_serial[0] == '\0' || token_present(r, r->active->token_serial) ||
-             r->active->not_after <= now)) {
+        if (best != NULL && best != r->active && foreign_token(r, NULL) == NULL) {
             if (r->active != NULL) {
                 r->active->state = TOKENCERT_GEN_SUPERSEDED;
                 r->active->superseded = now;
@@ -1312,14 +1309,24 @@ static char *sans_of_der(const unsigned char *der, size_t len)
     return out;
 }
 
+/* The newest request whose certificate was installed, among v[0..n); NULL when none. */
+static const tokencert_state_request *newest_completed(const tokencert_state_request *v, size_t n)
+{
+    for (; n > 0; n--)
+        if (v[n - 1].state == TOKENCERT_RS_ACTIVE || v[n - 1].state == TOKENCERT_RS_INSTALLED)
+            return &v[n - 1];
+    return NULL;
+}
+
 /* The SANs of the current certificate: read from the token, or, when it is not there (deleted
  * by hand, or on another token), from the certificate the last completed request installed. */
 static char *current_sans(run *r)
 {
     unsigned char *der = NULL;
-    size_t len = 0, n = 0, i;
+    size_t len = 0, n = 0;
     tokencert_state_request *rqs = NULL;
-    char *out;
+    const tokencert_state_request *q;
+    char *out = NULL;
 
     if (r->active_cert != NULL) {
         if (tokencert_export(r->t, r->active_cert->uri, 0, &der, &len) != TC_OK)
@@ -1328,16 +1335,11 @@ static char *current_sans(run *r)
         free(der);
         return out;
     }
-    out = NULL;
-    if (tokencert_state_requests(r->l->st, r->c->name, 0, &rqs, &n) == TC_OK)
-        for (i = n; out == NULL && i > 0; i--) {
-            const tokencert_state_request *q = &rqs[i - 1];
-            if (q->state != TOKENCERT_RS_ACTIVE && q->state != TOKENCERT_RS_INSTALLED)
-                continue;
-            /* The certificate, else what was requested (enroll keeps no copy). */
-            out = q->cert != NULL ? sans_of_der(q->cert, q->cert_len)
-                                  : tc_strdup(q->san != NULL ? q->san : "");
-        }
+    if (tokencert_state_requests(r->l->st, r->c->name, 0, &rqs, &n) == TC_OK &&
+        (q = newest_completed(rqs, n)) != NULL)
+        /* The certificate, else what was requested (enroll keeps no copy). */
+        out = q->cert != NULL ? sans_of_der(q->cert, q->cert_len)
+                              : tc_strdup(q->san != NULL ? q->san : "");
     tokencert_state_requests_free(rqs, n);
     return out != NULL ? out : tc_strdup("");
 }
@@ -1362,15 +1364,13 @@ static char *last_requested_subject(run *r)
 static char *current_key_type(run *r)
 {
     tokencert_state_request *rqs = NULL;
-    size_t n = 0, i;
+    const tokencert_state_request *q;
+    size_t n = 0;
     char *out = key_type_of(r->active_tc);
 
-    if (out == NULL && tokencert_state_requests(r->l->st, r->c->name, 0, &rqs, &n) == TC_OK)
-        for (i = n; out == NULL && i > 0; i--)
-            if ((rqs[i - 1].state == TOKENCERT_RS_ACTIVE ||
-                 rqs[i - 1].state == TOKENCERT_RS_INSTALLED) &&
-                rqs[i - 1].key_type != NULL)
-                out = tc_strdup(rqs[i - 1].key_type);
+    if (out == NULL && tokencert_state_requests(r->l->st, r->c->name, 0, &rqs, &n) == TC_OK &&
+        (q = newest_completed(rqs, n)) != NULL && q->key_type != NULL)
+        out = tc_strdup(q->key_type);
     tokencert_state_requests_free(rqs, n);
     return out != NULL ? out : tc_strdup(TOKENCERT_KEY_TYPE_DEFAULT);
 }
@@ -1758,9 +1758,9 @@ static int renew_one(lc *l, lc_cred *c, int force, int poll_only, const char **r
      * is on the other token is given up, and the new generation is made here. */
     foreign = foreign_token(&r, have ? &rq : NULL);
     if (foreign != NULL) {
-        char home[128];
-        snprintf(home, sizeof home, "%s", home_token(&r, have ? &rq : NULL));
+        char home[128]; /* copied: rq is cleared below */
         int move = force && l->named && !poll_only;
+        snprintf(home, sizeof home, "%s", home_token(&r, have ? &rq : NULL));
         if (l->dry_run) {
             if (move)
                 printf("%s: would move onto the token present (serial %s) and renew there; what "
