@@ -10,7 +10,7 @@
  *   tls     --connect 127.0.0.1:PORT --cert CERT --CAfile CA [--tls1_2]
  *   decrypt --pad pkcs1|oaep [--md sha1|sha256] --in F --out F
  * Exit: 0 ok, 1 failure, 2 usage, 4 key or token not found. */
-#include "internal.h"
+#include "x509/x509.h"
 
 #include <arpa/inet.h>
 #include <getopt.h>

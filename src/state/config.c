@@ -4,7 +4,7 @@
  * `tokencert config check` shows them all. The file names hooks that run as its reader (often
  * root): a file others can write is refused, and secrets are never taken from it, only where to
  * read them. */
-#include "internal.h"
+#include "x509/x509.h"
 
 #include <ctype.h>
 #include <errno.h>

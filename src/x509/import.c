@@ -2,7 +2,7 @@
  * every check made (fingerprint, key match, chain, dates) before the first object is written, and
  * whatever one call wrote destroyed again when a later write fails. Also tc_cert_store(), the one
  * place certificate objects are written (enrollment uses it too). */
-#include "internal.h"
+#include "x509/x509.h"
 
 #include <limits.h>
 #include <stdlib.h>

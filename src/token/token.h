@@ -1,16 +1,13 @@
-/* internal.h — types and functions shared inside libtokencert; never installed. */
-#ifndef TOKENCERT_SRC_INTERNAL_H
-#define TOKENCERT_SRC_INTERNAL_H
+/* token/token.h — the token layer: the library context, modules, slots, sessions, login, PIN sources,
+ * batched object reads, open tokens and one wrapper per PKCS#11 call. Never installed. */
+#ifndef TOKENCERT_SRC_TOKEN_TOKEN_H
+#define TOKENCERT_SRC_TOKEN_TOKEN_H
 
 #include "common.h"
 #include "tokencert.h"
-
 #include <p11-kit/pkcs11.h>
 #include <p11-kit/uri.h>
-
 #include <openssl/evp.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
 
 typedef struct {
     CK_FUNCTION_LIST *fl;
@@ -32,6 +29,9 @@ struct tokencert_ctx {
     /* The private OpenSSL library context (provider.c): default + legacy + tokencert providers. */
     OSSL_LIB_CTX *libctx;
     OSSL_PROVIDER *prov_default, *prov_legacy, *prov_tokencert;
+    /* Set by the provider layer when it creates libctx, called by tokencert_ctx_free(): the token
+     * layer frees what a layer above it made without depending on it. */
+    void (*libctx_free)(tokencert_ctx *ctx);
 };
 
 /* Records the detail of the error being returned and returns err, for "return tc_error(...)". */
@@ -94,7 +94,7 @@ int tc_uri_names_object(P11KitUri *uri);
 /* A session on one token, optionally logged in. */
 typedef struct tc_key tc_key;
 
-typedef struct {
+typedef struct tc_session_s {
     tc_slot *slot;
     CK_SESSION_HANDLE h;
     int logged_in;
@@ -102,6 +102,9 @@ typedef struct {
      * sign and installs its certificate does not search the token for it again. */
     tc_key **keys;
     size_t n_keys;
+    /* Set by the keys layer when it remembers a key; called at close, so that the token layer
+     * releases them without depending on the layer above it. */
+    void (*forget_keys)(struct tc_session_s *s);
 } tc_session;
 
 tokencert_err tc_session_open(tokencert_ctx *ctx, tc_slot *slot, int rw, tc_session *out);
@@ -148,19 +151,6 @@ tokencert_err tc_pin_from_source(tokencert_ctx *ctx, const char *source, char **
 /* Prompts on the controlling terminal without echo. */
 tokencert_err tc_pin_prompt(tokencert_ctx *ctx, const char *prompt, char **pin_out);
 
-/* ---- certificates (x509.c) ---- */
-/* Decodes what a listing needs from a DER certificate without a full X509 parse: fingerprints
- * always (so even an unreadable certificate can be identified), the rest when it parses.
- * keyhash receives SHA-256 of the public key material (RSA modulus, or EC/EdDSA point), the
- * value the inventory pairs keys and certificates by when their CKA_IDs differ. On malformed
- * data returns TC_ERR_BAD_DATA with *why saying what was wrong. */
-tokencert_err tc_cert_decode(const unsigned char *der, size_t len, tokencert_cert *out,
-                             unsigned char keyhash[32], char **why);
-void tc_cert_clear(tokencert_cert *c);
-/* A name as RFC 4514 text (most specific RDN first), UTF-8 kept readable, control characters
- * escaped; NULL when out of memory. */
-char *tc_name_string(const X509_NAME *name);
-
 /* ---- an open token (handle.c) ---- */
 struct tokencert_token {
     tokencert_ctx *ctx;
@@ -200,89 +190,10 @@ CK_RV tc_p11_decrypt_init(tc_module *m, CK_SESSION_HANDLE s, CK_MECHANISM *mech,
 CK_RV tc_p11_decrypt(tc_module *m, CK_SESSION_HANDLE s, CK_BYTE *in, CK_ULONG in_len, CK_BYTE *out,
                      CK_ULONG *out_len);
 
-/* ---- token keys (key.c) ---- */
-/* A private key on the token, with its public half read once. Reference-counted: the session
- * keeps one reference until it closes, tc_key_free() drops the caller's. */
-struct tc_key {
-    int refs;
-    tc_session *session; /* borrowed: must outlive the key */
-    CK_OBJECT_HANDLE priv;
-    CK_OBJECT_HANDLE pub; /* CK_INVALID_HANDLE when the token has no public-key object for it */
-    CK_KEY_TYPE ck_type;  /* CKK_RSA, CKK_EC, CKK_EC_EDWARDS */
-    unsigned char *id;
-    size_t id_len;
-    char *label;
-    EVP_PKEY *pub_pkey; /* the public key, as a plain OpenSSL key in tc_libctx() */
-    int bits;
-};
-
-/* The one private key that the object attributes of uri (id=, object=) select on s, with its
- * public half. TC_ERR_NOT_FOUND when none, TC_ERR_INVALID_ARG naming them when several. */
-tokencert_err tc_key_open(tokencert_ctx *ctx, tc_session *s, P11KitUri *uri, tc_key **out);
-/* The private key whose CKA_ID is id. */
-tokencert_err tc_key_open_id(tokencert_ctx *ctx, tc_session *s, const unsigned char *id,
-                             size_t id_len, tc_key **out);
-void tc_key_free(tc_key *k);
-/* Makes a key just generated known to its session without reading it back; takes over pub_pkey.
- * Returns the session's reference (not the caller's) or NULL when out of memory. */
-tc_key *tc_key_remember(tc_session *s, CK_OBJECT_HANDLE priv, CK_OBJECT_HANDLE pub,
-                        CK_KEY_TYPE type, const unsigned char *id, size_t id_len, const char *label,
-                        EVP_PKEY *pub_pkey);
-/* Drops the keys a session knows (when objects were deleted, and at close). */
-void tc_session_forget_keys(tc_session *s);
-/* The public key of a key object (private or public) from its attributes: CKA_MODULUS and
- * CKA_PUBLIC_EXPONENT, or CKA_EC_PARAMS and CKA_EC_POINT. */
-tokencert_err tc_pubkey_read(tokencert_ctx *ctx, tc_session *s, CK_OBJECT_HANDLE obj,
-                             CK_KEY_TYPE type, EVP_PKEY **out);
-/* The CKA_ID derived from a public key, the rule OpenSC and NSS follow: SHA-1 of the RSA modulus
- * (unsigned big-endian, no leading zeros), of the EC point (uncompressed, the bare octets), or of
- * the EdDSA public key. */
-tokencert_err tc_key_id_for(tokencert_ctx *ctx, EVP_PKEY *pub, unsigned char id[20]);
-
-/* ---- the built-in OpenSSL provider (provider.c) ---- */
-/* The library's private OSSL_LIB_CTX with the default, legacy and tokencert providers; created on
- * first use, freed with ctx. NULL (with the error recorded) when it cannot be set up. */
-OSSL_LIB_CTX *tc_libctx(tokencert_ctx *ctx);
-void tc_provider_ctx_free(tokencert_ctx *ctx);
-/* An EVP_PKEY in tc_libctx() whose private operations (sign, decrypt) run on the token through
- * key, over key's session and login. key must outlive the EVP_PKEY. */
-tokencert_err tc_key_pkey(tokencert_ctx *ctx, tc_key *key, EVP_PKEY **out);
-
-/* ---- key generation (keygen.c) ---- */
-/* Generates a key pair of type ("rsa:2048", ...) on s, with CKA_ID derived from the public key and
- * label on both objects. Leaves nothing behind on failure. id_out (20 bytes) may be NULL. */
-tokencert_err tc_keygen(tokencert_ctx *ctx, tc_session *s, const char *type, const char *label,
-                        int shared_label, unsigned char id_out[20], size_t *id_len);
-
-/* ---- certificates written to the token (import.c) ---- */
-/* Stores cert as a CKO_CERTIFICATE object (CKA_ID id, CKA_LABEL label, CKA_SUBJECT, CKA_ISSUER,
- * CKA_SERIAL_NUMBER, CKA_VALUE; CKA_CERTIFICATE_CATEGORY 2 when authority). An identical
- * certificate already on the token is not written again (*existed set). */
-tokencert_err tc_cert_store(tokencert_ctx *ctx, tc_session *s, X509 *cert, const unsigned char *id,
-                            size_t id_len, const char *label, int authority, int *existed);
-
-/* ---- requests (request.c) ---- */
-/* An X509_NAME from an RFC 4514 string (most specific RDN first; parsed by OpenLDAP), in DER order.
- * Malformed or empty: TC_ERR_INVALID_ARG naming the part that is wrong. */
-tokencert_err tc_name_parse(tokencert_ctx *ctx, const char *rfc4514, X509_NAME **out);
-/* subjectAltName entries from "dns:NAME", "ip:ADDR", "email:ADDR", "uri:URI", each validated. */
-tokencert_err tc_san_parse(tokencert_ctx *ctx, const char *const *san, size_t n,
-                           GENERAL_NAMES **out);
-/* The OpenSSL name of an accepted digest ("sha256" default, "sha384", "sha512"). */
-tokencert_err tc_digest_name(tokencert_ctx *ctx, const char *digest, const char **name);
-/* An unsigned request from p: subject, SAN extension request, challenge password, and pub when
- * not NULL. Free with tc_req_free(), which wipes the challenge password. */
-tokencert_err tc_req_build(tokencert_ctx *ctx, const tokencert_csr_params *p, EVP_PKEY *pub,
-                           X509_REQ **out);
-/* Signs req with pkey (a key in tc_libctx(), token-backed or not) and digest (NULL: sha256;
- * ignored for EdDSA). */
-tokencert_err tc_req_sign(tokencert_ctx *ctx, X509_REQ *req, EVP_PKEY *pkey, const char *digest);
-void tc_req_free(X509_REQ *req);
-
 /* ---- token initialisation, for the embedded CA's own token (p11.c) ---- */
 /* label is the 32-byte blank-padded CK_TOKEN_INFO label. */
 CK_RV tc_p11_init_token(tc_module *m, CK_SLOT_ID slot, unsigned char *so_pin, CK_ULONG so_pin_len,
                         const unsigned char label[32]);
 CK_RV tc_p11_init_pin(tc_module *m, CK_SESSION_HANDLE s, unsigned char *pin, CK_ULONG pin_len);
 
-#endif /* TOKENCERT_SRC_INTERNAL_H */
+#endif /* TOKENCERT_SRC_TOKEN_TOKEN_H */

@@ -1,6 +1,6 @@
 /* p11.c — the PKCS#11 boundary: one thin wrapper per function (presence check and tracing when
  * TOKENCERT_DEBUG contains "pkcs11"), CK_RV names, and the single CK_RV -> tokencert_err map. */
-#include "internal.h"
+#include "token/token.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -4,7 +4,7 @@
  *
  * Cost model: one C_GetAttributeValue per object, searches in large batches, a shallow
  * certificate decode, and extra reads only for the few keys that need pairing by public key. */
-#include "internal.h"
+#include "x509/x509.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* keygen.c — key pairs generated on the token: the key types tokencert makes, the attribute policy
  * of generated keys (sensitive, never extractable), the CKA_ID derived from the public key, and
  * the cleanup that leaves no half key pair behind when anything fails on the way. */
-#include "internal.h"
+#include "keys/keys.h"
 
 #include <stdlib.h>
 #include <string.h>

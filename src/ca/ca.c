@@ -7,7 +7,7 @@
  * user's own token may be SoftHSM too. So everything that touches the CA's own token (init,
  * approve) sets SOFTHSM2_CONF and loads SoftHSM itself, and refuses to run in a process that has
  * SoftHSM loaded already: the CLI runs those operations as a child process of their own. */
-#include "internal.h"
+#include "x509/x509.h"
 
 #include <dlfcn.h>
 #include <errno.h>

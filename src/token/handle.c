@@ -1,7 +1,7 @@
 /* handle.c — an open token: the one token a URI selects, one session and at most one login shared
  * by everything a command does on it (key generation, signing, writing objects), and secrets read
  * from the same sources as PINs. */
-#include "internal.h"
+#include "token/token.h"
 
 #include <stdlib.h>
 #include <string.h>

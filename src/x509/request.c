@@ -1,7 +1,7 @@
 /* request.c — PKCS#10 certificate requests for token keys: the subject from an RFC 4514 string
  * (parsed by OpenLDAP's DN parser, not by hand), subjectAltNames, an optional challenge password,
  * and the signature made on the token through the library's OpenSSL provider. */
-#include "internal.h"
+#include "x509/x509.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>

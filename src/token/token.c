@@ -1,6 +1,6 @@
 /* token.c — slots, tokens, sessions and login: URI matching against module, slot and token
  * information, token URIs for display, and the PIN-lockout-safe login. */
-#include "internal.h"
+#include "token/token.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -410,7 +410,8 @@ void tc_session_close(tc_session *s)
 {
     if (s == NULL || s->slot == NULL)
         return;
-    tc_session_forget_keys(s);
+    if (s->forget_keys != NULL)
+        s->forget_keys(s);
     tc_p11_close_session(s->slot->module, s->h);
     s->slot = NULL;
 }

@@ -1,6 +1,6 @@
 /* pubkey.c — public keys read from a token key object's attributes, and the CKA_ID derived from a
  * public key (the rule OpenSC and NSS use, so that their tools pair our objects too). */
-#include "internal.h"
+#include "provider/provider.h"
 
 #include <stdlib.h>
 #include <string.h>

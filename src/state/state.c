@@ -5,7 +5,7 @@
  * is opened only when it is recognisably ours (application_id, the meta table, a quick check, a
  * schema this version knows) and never written before that is established. WAL keeps readers
  * (status) out of a writer's (renew) way; the busy timeout covers the short write transactions. */
-#include "internal.h"
+#include "token/token.h"
 
 #include <errno.h>
 #include <fcntl.h>

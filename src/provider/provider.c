@@ -14,7 +14,7 @@
  * prefers the default provider (plain keys never land here), and our keys refuse an export that
  * asks for the private half (token keys are then always signed with here), while the public half
  * exports freely, which is what encoders need for the SubjectPublicKeyInfo. */
-#include "internal.h"
+#include "provider/provider.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -1338,6 +1338,7 @@ OSSL_LIB_CTX *tc_libctx(tokencert_ctx *ctx)
         tc_error(ctx, TC_ERR_NOMEM, "cannot create an OpenSSL library context");
         return NULL;
     }
+    ctx->libctx_free = tc_provider_ctx_free;
     ctx->prov_default = OSSL_PROVIDER_load(ctx->libctx, "default");
     /* PKCS#12 files from portals still use RC2 and 3DES: the legacy provider decrypts them. */
     ctx->prov_legacy = OSSL_PROVIDER_load(ctx->libctx, "legacy");

@@ -4,7 +4,7 @@
  * 120 us a certificate); a listing needs only names, dates, serial, extensions and the key's type
  * and size. The templates below decode TBSCertificate with OpenSSL's own ASN.1 types but keep the
  * SubjectPublicKeyInfo as an algorithm plus a bit string, so nothing goes through a provider. */
-#include "internal.h"
+#include "x509/x509.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* objects.c — objects selected by a pkcs11: URI on an open token: listed, exported (certificates
  * and public keys only: a private key never leaves the token) and destroyed. */
-#include "internal.h"
+#include "keys/keys.h"
 
 #include <stdlib.h>
 #include <string.h>

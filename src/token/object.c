@@ -1,6 +1,6 @@
 /* object.c — object search in batches and attribute reads in one call per object, with safe
  * fallbacks for tokens that refuse a combined read. */
-#include "internal.h"
+#include "token/token.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* ctx.c — the library context: error detail, warnings, error names, and module loading through
  * p11-kit (the registry, or one module by path). */
-#include "internal.h"
+#include "token/token.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -160,7 +160,8 @@ void tokencert_ctx_free(tokencert_ctx *ctx)
 
     if (ctx == NULL)
         return;
-    tc_provider_ctx_free(ctx);
+    if (ctx->libctx_free != NULL)
+        ctx->libctx_free(ctx);
     unload_modules(ctx);
     for (i = 0; i < ctx->warnings.n; i++)
         free(ctx->warnings.v[i]);

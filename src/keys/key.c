@@ -1,6 +1,6 @@
 /* key.c — private keys on the token as the library uses them: the one key an object URI or a
  * CKA_ID selects, with its type, id, label and public half read once. */
-#include "internal.h"
+#include "keys/keys.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +119,7 @@ static void cache_add(tc_session *s, tc_key *k)
         return;
     s->keys = v;
     s->keys[s->n_keys++] = k;
+    s->forget_keys = tc_session_forget_keys;
     k->refs++;
 }
 

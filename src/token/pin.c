@@ -1,6 +1,6 @@
 /* pin.c — PIN sources: file:PATH, env:VAR, fd:N, and a no-echo prompt on the terminal. Every buffer
  * that held a PIN is wiped before it is freed; no PIN ever reaches an error message. */
-#include "internal.h"
+#include "token/token.h"
 
 #include <errno.h>
 #include <fcntl.h>
