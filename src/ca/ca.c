@@ -4,9 +4,13 @@
  * the CA's token through the library's OpenSSL provider.
  *
  * SoftHSM reads its configuration (SOFTHSM2_CONF) once per process, at C_Initialize, and the
- * user's own token may be SoftHSM too. So everything that touches the CA's own token (init,
- * approve) sets SOFTHSM2_CONF and loads SoftHSM itself, and refuses to run in a process that has
- * SoftHSM loaded already: the CLI runs those operations as a child process of their own. */
+ * user's own token may be SoftHSM too. So everything that touches the CA's token (init, approve)
+ * runs in the signer, tokencert-ca-sign, a process of its own that the library starts with the
+ * CA's SOFTHSM2_CONF in its environment (spawn.c); the *_signer functions here are its half. The
+ * library's half only reads and writes the index and the directory. */
+#include "ca/ca.h"
+#include "keys/destroy.h"
+#include "token/init.h"
 #include "x509/x509.h"
 
 #include <dlfcn.h>
@@ -518,15 +522,12 @@ out:
 
 /* ---- the CA's token ----------------------------------------------------------------------- */
 
-/* A CA token opened in a library context of its own, so that the caller's modules stay as they
- * are; SOFTHSM2_CONF is put back as it was when the token is closed. */
+/* A CA token opened in a library context of its own (in the signer). */
 typedef struct {
     tokencert_ctx *cactx;
     tokencert_token *t;
     tc_key *key;
     EVP_PKEY *pkey;
-    char *old_conf;
-    int conf_set;
 } ca_token;
 
 static void ca_token_close(ca_token *ct)
@@ -535,13 +536,6 @@ static void ca_token_close(ca_token *ct)
     tc_key_free(ct->key);
     tokencert_token_close(ct->t);
     tokencert_ctx_free(ct->cactx);
-    if (ct->conf_set) {
-        if (ct->old_conf != NULL)
-            setenv("SOFTHSM2_CONF", ct->old_conf, 1);
-        else
-            unsetenv("SOFTHSM2_CONF");
-    }
-    free(ct->old_conf);
     memset(ct, 0, sizeof *ct);
 }
 
@@ -555,44 +549,32 @@ static tokencert_err ca_token_error(tokencert_ctx *ctx, ca_token *ct, tokencert_
                         : tokencert_strerror(err));
 }
 
-/* Points SoftHSM at the CA's own token directory and loads it in a fresh context. */
-static tokencert_err own_softhsm_load(tokencert_ctx *ctx, const char *dir, ca_token *ct)
+/* Checks that this process is the signer set up for the CA's own token: SOFTHSM2_CONF names its
+ * configuration (given at execve by spawn.c) and SoftHSM is not loaded yet, so that it reads that
+ * configuration and not another. */
+static tokencert_err own_softhsm_check(tokencert_ctx *ctx, const char *dir)
 {
     tokencert_err ret = TC_ERR_INTERNAL;
     char *conf = tc_asprintf("%s/softhsm2.conf", dir);
-    const char *old = getenv("SOFTHSM2_CONF");
+    const char *env = getenv("SOFTHSM2_CONF");
     void *h;
 
     if (conf == NULL)
         return TC_ERR_NOMEM;
-    if (access(conf, R_OK) != 0) {
-        ret = tc_error(ctx, TC_ERR_NOT_FOUND, "the CA token's configuration '%s' is missing: %s",
-                       conf, strerror(errno));
+    if (env == NULL || strcmp(env, conf) != 0) {
+        ret = tc_error(ctx, TC_ERR_INTERNAL,
+                       "the CA signer runs without SOFTHSM2_CONF=%s (it has '%s'); it is started "
+                       "by libtokencert, not by hand",
+                       conf, env != NULL ? env : "");
         goto out;
     }
-    /* SoftHSM already in this process read another configuration: it would not see the CA's
-     * token, or would create it among the user's tokens. */
     h = dlopen(CA_SOFTHSM_MODULE, RTLD_NOW | RTLD_NOLOAD);
     if (h != NULL) {
         dlclose(h);
-        ret = tc_error(ctx, TC_ERR_NOT_SUPPORTED,
-                       "SoftHSM is already loaded in this process with another configuration; "
-                       "operations on the CA's own token must run in a process of their own "
-                       "(tokencert ca approve)");
+        ret = tc_error(ctx, TC_ERR_INTERNAL,
+                       "SoftHSM is already loaded in the CA signer with another configuration");
         goto out;
     }
-    if (old != NULL) {
-        ct->old_conf = tc_strdup(old);
-        if (ct->old_conf == NULL) {
-            ret = TC_ERR_NOMEM;
-            goto out;
-        }
-    }
-    if (setenv("SOFTHSM2_CONF", conf, 1) != 0) {
-        ret = tc_error(ctx, TC_ERR_INTERNAL, "cannot set SOFTHSM2_CONF: %s", strerror(errno));
-        goto out;
-    }
-    ct->conf_set = 1;
     ret = TC_OK;
 out:
     free(conf);
@@ -621,7 +603,7 @@ static tokencert_err ca_token_open(tokencert_ctx *ctx, const char *dir, const ca
     size_t id_len = 0, i;
 
     if (cfg->own_token) {
-        ret = own_softhsm_load(ctx, dir, ct);
+        ret = own_softhsm_check(ctx, dir);
         if (ret != TC_OK)
             goto out;
     }
@@ -819,6 +801,14 @@ out:
     return ret;
 }
 
+/* The environment variable an env:VAR PIN source reads, which the signer must be given. */
+static const char *pin_env_name(const char *pin_source)
+{
+    if (pin_source != NULL && strncmp(pin_source, "env:", 4) == 0 && pin_source[4] != '\0')
+        return pin_source + 4;
+    return NULL;
+}
+
 /* ---- init --------------------------------------------------------------------------------- */
 
 /* What init created, removed again when it fails. */
@@ -865,14 +855,7 @@ static tokencert_err own_token_create(tokencert_ctx *ctx, const char *dir, ca_co
     tokencert_err ret = TC_ERR_INTERNAL;
     char *conf = NULL, *conf_text = NULL, *tokens = NULL, *pin_path = NULL, *so_path = NULL;
     char *pin = NULL, *so_pin = NULL;
-    P11KitUri *any = NULL;
-    tc_slot *slots = NULL, *pick = NULL;
-    size_t n = 0, i;
-    unsigned char label[32];
-    tc_session s;
-    CK_RV rv;
 
-    memset(&s, 0, sizeof s);
     conf = tc_asprintf("%s/softhsm2.conf", dir);
     tokens = tc_asprintf("%s/tokens", dir);
     pin_path = tc_asprintf("%s/pin", dir);
@@ -909,59 +892,14 @@ static tokencert_err own_token_create(tokencert_ctx *ctx, const char *dir, ca_co
         goto out;
     cf->so_pin = 1;
 
-    ret = own_softhsm_load(ctx, dir, ct);
+    ret = own_softhsm_check(ctx, dir);
     if (ret == TC_OK)
         ret = ca_ctx_new(ctx, ct, CA_SOFTHSM_MODULE);
     if (ret != TC_OK)
         goto out;
-    ret = tc_uri_parse(ct->cactx, "pkcs11:", &any);
-    if (ret == TC_OK)
-        ret = tc_slots_match(ct->cactx, any, &slots, &n);
+    ret = tc_token_create(ct->cactx, CA_TOKEN_LABEL, so_pin, pin);
     if (ret != TC_OK) {
-        ret = ca_token_error(ctx, ct, ret, "the CA's SoftHSM");
-        goto out;
-    }
-    for (i = 0; i < n && pick == NULL; i++)
-        if (slots[i].present && !(slots[i].token_info.flags & CKF_TOKEN_INITIALIZED))
-            pick = &slots[i];
-    if (pick == NULL) {
-        ret = tc_error(ctx, TC_ERR_INTERNAL, "SoftHSM offers no free slot for the CA's token");
-        goto out;
-    }
-    memset(label, ' ', sizeof label);
-    memcpy(label, CA_TOKEN_LABEL, strlen(CA_TOKEN_LABEL));
-    rv = tc_p11_init_token(pick->module, pick->slot, (unsigned char *)so_pin,
-                           (CK_ULONG)strlen(so_pin), label);
-    if (rv != CKR_OK) {
-        ret = tc_error(ctx, tc_err_from_rv(rv), "cannot initialise the CA's token: C_InitToken: %s",
-                       tc_ckr_name(rv));
-        goto out;
-    }
-    /* After C_InitToken SoftHSM moves the token to a slot derived from its serial: look again. */
-    free(slots);
-    slots = NULL;
-    p11_kit_uri_free(any);
-    any = NULL;
-    ret = tc_uri_parse(ct->cactx, "pkcs11:token=" CA_TOKEN_LABEL, &any);
-    if (ret == TC_OK)
-        ret = tc_slots_match(ct->cactx, any, &slots, &n);
-    if (ret == TC_OK && (n != 1 || !slots[0].present))
-        ret = tc_error(ct->cactx, TC_ERR_INTERNAL, "the new token is not found after C_InitToken");
-    if (ret == TC_OK)
-        ret = tc_session_open(ct->cactx, &slots[0], 1, &s);
-    if (ret != TC_OK) {
-        ret = ca_token_error(ctx, ct, ret, "the CA's token");
-        goto out;
-    }
-    rv = tc_p11_login(slots[0].module, s.h, CKU_SO, (unsigned char *)so_pin,
-                      (CK_ULONG)strlen(so_pin));
-    if (rv == CKR_OK) {
-        rv = tc_p11_init_pin(slots[0].module, s.h, (unsigned char *)pin, (CK_ULONG)strlen(pin));
-        tc_p11_logout(slots[0].module, s.h);
-    }
-    if (rv != CKR_OK) {
-        ret = tc_error(ctx, tc_err_from_rv(rv), "cannot set the CA token's user PIN: %s",
-                       tc_ckr_name(rv));
+        ret = ca_token_error(ctx, ct, ret, "creating the CA's token");
         goto out;
     }
     cfg->own_token = 1;
@@ -974,10 +912,6 @@ static tokencert_err own_token_create(tokencert_ctx *ctx, const char *dir, ca_co
     }
     ret = TC_OK;
 out:
-    tc_session_close(&s);
-    free(slots);
-    if (any != NULL)
-        p11_kit_uri_free(any);
     tc_secret_free(pin);
     tc_secret_free(so_pin);
     free(conf);
@@ -1069,22 +1003,12 @@ static tokencert_err check_dir_free(tokencert_ctx *ctx, const char *dir)
 tokencert_err tokencert_ca_init(tokencert_ctx *ctx, const tokencert_ca_params *p)
 {
     tokencert_err ret = TC_ERR_INTERNAL;
-    char *dir = NULL, *abs = NULL, *pem_path = NULL;
+    char *dir = NULL, *abs = NULL, *conf = NULL;
+    const char *subject, *key_type;
     X509_NAME *name = NULL;
-    ca_config cfg;
-    created_files cf;
-    ca_token ct;
-    X509 *cert = NULL;
-    BIO *b = NULL;
-    unsigned char id[20];
-    size_t id_len = 0;
-    int key_made = 0;
-    char *data = NULL;
-    long len;
+    char validity[32], issue_validity[32];
+    int dir_made = 0;
 
-    memset(&cfg, 0, sizeof cfg);
-    memset(&cf, 0, sizeof cf);
-    memset(&ct, 0, sizeof ct);
     tc_return_val_if_fail(ctx != NULL && p != NULL, TC_ERR_INVALID_ARG);
     if (p->validity < 0 || p->issue_validity < 0) {
         ret = tc_error(ctx, TC_ERR_INVALID_ARG, "a validity must not be negative");
@@ -1102,28 +1026,28 @@ tokencert_err tokencert_ca_init(tokencert_ctx *ctx, const tokencert_ca_params *p
                        p->token_uri);
         goto out;
     }
-    cfg.subject = tc_strdup(p->subject != NULL ? p->subject : CA_DEFAULT_SUBJECT);
-    cfg.key_type = tc_strdup(p->key_type != NULL ? p->key_type : CA_DEFAULT_KEY_TYPE);
-    cfg.manual = p->manual_approval != 0;
-    cfg.validity = p->validity > 0 ? p->validity : CA_DEFAULT_VALIDITY;
-    cfg.issue_validity = p->issue_validity > 0 ? p->issue_validity : CA_DEFAULT_ISSUE_VALIDITY;
+    subject = p->subject != NULL ? p->subject : CA_DEFAULT_SUBJECT;
+    key_type = p->key_type != NULL ? p->key_type : CA_DEFAULT_KEY_TYPE;
+    snprintf(validity, sizeof validity, "%lld",
+             p->validity > 0 ? p->validity : CA_DEFAULT_VALIDITY);
+    snprintf(issue_validity, sizeof issue_validity, "%lld",
+             p->issue_validity > 0 ? p->issue_validity : CA_DEFAULT_ISSUE_VALIDITY);
     dir = resolve_dir(p->dir);
-    if (cfg.subject == NULL || cfg.key_type == NULL || dir == NULL) {
-        ret = dir == NULL && cfg.subject != NULL && cfg.key_type != NULL
-                  ? tc_error(ctx, TC_ERR_INVALID_ARG,
-                             "no CA directory given and no home directory to put one in")
-                  : TC_ERR_NOMEM;
+    if (dir == NULL) {
+        ret = tc_error(ctx, TC_ERR_INVALID_ARG,
+                       "no CA directory given and no home directory to put one in");
         goto out;
     }
-    ret = tc_name_parse(ctx, cfg.subject, &name);
+    /* A bad subject is refused before anything is made. */
+    ret = tc_name_parse(ctx, subject, &name);
     if (ret != TC_OK)
         goto out;
-    ret = mkdir_p(ctx, dir, &cf.dir);
+    ret = mkdir_p(ctx, dir, &dir_made);
     if (ret != TC_OK)
         goto out;
     ret = check_dir_free(ctx, dir);
     if (ret != TC_OK) {
-        cf.dir = 0;
+        dir_made = 0;
         goto out;
     }
     if (chmod(dir, 0700) != 0) {
@@ -1137,6 +1061,71 @@ tokencert_err tokencert_ca_init(tokencert_ctx *ctx, const tokencert_ca_params *p
         ret = tc_error(ctx, TC_ERR_IO, "'%s': %s", dir, strerror(errno));
         goto out;
     }
+    if (p->token_uri == NULL && (conf = tc_asprintf("%s/softhsm2.conf", abs)) == NULL) {
+        ret = TC_ERR_NOMEM;
+        goto out;
+    }
+    {
+        const char *const args[] = {"init",
+                                    abs,
+                                    subject,
+                                    key_type,
+                                    p->manual_approval ? "manual" : "auto",
+                                    validity,
+                                    issue_validity,
+                                    p->token_uri != NULL ? p->token_uri : "-",
+                                    p->module != NULL ? p->module : "-",
+                                    p->pin_source != NULL ? p->pin_source : "-",
+                                    NULL};
+        ret = tc_ca_signer_run(ctx, args, conf, pin_env_name(p->pin_source));
+    }
+out:
+    /* The signer removed what it made; the directory is ours. */
+    if (ret != TC_OK && dir_made && dir != NULL)
+        rmdir(dir);
+    X509_NAME_free(name);
+    free(conf);
+    free(abs);
+    free(dir);
+    return ret;
+}
+
+tokencert_err tc_ca_init_signer(tokencert_ctx *ctx, const char *abs, const tokencert_ca_params *p)
+{
+    tokencert_err ret = TC_ERR_INTERNAL;
+    char *pem_path = NULL;
+    X509_NAME *name = NULL;
+    ca_config cfg;
+    created_files cf;
+    ca_token ct;
+    X509 *cert = NULL;
+    BIO *b = NULL;
+    unsigned char id[20];
+    size_t id_len = 0;
+    int key_made = 0;
+    char *data = NULL;
+    long len;
+
+    memset(&cfg, 0, sizeof cfg);
+    memset(&cf, 0, sizeof cf);
+    memset(&ct, 0, sizeof ct);
+    tc_return_val_if_fail(ctx != NULL && abs != NULL && p != NULL, TC_ERR_INVALID_ARG);
+    cfg.subject = tc_strdup(p->subject != NULL ? p->subject : CA_DEFAULT_SUBJECT);
+    cfg.key_type = tc_strdup(p->key_type != NULL ? p->key_type : CA_DEFAULT_KEY_TYPE);
+    cfg.manual = p->manual_approval != 0;
+    cfg.validity = p->validity > 0 ? p->validity : CA_DEFAULT_VALIDITY;
+    cfg.issue_validity = p->issue_validity > 0 ? p->issue_validity : CA_DEFAULT_ISSUE_VALIDITY;
+    if (cfg.subject == NULL || cfg.key_type == NULL) {
+        ret = TC_ERR_NOMEM;
+        goto out;
+    }
+    ret = tc_name_parse(ctx, cfg.subject, &name);
+    if (ret != TC_OK)
+        goto out;
+    /* The caller made the directory and found it free; a second look costs nothing. */
+    ret = check_dir_free(ctx, abs);
+    if (ret != TC_OK)
+        goto out;
 
     if (p->token_uri == NULL) {
         ret = own_token_create(ctx, abs, &cfg, &cf, &ct);
@@ -1208,24 +1197,19 @@ tokencert_err tokencert_ca_init(tokencert_ctx *ctx, const tokencert_ca_params *p
         goto out;
     ret = TC_OK;
 out:
-    if (ret != TC_OK && key_made && !cfg.own_token && ct.t != NULL && ct.key != NULL) {
-        /* A key made on a token the user named is removed again; the own token goes entirely. */
-        tc_p11_destroy_object(ct.t->session.slot->module, ct.t->session.h, ct.key->priv);
-        if (ct.key->pub != CK_INVALID_HANDLE)
-            tc_p11_destroy_object(ct.t->session.slot->module, ct.t->session.h, ct.key->pub);
-    }
+    /* A key made on a token the user named is removed again; the own token goes entirely. */
+    if (ret != TC_OK && key_made && !cfg.own_token && ct.key != NULL &&
+        tc_key_destroy(ct.cactx, ct.key) != TC_OK)
+        tc_warning(ctx, "the CA key made on '%s' could not be removed again: %s", cfg.token_uri,
+                   tokencert_ctx_error(ct.cactx));
     ca_token_close(&ct);
-    if (ret != TC_OK && abs != NULL)
+    if (ret != TC_OK)
         remove_created(abs, &cf);
-    else if (ret != TC_OK && cf.dir && dir != NULL)
-        rmdir(dir);
     BIO_free(b);
     X509_free(cert);
     X509_NAME_free(name);
     config_clear(&cfg);
     free(pem_path);
-    free(abs);
-    free(dir);
     return ret;
 }
 
@@ -1434,11 +1418,10 @@ out:
     return ret;
 }
 
-tokencert_err tokencert_ca_approve(tokencert_ctx *ctx, const char *dir_in, long long id,
-                                   tokencert_ca_request *out)
+tokencert_err tc_ca_approve_signer(tokencert_ctx *ctx, const char *dir, long long id)
 {
     tokencert_err ret = TC_ERR_INTERNAL;
-    char *dir = NULL, *why = NULL;
+    char *why = NULL;
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     ca_config cfg;
@@ -1457,14 +1440,7 @@ tokencert_err tokencert_ca_approve(tokencert_ctx *ctx, const char *dir_in, long 
     memset(&ct, 0, sizeof ct);
     memset(&r, 0, sizeof r);
     memset(&info, 0, sizeof info);
-    tc_return_val_if_fail(ctx != NULL, TC_ERR_INVALID_ARG);
-    if (out != NULL)
-        memset(out, 0, sizeof *out);
-    dir = resolve_dir(dir_in);
-    if (dir == NULL) {
-        ret = TC_ERR_NOMEM;
-        goto out;
-    }
+    tc_return_val_if_fail(ctx != NULL && dir != NULL, TC_ERR_INVALID_ARG);
     ret = db_open(ctx, dir, 0, &db);
     if (ret == TC_OK)
         ret = config_load(ctx, db, &cfg);
@@ -1534,8 +1510,6 @@ tokencert_err tokencert_ca_approve(tokencert_ctx *ctx, const char *dir_in, long 
     if (ret != TC_OK)
         goto out;
     in_tx = 0;
-    if (out != NULL)
-        ret = request_load(ctx, db, id, out);
 out:
     sqlite3_finalize(st);
     if (db != NULL) {
@@ -1553,6 +1527,67 @@ out:
     X509_REQ_free(req);
     free(csr);
     free(der);
+    return ret;
+}
+
+tokencert_err tokencert_ca_approve(tokencert_ctx *ctx, const char *dir_in, long long id,
+                                   tokencert_ca_request *out)
+{
+    tokencert_err ret = TC_ERR_INTERNAL;
+    char *dir = NULL, *abs = NULL, *conf = NULL, id_str[32];
+    sqlite3 *db = NULL;
+    ca_config cfg;
+    tokencert_ca_request r;
+
+    memset(&cfg, 0, sizeof cfg);
+    memset(&r, 0, sizeof r);
+    tc_return_val_if_fail(ctx != NULL, TC_ERR_INVALID_ARG);
+    if (out != NULL)
+        memset(out, 0, sizeof *out);
+    dir = resolve_dir(dir_in);
+    if (dir == NULL) {
+        ret = TC_ERR_NOMEM;
+        goto out;
+    }
+    /* What the signer needs in its environment is in the configuration; a request that is not
+     * pending is refused here, without starting it (it checks again under its write lock). */
+    ret = db_open(ctx, dir, 0, &db);
+    if (ret == TC_OK)
+        ret = config_load(ctx, db, &cfg);
+    if (ret == TC_OK)
+        ret = pending_request(ctx, db, id, &r);
+    if (ret != TC_OK)
+        goto out;
+    sqlite3_close(db);
+    db = NULL;
+    abs = realpath(dir, NULL);
+    if (abs == NULL) {
+        ret = tc_error(ctx, TC_ERR_IO, "'%s': %s", dir, strerror(errno));
+        goto out;
+    }
+    if (cfg.own_token && (conf = tc_asprintf("%s/softhsm2.conf", abs)) == NULL) {
+        ret = TC_ERR_NOMEM;
+        goto out;
+    }
+    snprintf(id_str, sizeof id_str, "%lld", id);
+    {
+        const char *const args[] = {"approve", abs, id_str, NULL};
+        ret = tc_ca_signer_run(ctx, args, conf, pin_env_name(cfg.pin_source));
+    }
+    if (ret != TC_OK)
+        goto out;
+    if (out != NULL) {
+        ret = db_open(ctx, dir, 0, &db);
+        if (ret == TC_OK)
+            ret = request_load(ctx, db, id, out);
+    }
+out:
+    if (db != NULL)
+        sqlite3_close(db);
+    tokencert_ca_request_clear(&r);
+    config_clear(&cfg);
+    free(conf);
+    free(abs);
     free(dir);
     return ret;
 }
