@@ -10,6 +10,7 @@
  * library's half only reads and writes the index and the directory. */
 #include "ca/ca.h"
 #include "keys/destroy.h"
+#include "state/db.h"
 #include "token/init.h"
 #include "x509/x509.h"
 
@@ -23,8 +24,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <sqlite3.h>
 
 #include <openssl/bn.h>
 #include <openssl/err.h>
@@ -60,7 +59,10 @@ typedef struct {
     char *key_id; /* lowercase hex CKA_ID of the CA key */
 } ca_config;
 
-static const char schema[] =
+/* migrations[i] takes an index from schema i to i + 1 (db.c). Append; never edit a released
+ * step. */
+static const char *const ca_migrations[] = {
+    /* 0 -> 1 */
     "CREATE TABLE config (\n"
     "  id INTEGER PRIMARY KEY CHECK (id = 1),\n"
     "  subject TEXT NOT NULL,\n"
@@ -85,8 +87,17 @@ static const char schema[] =
     "  not_after INTEGER NOT NULL DEFAULT 0,\n"
     "  serial TEXT UNIQUE,\n"
     "  reason TEXT,\n"
-    "  cert BLOB);\n"
-    "PRAGMA user_version = 1;\n";
+    "  cert BLOB);\n",
+};
+
+/* No application_id: the first indexes were written without one, and must still open. */
+static const tc_db_kind ca_kind = {
+    .what = "CA index",
+    .table = "config",
+    .migrations = ca_migrations,
+    .n_migrations = (int)(sizeof ca_migrations / sizeof ca_migrations[0]),
+    .busy_timeout_ms = CA_BUSY_TIMEOUT_MS,
+};
 
 static const char *const state_names[] = {"pending", "issued", "rejected"};
 
@@ -289,18 +300,10 @@ static tokencert_err random_secret(tokencert_ctx *ctx, char **out)
 
 /* ---- the index (ca.db) -------------------------------------------------------------------- */
 
-static tokencert_err db_error(tokencert_ctx *ctx, sqlite3 *db, const char *what)
-{
-    return tc_error(ctx, TC_ERR_IO, "CA index: %s: %s", what,
-                    db != NULL ? sqlite3_errmsg(db) : "out of memory");
-}
-
-static tokencert_err db_open(tokencert_ctx *ctx, const char *dir, int create, sqlite3 **out)
+static tokencert_err db_open(tokencert_ctx *ctx, const char *dir, int create, tc_db **out)
 {
     tokencert_err ret = TC_ERR_INTERNAL;
     char *path = tc_asprintf("%s/ca.db", dir);
-    sqlite3 *db = NULL;
-    int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
 
     *out = NULL;
     if (path == NULL)
@@ -311,32 +314,10 @@ static tokencert_err db_open(tokencert_ctx *ctx, const char *dir, int create, sq
                        dir, dir);
         goto out;
     }
-    if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
-        ret = db_error(ctx, db, path);
-        goto out;
-    }
-    sqlite3_busy_timeout(db, CA_BUSY_TIMEOUT_MS);
-    *out = db;
-    db = NULL;
-    ret = TC_OK;
+    ret = tc_db_open(ctx, path, &ca_kind, create, out);
 out:
-    if (db != NULL)
-        sqlite3_close(db);
     free(path);
     return ret;
-}
-
-static tokencert_err db_exec(tokencert_ctx *ctx, sqlite3 *db, const char *sql)
-{
-    if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
-        return db_error(ctx, db, sql);
-    return TC_OK;
-}
-
-static char *col_text(sqlite3_stmt *st, int i)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-    return t != NULL ? tc_strdup((const char *)t) : NULL;
 }
 
 static void config_clear(ca_config *c)
@@ -350,36 +331,39 @@ static void config_clear(ca_config *c)
     memset(c, 0, sizeof *c);
 }
 
-static tokencert_err config_load(tokencert_ctx *ctx, sqlite3 *db, ca_config *c)
+static tokencert_err config_load(tokencert_ctx *ctx, tc_db *db, ca_config *c)
 {
     tokencert_err ret = TC_ERR_INTERNAL;
     sqlite3_stmt *st = NULL;
     const char *approval;
+    int row = 0;
 
     memset(c, 0, sizeof *c);
-    if (sqlite3_prepare_v2(db,
-                           "SELECT subject, key_type, approval, validity, issue_validity, "
-                           "own_token, module, token_uri, pin_source, key_id FROM config "
-                           "WHERE id = 1",
-                           -1, &st, NULL) != SQLITE_OK) {
-        ret = db_error(ctx, db, "reading the configuration");
+    ret = tc_db_prepare(db,
+                        "SELECT subject, key_type, approval, validity, issue_validity, "
+                        "own_token, module, token_uri, pin_source, key_id FROM config "
+                        "WHERE id = 1",
+                        &st);
+    if (ret != TC_OK)
         goto out;
-    }
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        ret = tc_error(ctx, TC_ERR_BAD_DATA, "CA index: the configuration is missing");
+    ret = tc_db_step(db, st, "reading the configuration", &row);
+    if (ret != TC_OK)
+        goto out;
+    if (!row) {
+        ret = tc_error(ctx, TC_ERR_BAD_DATA, "CA index %s: the configuration is missing", db->path);
         goto out;
     }
     approval = (const char *)sqlite3_column_text(st, 2);
-    c->subject = col_text(st, 0);
-    c->key_type = col_text(st, 1);
+    c->subject = tc_db_col_text(st, 0);
+    c->key_type = tc_db_col_text(st, 1);
     c->manual = approval != NULL && strcmp(approval, "manual") == 0;
     c->validity = sqlite3_column_int64(st, 3);
     c->issue_validity = sqlite3_column_int64(st, 4);
     c->own_token = sqlite3_column_int(st, 5) != 0;
-    c->module = col_text(st, 6);
-    c->token_uri = col_text(st, 7);
-    c->pin_source = col_text(st, 8);
-    c->key_id = col_text(st, 9);
+    c->module = tc_db_col_text(st, 6);
+    c->token_uri = tc_db_col_text(st, 7);
+    c->pin_source = tc_db_col_text(st, 8);
+    c->key_id = tc_db_col_text(st, 9);
     if (c->subject == NULL || c->key_type == NULL || c->token_uri == NULL || c->key_id == NULL) {
         ret = tc_error(ctx, TC_ERR_BAD_DATA, "CA index: the configuration is incomplete");
         goto out;
@@ -424,7 +408,7 @@ static tokencert_err request_from_row(tokencert_ctx *ctx, sqlite3_stmt *st, toke
 
     memset(r, 0, sizeof *r);
     r->id = sqlite3_column_int64(st, 0);
-    r->subject = col_text(st, 1);
+    r->subject = tc_db_col_text(st, 1);
     if (r->subject == NULL ||
         state_from_name((const char *)sqlite3_column_text(st, 2), &r->state) != 0) {
         tokencert_ca_request_clear(r);
@@ -438,8 +422,8 @@ static tokencert_err request_from_row(tokencert_ctx *ctx, sqlite3_stmt *st, toke
     } else {
         r->not_before = (time_t)sqlite3_column_int64(st, 5);
     }
-    r->serial = col_text(st, 8);
-    r->reason = col_text(st, 9);
+    r->serial = tc_db_col_text(st, 8);
+    r->reason = tc_db_col_text(st, 9);
     if (cert != NULL && cert_len > 0) {
         r->cert = malloc((size_t)cert_len);
         if (r->cert == NULL) {
@@ -452,26 +436,22 @@ static tokencert_err request_from_row(tokencert_ctx *ctx, sqlite3_stmt *st, toke
     return TC_OK;
 }
 
-static tokencert_err request_load(tokencert_ctx *ctx, sqlite3 *db, long long id,
+static tokencert_err request_load(tokencert_ctx *ctx, tc_db *db, long long id,
                                   tokencert_ca_request *r)
 {
     tokencert_err ret = TC_ERR_INTERNAL;
     sqlite3_stmt *st = NULL;
-    int rc;
+    int row = 0;
 
-    if (sqlite3_prepare_v2(db, "SELECT " REQUEST_COLUMNS " FROM requests WHERE id = ?", -1, &st,
-                           NULL) != SQLITE_OK) {
-        ret = db_error(ctx, db, "reading a request");
+    ret = tc_db_prepare(db, "SELECT " REQUEST_COLUMNS " FROM requests WHERE id = ?", &st);
+    if (ret != TC_OK)
         goto out;
-    }
-    sqlite3_bind_int64(st, 1, id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
+    tc_db_bind_int64(db, st, 1, id);
+    ret = tc_db_step(db, st, "reading a request", &row);
+    if (ret != TC_OK)
+        goto out;
+    if (!row) {
         ret = tc_error(ctx, TC_ERR_NOT_FOUND, "the CA has no request %lld", id);
-        goto out;
-    }
-    if (rc != SQLITE_ROW) {
-        ret = db_error(ctx, db, "reading a request");
         goto out;
     }
     ret = request_from_row(ctx, st, r);
@@ -481,26 +461,25 @@ out:
 }
 
 /* The stored CSR of a request, DER. */
-static tokencert_err request_csr(tokencert_ctx *ctx, sqlite3 *db, long long id, unsigned char **der,
+static tokencert_err request_csr(tokencert_ctx *ctx, tc_db *db, long long id, unsigned char **der,
                                  size_t *len)
 {
     tokencert_err ret = TC_ERR_INTERNAL;
     sqlite3_stmt *st = NULL;
     const void *b;
-    int n;
+    int n, row = 0;
 
     *der = NULL;
     *len = 0;
-    if (sqlite3_prepare_v2(db, "SELECT csr FROM requests WHERE id = ?", -1, &st, NULL) !=
-        SQLITE_OK) {
-        ret = db_error(ctx, db, "reading a request");
+    ret = tc_db_prepare(db, "SELECT csr FROM requests WHERE id = ?", &st);
+    if (ret != TC_OK)
         goto out;
-    }
-    sqlite3_bind_int64(st, 1, id);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        ret = db_error(ctx, db, "reading a request");
+    tc_db_bind_int64(db, st, 1, id);
+    ret = tc_db_step(db, st, "reading a request", &row);
+    if (ret == TC_OK && !row)
+        ret = tc_error(ctx, TC_ERR_NOT_FOUND, "the CA has no request %lld", id);
+    if (ret != TC_OK)
         goto out;
-    }
     b = sqlite3_column_blob(st, 0);
     n = sqlite3_column_bytes(st, 0);
     if (b == NULL || n <= 0 || n > CA_CSR_MAX) {
@@ -832,10 +811,13 @@ static void remove_created(const char *dir, const created_files *c)
         free(p);
     }
     if (c->db) {
-        p = tc_asprintf("%s/ca.db-journal", dir);
-        if (p != NULL)
-            unlink(p);
-        free(p);
+        static const char *const side[] = {"ca.db-journal", "ca.db-wal", "ca.db-shm"};
+        for (i = 0; i < sizeof side / sizeof side[0]; i++) {
+            p = tc_asprintf("%s/%s", dir, side[i]);
+            if (p != NULL)
+                unlink(p);
+            free(p);
+        }
     }
     if (c->tokens) {
         p = tc_asprintf("%s/tokens", dir);
@@ -926,47 +908,43 @@ static tokencert_err write_index(tokencert_ctx *ctx, const char *dir, const ca_c
                                  created_files *cf)
 {
     tokencert_err ret = TC_ERR_INTERNAL;
-    sqlite3 *db = NULL;
+    tc_db *db = NULL;
     sqlite3_stmt *st = NULL;
 
     ret = db_open(ctx, dir, 1, &db);
     if (ret != TC_OK)
         goto out;
     cf->db = 1;
-    ret = db_exec(ctx, db, "BEGIN IMMEDIATE");
-    if (ret == TC_OK)
-        ret = db_exec(ctx, db, schema);
+    ret = tc_db_begin(db);
     if (ret != TC_OK)
         goto out;
-    if (sqlite3_prepare_v2(db,
-                           "INSERT INTO config (id, subject, key_type, approval, validity, "
-                           "issue_validity, own_token, module, token_uri, pin_source, key_id) "
-                           "VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                           -1, &st, NULL) != SQLITE_OK) {
-        ret = db_error(ctx, db, "writing the configuration");
+    ret = tc_db_prepare(db,
+                        "INSERT INTO config (id, subject, key_type, approval, validity, "
+                        "issue_validity, own_token, module, token_uri, pin_source, key_id) "
+                        "VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        &st);
+    if (ret != TC_OK)
         goto out;
-    }
-    sqlite3_bind_text(st, 1, cfg->subject, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, cfg->key_type, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, cfg->manual ? "manual" : "auto", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, cfg->validity);
-    sqlite3_bind_int64(st, 5, cfg->issue_validity);
-    sqlite3_bind_int(st, 6, cfg->own_token);
-    sqlite3_bind_text(st, 7, cfg->module, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 8, cfg->token_uri, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 9, cfg->pin_source, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 10, cfg->key_id, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        ret = db_error(ctx, db, "writing the configuration");
-        goto out;
-    }
-    ret = db_exec(ctx, db, "COMMIT");
+    tc_db_bind_text(db, st, 1, cfg->subject);
+    tc_db_bind_text(db, st, 2, cfg->key_type);
+    tc_db_bind_text(db, st, 3, cfg->manual ? "manual" : "auto");
+    tc_db_bind_int64(db, st, 4, cfg->validity);
+    tc_db_bind_int64(db, st, 5, cfg->issue_validity);
+    tc_db_bind_int64(db, st, 6, cfg->own_token);
+    tc_db_bind_text(db, st, 7, cfg->module);
+    tc_db_bind_text(db, st, 8, cfg->token_uri);
+    tc_db_bind_text(db, st, 9, cfg->pin_source);
+    tc_db_bind_text(db, st, 10, cfg->key_id);
+    ret = tc_db_step_done(db, st, "writing the configuration");
+    st = NULL;
+    if (ret == TC_OK)
+        ret = tc_db_commit(db);
 out:
     sqlite3_finalize(st);
     if (db != NULL) {
         if (ret != TC_OK)
-            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-        sqlite3_close(db);
+            tc_db_rollback(db);
+        tc_db_close(db);
     }
     return ret;
 }
@@ -1221,7 +1199,7 @@ tokencert_err tokencert_ca_submit(tokencert_ctx *ctx, const char *dir_in, const 
 {
     tokencert_err ret = TC_ERR_INTERNAL;
     char *dir = NULL, *subject = NULL;
-    sqlite3 *db = NULL;
+    tc_db *db = NULL;
     sqlite3_stmt *st = NULL;
     X509_REQ *req = NULL;
     EVP_PKEY *pub;
@@ -1295,22 +1273,21 @@ tokencert_err tokencert_ca_submit(tokencert_ctx *ctx, const char *dir_in, const 
         ret = config_load(ctx, db, &cfg);
     if (ret != TC_OK)
         goto out;
-    if (sqlite3_prepare_v2(db,
-                           "INSERT INTO requests (subject, csr, state, submitted, "
-                           "requested_not_before) VALUES (?, ?, 'pending', ?, ?)",
-                           -1, &st, NULL) != SQLITE_OK) {
-        ret = db_error(ctx, db, "recording the request");
+    ret = tc_db_prepare(db,
+                        "INSERT INTO requests (subject, csr, state, submitted, "
+                        "requested_not_before) VALUES (?, ?, 'pending', ?, ?)",
+                        &st);
+    if (ret != TC_OK)
         goto out;
-    }
-    sqlite3_bind_text(st, 1, subject, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 2, csr, (int)csr_len, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)tc_now());
-    sqlite3_bind_int64(st, 4, (sqlite3_int64)not_before);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        ret = db_error(ctx, db, "recording the request");
+    tc_db_bind_text(db, st, 1, subject);
+    tc_db_bind_blob(db, st, 2, csr, csr_len);
+    tc_db_bind_int64(db, st, 3, tc_now());
+    tc_db_bind_int64(db, st, 4, not_before);
+    ret = tc_db_step_done(db, st, "recording the request");
+    st = NULL;
+    if (ret != TC_OK)
         goto out;
-    }
-    id = sqlite3_last_insert_rowid(db);
+    id = sqlite3_last_insert_rowid(db->h);
     ret = request_load(ctx, db, id, out);
     if (ret != TC_OK)
         goto out;
@@ -1320,7 +1297,7 @@ tokencert_err tokencert_ca_submit(tokencert_ctx *ctx, const char *dir_in, const 
 out:
     sqlite3_finalize(st);
     if (db != NULL)
-        sqlite3_close(db);
+        tc_db_close(db);
     config_clear(&cfg);
     X509_REQ_free(req);
     OPENSSL_free(pem_der);
@@ -1330,7 +1307,7 @@ out:
 }
 
 /* Loads request id inside an open write transaction and checks that it is still pending. */
-static tokencert_err pending_request(tokencert_ctx *ctx, sqlite3 *db, long long id,
+static tokencert_err pending_request(tokencert_ctx *ctx, tc_db *db, long long id,
                                      tokencert_ca_request *r)
 {
     tokencert_err ret = request_load(ctx, db, id, r);
@@ -1422,7 +1399,7 @@ tokencert_err tc_ca_approve_signer(tokencert_ctx *ctx, const char *dir, long lon
 {
     tokencert_err ret = TC_ERR_INTERNAL;
     char *why = NULL;
-    sqlite3 *db = NULL;
+    tc_db *db = NULL;
     sqlite3_stmt *st = NULL;
     ca_config cfg;
     ca_token ct;
@@ -1448,7 +1425,7 @@ tokencert_err tc_ca_approve_signer(tokencert_ctx *ctx, const char *dir, long lon
         goto out;
     /* The write lock is held from the check to the update, so that two approvals of one request
      * cannot both issue. */
-    ret = db_exec(ctx, db, "BEGIN IMMEDIATE");
+    ret = tc_db_begin(db);
     if (ret != TC_OK)
         goto out;
     in_tx = 1;
@@ -1489,24 +1466,29 @@ tokencert_err tc_ca_approve_signer(tokencert_ctx *ctx, const char *dir, long lon
                        why != NULL ? why : "?");
         goto out;
     }
-    if (sqlite3_prepare_v2(db,
-                           "UPDATE requests SET state = 'issued', decided = ?, not_before = ?, "
-                           "not_after = ?, serial = ?, cert = ? WHERE id = ? AND state = 'pending'",
-                           -1, &st, NULL) != SQLITE_OK) {
-        ret = db_error(ctx, db, "recording the certificate");
+    ret = tc_db_prepare(db,
+                        "UPDATE requests SET state = 'issued', decided = ?, not_before = ?, "
+                        "not_after = ?, serial = ?, cert = ? WHERE id = ? AND state = 'pending'",
+                        &st);
+    if (ret != TC_OK)
+        goto out;
+    tc_db_bind_int64(db, st, 1, tc_now());
+    tc_db_bind_int64(db, st, 2, info.not_before);
+    tc_db_bind_int64(db, st, 3, info.not_after);
+    tc_db_bind_text(db, st, 4, info.serial);
+    tc_db_bind_blob(db, st, 5, der, der_len);
+    tc_db_bind_int64(db, st, 6, id);
+    ret = tc_db_step_done(db, st, "recording the certificate");
+    st = NULL;
+    if (ret != TC_OK)
+        goto out;
+    /* Under the write lock the request was pending a moment ago: nothing else can have moved it. */
+    if (sqlite3_changes(db->h) != 1) {
+        ret = tc_error(ctx, TC_ERR_INTERNAL, "CA index %s: request %lld was not issued", db->path,
+                       id);
         goto out;
     }
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)tc_now());
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)info.not_before);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)info.not_after);
-    sqlite3_bind_text(st, 4, info.serial, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 5, der, (int)der_len, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 6, id);
-    if (sqlite3_step(st) != SQLITE_DONE || sqlite3_changes(db) != 1) {
-        ret = db_error(ctx, db, "recording the certificate");
-        goto out;
-    }
-    ret = db_exec(ctx, db, "COMMIT");
+    ret = tc_db_commit(db);
     if (ret != TC_OK)
         goto out;
     in_tx = 0;
@@ -1514,8 +1496,8 @@ out:
     sqlite3_finalize(st);
     if (db != NULL) {
         if (in_tx)
-            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-        sqlite3_close(db);
+            tc_db_rollback(db);
+        tc_db_close(db);
     }
     ca_token_close(&ct);
     tc_cert_clear(&info);
@@ -1535,7 +1517,7 @@ tokencert_err tokencert_ca_approve(tokencert_ctx *ctx, const char *dir_in, long 
 {
     tokencert_err ret = TC_ERR_INTERNAL;
     char *dir = NULL, *abs = NULL, *conf = NULL, id_str[32];
-    sqlite3 *db = NULL;
+    tc_db *db = NULL;
     ca_config cfg;
     tokencert_ca_request r;
 
@@ -1558,7 +1540,7 @@ tokencert_err tokencert_ca_approve(tokencert_ctx *ctx, const char *dir_in, long 
         ret = pending_request(ctx, db, id, &r);
     if (ret != TC_OK)
         goto out;
-    sqlite3_close(db);
+    tc_db_close(db);
     db = NULL;
     abs = realpath(dir, NULL);
     if (abs == NULL) {
@@ -1583,7 +1565,7 @@ tokencert_err tokencert_ca_approve(tokencert_ctx *ctx, const char *dir_in, long 
     }
 out:
     if (db != NULL)
-        sqlite3_close(db);
+        tc_db_close(db);
     tokencert_ca_request_clear(&r);
     config_clear(&cfg);
     free(conf);
@@ -1597,7 +1579,7 @@ tokencert_err tokencert_ca_reject(tokencert_ctx *ctx, const char *dir_in, long l
 {
     tokencert_err ret = TC_ERR_INTERNAL;
     char *dir = NULL;
-    sqlite3 *db = NULL;
+    tc_db *db = NULL;
     sqlite3_stmt *st = NULL;
     tokencert_ca_request r;
     int in_tx = 0;
@@ -1615,36 +1597,41 @@ tokencert_err tokencert_ca_reject(tokencert_ctx *ctx, const char *dir_in, long l
     }
     ret = db_open(ctx, dir, 0, &db);
     if (ret == TC_OK)
-        ret = db_exec(ctx, db, "BEGIN IMMEDIATE");
+        ret = tc_db_begin(db);
     if (ret != TC_OK)
         goto out;
     in_tx = 1;
     ret = pending_request(ctx, db, id, &r);
     if (ret != TC_OK)
         goto out;
-    if (sqlite3_prepare_v2(db,
-                           "UPDATE requests SET state = 'rejected', decided = ?, reason = ? "
-                           "WHERE id = ? AND state = 'pending'",
-                           -1, &st, NULL) != SQLITE_OK) {
-        ret = db_error(ctx, db, "recording the rejection");
+    ret = tc_db_prepare(db,
+                        "UPDATE requests SET state = 'rejected', decided = ?, reason = ? "
+                        "WHERE id = ? AND state = 'pending'",
+                        &st);
+    if (ret != TC_OK)
+        goto out;
+    tc_db_bind_int64(db, st, 1, tc_now());
+    tc_db_bind_text(db, st, 2, reason);
+    tc_db_bind_int64(db, st, 3, id);
+    ret = tc_db_step_done(db, st, "recording the rejection");
+    st = NULL;
+    if (ret != TC_OK)
+        goto out;
+    /* Under the write lock the request was pending a moment ago: nothing else can have moved it. */
+    if (sqlite3_changes(db->h) != 1) {
+        ret = tc_error(ctx, TC_ERR_INTERNAL, "CA index %s: request %lld was not rejected", db->path,
+                       id);
         goto out;
     }
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)tc_now());
-    sqlite3_bind_text(st, 2, reason, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, id);
-    if (sqlite3_step(st) != SQLITE_DONE || sqlite3_changes(db) != 1) {
-        ret = db_error(ctx, db, "recording the rejection");
-        goto out;
-    }
-    ret = db_exec(ctx, db, "COMMIT");
+    ret = tc_db_commit(db);
     if (ret == TC_OK)
         in_tx = 0;
 out:
     sqlite3_finalize(st);
     if (db != NULL) {
         if (in_tx)
-            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-        sqlite3_close(db);
+            tc_db_rollback(db);
+        tc_db_close(db);
     }
     tokencert_ca_request_clear(&r);
     free(dir);
@@ -1656,7 +1643,7 @@ tokencert_err tokencert_ca_get(tokencert_ctx *ctx, const char *dir_in, long long
 {
     tokencert_err ret = TC_ERR_INTERNAL;
     char *dir = NULL;
-    sqlite3 *db = NULL;
+    tc_db *db = NULL;
 
     tc_return_val_if_fail(ctx != NULL && out != NULL, TC_ERR_INVALID_ARG);
     memset(out, 0, sizeof *out);
@@ -1667,7 +1654,7 @@ tokencert_err tokencert_ca_get(tokencert_ctx *ctx, const char *dir_in, long long
     if (ret == TC_OK)
         ret = request_load(ctx, db, id, out);
     if (db != NULL)
-        sqlite3_close(db);
+        tc_db_close(db);
     free(dir);
     return ret;
 }
@@ -1677,11 +1664,11 @@ tokencert_err tokencert_ca_list(tokencert_ctx *ctx, const char *dir_in, tokencer
 {
     tokencert_err ret = TC_ERR_INTERNAL;
     char *dir = NULL;
-    sqlite3 *db = NULL;
+    tc_db *db = NULL;
     sqlite3_stmt *st = NULL;
     tokencert_ca_request *v = NULL, *nv;
     size_t n = 0, cap = 0;
-    int rc;
+    int row = 0;
 
     tc_return_val_if_fail(ctx != NULL && out != NULL && n_out != NULL, TC_ERR_INVALID_ARG);
     *out = NULL;
@@ -1692,12 +1679,10 @@ tokencert_err tokencert_ca_list(tokencert_ctx *ctx, const char *dir_in, tokencer
     ret = db_open(ctx, dir, 0, &db);
     if (ret != TC_OK)
         goto out;
-    if (sqlite3_prepare_v2(db, "SELECT " REQUEST_COLUMNS " FROM requests ORDER BY id", -1, &st,
-                           NULL) != SQLITE_OK) {
-        ret = db_error(ctx, db, "listing the requests");
+    ret = tc_db_prepare(db, "SELECT " REQUEST_COLUMNS " FROM requests ORDER BY id", &st);
+    if (ret != TC_OK)
         goto out;
-    }
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((ret = tc_db_step(db, st, "listing the requests", &row)) == TC_OK && row) {
         if (n == cap) {
             cap = cap ? cap * 2 : 16;
             nv = realloc(v, cap * sizeof *v);
@@ -1712,10 +1697,8 @@ tokencert_err tokencert_ca_list(tokencert_ctx *ctx, const char *dir_in, tokencer
             goto out;
         n++;
     }
-    if (rc != SQLITE_DONE) {
-        ret = db_error(ctx, db, "listing the requests");
+    if (ret != TC_OK)
         goto out;
-    }
     *out = v;
     *n_out = n;
     v = NULL;
@@ -1724,7 +1707,7 @@ out:
     tokencert_ca_requests_free(v, n);
     sqlite3_finalize(st);
     if (db != NULL)
-        sqlite3_close(db);
+        tc_db_close(db);
     free(dir);
     return ret;
 }
