@@ -102,11 +102,13 @@ static char *signer_path(void)
     return tc_asprintf("%s/%s", dir, TC_CA_SIGNER);
 }
 
-/* In the child, between fork and execve: async-signal-safe calls only. */
+/* In the child, between fork and execve: async-signal-safe calls only. max_fd was read before
+ * the fork (sysconf is not among them). */
 static void child_exec(const char *path, char *const *argv, char *const *envp, int err_fd,
-                       int status_fd)
+                       int status_fd, int max_fd)
 {
     int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC), e;
+    sigset_t none;
 
     if (null_fd < 0 || dup2(null_fd, STDIN_FILENO) < 0 || dup2(null_fd, STDOUT_FILENO) < 0 ||
         dup2(err_fd, STDERR_FILENO) < 0) {
@@ -114,10 +116,18 @@ static void child_exec(const char *path, char *const *argv, char *const *envp, i
         (void)!write(status_fd, &e, sizeof e);
         _exit(127);
     }
-    /* Descriptors the caller left inheritable (a token's lock files, sockets) stay with it. */
-    for (int fd = STDERR_FILENO + 1; fd < 1024; fd++)
-        if (fd != status_fd)
-            close(fd);
+    /* Descriptors the caller left inheritable (the state store's lock files, sockets) stay with
+     * it: all close at execve, the status pipe only then, so that it can still report a failure. */
+#ifdef CLOSE_RANGE_CLOEXEC
+    if (close_range(STDERR_FILENO + 1, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
+#endif
+        for (int fd = STDERR_FILENO + 1; fd < max_fd; fd++)
+            if (fd != status_fd)
+                close(fd);
+    /* A signal mask or an ignored SIGPIPE is the caller's business, not the signer's. */
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGPIPE, SIG_DFL);
     execve(path, argv, envp);
     e = errno;
     (void)!write(status_fd, &e, sizeof e);
@@ -131,41 +141,6 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Reads the child's stderr (kept up to SIGNER_ERR_MAX bytes) until it closes or time runs out. */
-static int read_stderr(int fd, char *buf, size_t cap, size_t *len)
-{
-    long long deadline = now_ms() + SIGNER_TIMEOUT_MS;
-    char sink[512];
-
-    *len = 0;
-    for (;;) {
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        long long left = deadline - now_ms();
-        int r;
-        ssize_t got;
-
-        if (left <= 0)
-            return -1;
-        r = poll(&pfd, 1, (int)(left > 60000 ? 60000 : left));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return -1;
-        if (r == 0)
-            continue;
-        if (*len < cap)
-            got = read(fd, buf + *len, cap - *len);
-        else
-            got = read(fd, sink, sizeof sink);
-        if (got < 0 && (errno == EINTR || errno == EAGAIN))
-            continue;
-        if (got <= 0)
-            return 0;
-        if (*len < cap)
-            *len += (size_t)got;
-    }
-}
-
 static int wait_child(pid_t pid, int *status)
 {
     for (;;) {
@@ -176,16 +151,64 @@ static int wait_child(pid_t pid, int *status)
     }
 }
 
+/* Reads the child's stderr (kept up to cap bytes) until the child has exited (*status set, 0
+ * returned), time runs out (-1; the child still runs) or it cannot be waited for (-2, errno set:
+ * ECHILD when the caller ignores SIGCHLD, and then the pid must not be signalled any more). Exit is
+ * noticed by the end of the pipe or, when something the signer started keeps the pipe open, by
+ * waitpid between reads. */
+static int collect(pid_t pid, int fd, char *buf, size_t cap, size_t *len, int *status)
+{
+    long long deadline = now_ms() + SIGNER_TIMEOUT_MS;
+    char sink[512];
+    int eof = 0;
+
+    *len = 0;
+    while (!eof) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        long long left = deadline - now_ms();
+        int r;
+        ssize_t got;
+
+        if (left <= 0)
+            return -1;
+        r = poll(&pfd, 1, (int)(left > 500 ? 500 : left));
+        if (r < 0 && errno != EINTR)
+            return -1;
+        if (r <= 0) {
+            pid_t w = waitpid(pid, status, WNOHANG);
+            if (w == pid)
+                return 0;
+            if (w < 0 && errno != EINTR)
+                return -2;
+            continue;
+        }
+        if (*len < cap)
+            got = read(fd, buf + *len, cap - *len);
+        else
+            got = read(fd, sink, sizeof sink);
+        if (got < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (got <= 0)
+            eof = 1;
+        else if (*len < cap)
+            *len += (size_t)got;
+    }
+    /* The pipe is closed: the signer is exiting. */
+    return wait_child(pid, status) == 0 ? 0 : -2;
+}
+
 tokencert_err tc_ca_signer_run(tokencert_ctx *ctx, const char *const *args,
                                const char *softhsm_conf, const char *pin_env)
 {
     tokencert_err ret = TC_ERR_INTERNAL;
     char *path = NULL, *envp[SIGNER_ENV_MAX], *argv[16], *msg = NULL;
     char err_buf[SIGNER_ERR_MAX];
-    int err_pipe[2] = {-1, -1}, status_pipe[2] = {-1, -1}, status = 0, exec_errno = 0;
+    int err_pipe[2] = {-1, -1}, status_pipe[2] = {-1, -1}, status = 0, exec_errno = 0, waited;
     size_t n_args = 0, err_len = 0;
     pid_t pid = -1;
     ssize_t got;
+    long open_max = sysconf(_SC_OPEN_MAX);
+    int max_fd = open_max > 0 && open_max < 65536 ? (int)open_max : 65536;
 
     envp[0] = NULL;
     tc_return_val_if_fail(ctx != NULL && args != NULL && args[0] != NULL, TC_ERR_INVALID_ARG);
@@ -220,7 +243,7 @@ tokencert_err tc_ca_signer_run(tokencert_ctx *ctx, const char *const *args,
         goto out;
     }
     if (pid == 0)
-        child_exec(path, argv, envp, err_pipe[1], status_pipe[1]);
+        child_exec(path, argv, envp, err_pipe[1], status_pipe[1], max_fd);
     close(err_pipe[1]);
     err_pipe[1] = -1;
     close(status_pipe[1]);
@@ -239,18 +262,18 @@ tokencert_err tc_ca_signer_run(tokencert_ctx *ctx, const char *const *args,
                        path, strerror(exec_errno));
         goto out;
     }
-    if (read_stderr(err_pipe[0], err_buf, sizeof err_buf - 1, &err_len) != 0) {
-        kill(pid, SIGKILL);
-        wait_child(pid, &status);
-        pid = -1;
-        ret = tc_error(ctx, TC_ERR_INTERNAL, "the CA signer %s did not finish within %d seconds",
-                       path, SIGNER_TIMEOUT_MS / 1000);
-        goto out;
-    }
-    if (wait_child(pid, &status) != 0) {
-        ret = tc_error(ctx, TC_ERR_INTERNAL, "waiting for the CA signer %s: %s", path,
+    waited = collect(pid, err_pipe[0], err_buf, sizeof err_buf - 1, &err_len, &status);
+    if (waited == -2) {
+        ret = tc_error(ctx, TC_ERR_INTERNAL, "cannot wait for the CA signer %s: %s", path,
                        strerror(errno));
         pid = -1;
+        goto out;
+    }
+    if (waited != 0) {
+        /* pid stays set: the cleanup below kills and reaps it. */
+        ret = tc_error(ctx, TC_ERR_INTERNAL,
+                       "the CA signer %s did not finish within %d seconds; it was stopped", path,
+                       SIGNER_TIMEOUT_MS / 1000);
         goto out;
     }
     pid = -1;
