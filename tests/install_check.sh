@@ -26,6 +26,15 @@ done
 cmake --install "$build" --prefix "$prefix" >/dev/null
 libdir=$(cd "$prefix" && ls -d lib/*-linux-gnu 2>/dev/null || echo lib)
 check bin/tokencert
+# The embedded CA's signer, which the library runs by its compiled-in libexec path.
+libexecdir=$(cache_value CMAKE_INSTALL_LIBEXECDIR)
+signer=${libexecdir:-libexec}/tokencert/tokencert-ca-sign
+if [ -f "$prefix/$signer" ] && [ -x "$prefix/$signer" ]; then
+    pass=$((pass + 1))
+else
+    echo "FAIL - $signer is not installed or not executable"
+    fail=$((fail + 1))
+fi
 check include/tokencert.h
 check "$libdir/libtokencert.so"
 check "$libdir/pkgconfig/tokencert.pc"

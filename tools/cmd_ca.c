@@ -1,6 +1,5 @@
-/* cmd_ca.c — `tokencert ca init|approve|reject|list|cert`: the embedded CA. Operations that sign
- * on the CA's own SoftHSM token (init, approve) must run in a process that has not loaded SoftHSM
- * for another token; `tokencert enroll` runs them as child processes for that reason. */
+/* cmd_ca.c — `tokencert ca init|approve|reject|list|cert`: the embedded CA. The library runs what
+ * touches the CA's token (init, approve) in its signer process, tokencert-ca-sign. */
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdlib.h>

@@ -4,9 +4,14 @@
  * the CA's token through the library's OpenSSL provider.
  *
  * SoftHSM reads its configuration (SOFTHSM2_CONF) once per process, at C_Initialize, and the
- * user's own token may be SoftHSM too. So everything that touches the CA's own token (init,
- * approve) sets SOFTHSM2_CONF and loads SoftHSM itself, and refuses to run in a process that has
- * SoftHSM loaded already: the CLI runs those operations as a child process of their own. */
+ * user's own token may be SoftHSM too. So everything that touches the CA's token (init, approve)
+ * runs in the signer, tokencert-ca-sign, a process of its own that the library starts with the
+ * CA's SOFTHSM2_CONF in its environment (spawn.c); the *_signer functions here are its half. The
+ * library's half only reads and writes the index and the directory. */
+#include "ca/ca.h"
+#include "keys/destroy.h"
+#include "state/db.h"
+#include "token/init.h"
 #include "x509/x509.h"
 
 #include <dlfcn.h>
@@ -19,8 +24,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <sqlite3.h>
 
 #include <openssl/bn.h>
 #include <openssl/err.h>
@@ -56,7 +59,10 @@ typedef struct {
     char *key_id; /* lowercase hex CKA_ID of the CA key */
 } ca_config;
 
-static const char schema[] =
+/* migrations[i] takes an index from schema i to i + 1 (db.c). Append; never edit a released
+ * step. */
+static const char *const ca_migrations[] = {
+    /* 0 -> 1 */
     "CREATE TABLE config (\n"
     "  id INTEGER PRIMARY KEY CHECK (id = 1),\n"
     "  subject TEXT NOT NULL,\n"
@@ -81,8 +87,17 @@ static const char schema[] =
     "  not_after INTEGER NOT NULL DEFAULT 0,\n"
     "  serial TEXT UNIQUE,\n"
     "  reason TEXT,\n"
-    "  cert BLOB);\n"
-    "PRAGMA user_version = 1;\n";
+    "  cert BLOB);\n",
+};
+
+/* No application_id: the first indexes were written without one, and must still open. */
+static const tc_db_kind ca_kind = {
+    .what = "CA index",
+    .table = "config",
+    .migrations = ca_migrations,
+    .n_migrations = (int)(sizeof ca_migrations / sizeof ca_migrations[0]),
+    .busy_timeout_ms = CA_BUSY_TIMEOUT_MS,
+};
 
 static const char *const state_names[] = {"pending", "issued", "rejected"};
 
@@ -285,18 +300,10 @@ static tokencert_err random_secret(tokencert_ctx *ctx, char **out)
 
 /* ---- the index (ca.db) -------------------------------------------------------------------- */
 
-static tokencert_err db_error(tokencert_ctx *ctx, sqlite3 *db, const char *what)
-{
-    return tc_error(ctx, TC_ERR_IO, "CA index: %s: %s", what,
-                    db != NULL ? sqlite3_errmsg(db) : "out of memory");
-}
-
-static tokencert_err db_open(tokencert_ctx *ctx, const char *dir, int create, sqlite3 **out)
+static tokencert_err db_open(tokencert_ctx *ctx, const char *dir, int create, tc_db **out)
 {
     tokencert_err ret = TC_ERR_INTERNAL;
     char *path = tc_asprintf("%s/ca.db", dir);
-    sqlite3 *db = NULL;
-    int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
 
     *out = NULL;
     if (path == NULL)
@@ -307,32 +314,10 @@ static tokencert_err db_open(tokencert_ctx *ctx, const char *dir, int create, sq
                        dir, dir);
         goto out;
     }
-    if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
-        ret = db_error(ctx, db, path);
-        goto out;
-    }
-    sqlite3_busy_timeout(db, CA_BUSY_TIMEOUT_MS);
-    *out = db;
-    db = NULL;
-    ret = TC_OK;
+    ret = tc_db_open(ctx, path, &ca_kind, create, out);
 out:
-    if (db != NULL)
-        sqlite3_close(db);
     free(path);
     return ret;
-}
-
-static tokencert_err db_exec(tokencert_ctx *ctx, sqlite3 *db, const char *sql)
-{
-    if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
-        return db_error(ctx, db, sql);
-    return TC_OK;
-}
-
-static char *col_text(sqlite3_stmt *st, int i)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-    return t != NULL ? tc_strdup((const char *)t) : NULL;
 }
 
 static void config_clear(ca_config *c)
@@ -346,36 +331,39 @@ static void config_clear(ca_config *c)
     memset(c, 0, sizeof *c);
 }
 
-static tokencert_err config_load(tokencert_ctx *ctx, sqlite3 *db, ca_config *c)
+static tokencert_err config_load(tokencert_ctx *ctx, tc_db *db, ca_config *c)
 {
     tokencert_err ret = TC_ERR_INTERNAL;
     sqlite3_stmt *st = NULL;
     const char *approval;
+    int row = 0;
 
     memset(c, 0, sizeof *c);
-    if (sqlite3_prepare_v2(db,
-                           "SELECT subject, key_type, approval, validity, issue_validity, "
-                           "own_token, module, token_uri, pin_source, key_id FROM config "
-                           "WHERE id = 1",
-                           -1, &st, NULL) != SQLITE_OK) {
-        ret = db_error(ctx, db, "reading the configuration");
+    ret = tc_db_prepare(db,
+                        "SELECT subject, key_type, approval, validity, issue_validity, "
+                        "own_token, module, token_uri, pin_source, key_id FROM config "
+                        "WHERE id = 1",
+                        &st);
+    if (ret != TC_OK)
         goto out;
-    }
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        ret = tc_error(ctx, TC_ERR_BAD_DATA, "CA index: the configuration is missing");
+    ret = tc_db_step(db, st, "reading the configuration", &row);
+    if (ret != TC_OK)
+        goto out;
+    if (!row) {
+        ret = tc_error(ctx, TC_ERR_BAD_DATA, "CA index %s: the configuration is missing", db->path);
         goto out;
     }
     approval = (const char *)sqlite3_column_text(st, 2);
-    c->subject = col_text(st, 0);
-    c->key_type = col_text(st, 1);
+    c->subject = tc_db_col_text(st, 0);
+    c->key_type = tc_db_col_text(st, 1);
     c->manual = approval != NULL && strcmp(approval, "manual") == 0;
     c->validity = sqlite3_column_int64(st, 3);
     c->issue_validity = sqlite3_column_int64(st, 4);
     c->own_token = sqlite3_column_int(st, 5) != 0;
-    c->module = col_text(st, 6);
-    c->token_uri = col_text(st, 7);
-    c->pin_source = col_text(st, 8);
-    c->key_id = col_text(st, 9);
+    c->module = tc_db_col_text(st, 6);
+    c->token_uri = tc_db_col_text(st, 7);
+    c->pin_source = tc_db_col_text(st, 8);
+    c->key_id = tc_db_col_text(st, 9);
     if (c->subject == NULL || c->key_type == NULL || c->token_uri == NULL || c->key_id == NULL) {
         ret = tc_error(ctx, TC_ERR_BAD_DATA, "CA index: the configuration is incomplete");
         goto out;
@@ -420,7 +408,7 @@ static tokencert_err request_from_row(tokencert_ctx *ctx, sqlite3_stmt *st, toke
 
     memset(r, 0, sizeof *r);
     r->id = sqlite3_column_int64(st, 0);
-    r->subject = col_text(st, 1);
+    r->subject = tc_db_col_text(st, 1);
     if (r->subject == NULL ||
         state_from_name((const char *)sqlite3_column_text(st, 2), &r->state) != 0) {
         tokencert_ca_request_clear(r);
@@ -434,8 +422,8 @@ static tokencert_err request_from_row(tokencert_ctx *ctx, sqlite3_stmt *st, toke
     } else {
         r->not_before = (time_t)sqlite3_column_int64(st, 5);
     }
-    r->serial = col_text(st, 8);
-    r->reason = col_text(st, 9);
+    r->serial = tc_db_col_text(st, 8);
+    r->reason = tc_db_col_text(st, 9);
     if (cert != NULL && cert_len > 0) {
         r->cert = malloc((size_t)cert_len);
         if (r->cert == NULL) {
@@ -448,26 +436,22 @@ static tokencert_err request_from_row(tokencert_ctx *ctx, sqlite3_stmt *st, toke
     return TC_OK;
 }
 
-static tokencert_err request_load(tokencert_ctx *ctx, sqlite3 *db, long long id,
+static tokencert_err request_load(tokencert_ctx *ctx, tc_db *db, long long id,
                                   tokencert_ca_request *r)
 {
     tokencert_err ret = TC_ERR_INTERNAL;
     sqlite3_stmt *st = NULL;
-    int rc;
+    int row = 0;
 
-    if (sqlite3_prepare_v2(db, "SELECT " REQUEST_COLUMNS " FROM requests WHERE id = ?", -1, &st,
-                           NULL) != SQLITE_OK) {
-        ret = db_error(ctx, db, "reading a request");
+    ret = tc_db_prepare(db, "SELECT " REQUEST_COLUMNS " FROM requests WHERE id = ?", &st);
+    if (ret != TC_OK)
         goto out;
-    }
-    sqlite3_bind_int64(st, 1, id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
+    tc_db_bind_int64(db, st, 1, id);
+    ret = tc_db_step(db, st, "reading a request", &row);
+    if (ret != TC_OK)
+        goto out;
+    if (!row) {
         ret = tc_error(ctx, TC_ERR_NOT_FOUND, "the CA has no request %lld", id);
-        goto out;
-    }
-    if (rc != SQLITE_ROW) {
-        ret = db_error(ctx, db, "reading a request");
         goto out;
     }
     ret = request_from_row(ctx, st, r);
@@ -477,26 +461,25 @@ out:
 }
 
 /* The stored CSR of a request, DER. */
-static tokencert_err request_csr(tokencert_ctx *ctx, sqlite3 *db, long long id, unsigned char **der,
+static tokencert_err request_csr(tokencert_ctx *ctx, tc_db *db, long long id, unsigned char **der,
                                  size_t *len)
 {
     tokencert_err ret = TC_ERR_INTERNAL;
     sqlite3_stmt *st = NULL;
     const void *b;
-    int n;
+    int n, row = 0;
 
     *der = NULL;
     *len = 0;
-    if (sqlite3_prepare_v2(db, "SELECT csr FROM requests WHERE id = ?", -1, &st, NULL) !=
-        SQLITE_OK) {
-        ret = db_error(ctx, db, "reading a request");
+    ret = tc_db_prepare(db, "SELECT csr FROM requests WHERE id = ?", &st);
+    if (ret != TC_OK)
         goto out;
-    }
-    sqlite3_bind_int64(st, 1, id);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        ret = db_error(ctx, db, "reading a request");
+    tc_db_bind_int64(db, st, 1, id);
+    ret = tc_db_step(db, st, "reading a request", &row);
+    if (ret == TC_OK && !row)
+        ret = tc_error(ctx, TC_ERR_NOT_FOUND, "the CA has no request %lld", id);
+    if (ret != TC_OK)
         goto out;
-    }
     b = sqlite3_column_blob(st, 0);
     n = sqlite3_column_bytes(st, 0);
     if (b == NULL || n <= 0 || n > CA_CSR_MAX) {
@@ -518,15 +501,12 @@ out:
 
 /* ---- the CA's token ----------------------------------------------------------------------- */
 
-/* A CA token opened in a library context of its own, so that the caller's modules stay as they
- * are; SOFTHSM2_CONF is put back as it was when the token is closed. */
+/* A CA token opened in a library context of its own (in the signer). */
 typedef struct {
     tokencert_ctx *cactx;
     tokencert_token *t;
     tc_key *key;
     EVP_PKEY *pkey;
-    char *old_conf;
-    int conf_set;
 } ca_token;
 
 static void ca_token_close(ca_token *ct)
@@ -535,13 +515,6 @@ static void ca_token_close(ca_token *ct)
     tc_key_free(ct->key);
     tokencert_token_close(ct->t);
     tokencert_ctx_free(ct->cactx);
-    if (ct->conf_set) {
-        if (ct->old_conf != NULL)
-            setenv("SOFTHSM2_CONF", ct->old_conf, 1);
-        else
-            unsetenv("SOFTHSM2_CONF");
-    }
-    free(ct->old_conf);
     memset(ct, 0, sizeof *ct);
 }
 
@@ -555,44 +528,32 @@ static tokencert_err ca_token_error(tokencert_ctx *ctx, ca_token *ct, tokencert_
                         : tokencert_strerror(err));
 }
 
-/* Points SoftHSM at the CA's own token directory and loads it in a fresh context. */
-static tokencert_err own_softhsm_load(tokencert_ctx *ctx, const char *dir, ca_token *ct)
+/* Checks that this process is the signer set up for the CA's own token: SOFTHSM2_CONF names its
+ * configuration (given at execve by spawn.c) and SoftHSM is not loaded yet, so that it reads that
+ * configuration and not another. */
+static tokencert_err own_softhsm_check(tokencert_ctx *ctx, const char *dir)
 {
     tokencert_err ret = TC_ERR_INTERNAL;
     char *conf = tc_asprintf("%s/softhsm2.conf", dir);
-    const char *old = getenv("SOFTHSM2_CONF");
+    const char *env = getenv("SOFTHSM2_CONF");
     void *h;
 
     if (conf == NULL)
         return TC_ERR_NOMEM;
-    if (access(conf, R_OK) != 0) {
-        ret = tc_error(ctx, TC_ERR_NOT_FOUND, "the CA token's configuration '%s' is missing: %s",
-                       conf, strerror(errno));
+    if (env == NULL || strcmp(env, conf) != 0) {
+        ret = tc_error(ctx, TC_ERR_INTERNAL,
+                       "the CA signer runs without SOFTHSM2_CONF=%s (it has '%s'); it is started "
+                       "by libtokencert, not by hand",
+                       conf, env != NULL ? env : "");
         goto out;
     }
-    /* SoftHSM already in this process read another configuration: it would not see the CA's
-     * token, or would create it among the user's tokens. */
     h = dlopen(CA_SOFTHSM_MODULE, RTLD_NOW | RTLD_NOLOAD);
     if (h != NULL) {
         dlclose(h);
-        ret = tc_error(ctx, TC_ERR_NOT_SUPPORTED,
-                       "SoftHSM is already loaded in this process with another configuration; "
-                       "operations on the CA's own token must run in a process of their own "
-                       "(tokencert ca approve)");
+        ret = tc_error(ctx, TC_ERR_INTERNAL,
+                       "SoftHSM is already loaded in the CA signer with another configuration");
         goto out;
     }
-    if (old != NULL) {
-        ct->old_conf = tc_strdup(old);
-        if (ct->old_conf == NULL) {
-            ret = TC_ERR_NOMEM;
-            goto out;
-        }
-    }
-    if (setenv("SOFTHSM2_CONF", conf, 1) != 0) {
-        ret = tc_error(ctx, TC_ERR_INTERNAL, "cannot set SOFTHSM2_CONF: %s", strerror(errno));
-        goto out;
-    }
-    ct->conf_set = 1;
     ret = TC_OK;
 out:
     free(conf);
@@ -621,7 +582,7 @@ static tokencert_err ca_token_open(tokencert_ctx *ctx, const char *dir, const ca
     size_t id_len = 0, i;
 
     if (cfg->own_token) {
-        ret = own_softhsm_load(ctx, dir, ct);
+        ret = own_softhsm_check(ctx, dir);
         if (ret != TC_OK)
             goto out;
     }
@@ -819,6 +780,14 @@ out:
     return ret;
 }
 
+/* The environment variable an env:VAR PIN source reads, which the signer must be given. */
+static const char *pin_env_name(const char *pin_source)
+{
+    if (pin_source != NULL && strncmp(pin_source, "env:", 4) == 0 && pin_source[4] != '\0')
+        return pin_source + 4;
+    return NULL;
+}
+
 /* ---- init --------------------------------------------------------------------------------- */
 
 /* What init created, removed again when it fails. */
@@ -842,10 +811,13 @@ static void remove_created(const char *dir, const created_files *c)
         free(p);
     }
     if (c->db) {
-        p = tc_asprintf("%s/ca.db-journal", dir);
-        if (p != NULL)
-            unlink(p);
-        free(p);
+        static const char *const side[] = {"ca.db-journal", "ca.db-wal", "ca.db-shm"};
+        for (i = 0; i < sizeof side / sizeof side[0]; i++) {
+            p = tc_asprintf("%s/%s", dir, side[i]);
+            if (p != NULL)
+                unlink(p);
+            free(p);
+        }
     }
     if (c->tokens) {
         p = tc_asprintf("%s/tokens", dir);
@@ -865,14 +837,7 @@ static tokencert_err own_token_create(tokencert_ctx *ctx, const char *dir, ca_co
     tokencert_err ret = TC_ERR_INTERNAL;
     char *conf = NULL, *conf_text = NULL, *tokens = NULL, *pin_path = NULL, *so_path = NULL;
     char *pin = NULL, *so_pin = NULL;
-    P11KitUri *any = NULL;
-    tc_slot *slots = NULL, *pick = NULL;
-    size_t n = 0, i;
-    unsigned char label[32];
-    tc_session s;
-    CK_RV rv;
 
-    memset(&s, 0, sizeof s);
     conf = tc_asprintf("%s/softhsm2.conf", dir);
     tokens = tc_asprintf("%s/tokens", dir);
     pin_path = tc_asprintf("%s/pin", dir);
@@ -909,59 +874,14 @@ static tokencert_err own_token_create(tokencert_ctx *ctx, const char *dir, ca_co
         goto out;
     cf->so_pin = 1;
 
-    ret = own_softhsm_load(ctx, dir, ct);
+    ret = own_softhsm_check(ctx, dir);
     if (ret == TC_OK)
         ret = ca_ctx_new(ctx, ct, CA_SOFTHSM_MODULE);
     if (ret != TC_OK)
         goto out;
-    ret = tc_uri_parse(ct->cactx, "pkcs11:", &any);
-    if (ret == TC_OK)
-        ret = tc_slots_match(ct->cactx, any, &slots, &n);
+    ret = tc_token_create(ct->cactx, CA_TOKEN_LABEL, so_pin, pin);
     if (ret != TC_OK) {
-        ret = ca_token_error(ctx, ct, ret, "the CA's SoftHSM");
-        goto out;
-    }
-    for (i = 0; i < n && pick == NULL; i++)
-        if (slots[i].present && !(slots[i].token_info.flags & CKF_TOKEN_INITIALIZED))
-            pick = &slots[i];
-    if (pick == NULL) {
-        ret = tc_error(ctx, TC_ERR_INTERNAL, "SoftHSM offers no free slot for the CA's token");
-        goto out;
-    }
-    memset(label, ' ', sizeof label);
-    memcpy(label, CA_TOKEN_LABEL, strlen(CA_TOKEN_LABEL));
-    rv = tc_p11_init_token(pick->module, pick->slot, (unsigned char *)so_pin,
-                           (CK_ULONG)strlen(so_pin), label);
-    if (rv != CKR_OK) {
-        ret = tc_error(ctx, tc_err_from_rv(rv), "cannot initialise the CA's token: C_InitToken: %s",
-                       tc_ckr_name(rv));
-        goto out;
-    }
-    /* After C_InitToken SoftHSM moves the token to a slot derived from its serial: look again. */
-    free(slots);
-    slots = NULL;
-    p11_kit_uri_free(any);
-    any = NULL;
-    ret = tc_uri_parse(ct->cactx, "pkcs11:token=" CA_TOKEN_LABEL, &any);
-    if (ret == TC_OK)
-        ret = tc_slots_match(ct->cactx, any, &slots, &n);
-    if (ret == TC_OK && (n != 1 || !slots[0].present))
-        ret = tc_error(ct->cactx, TC_ERR_INTERNAL, "the new token is not found after C_InitToken");
-    if (ret == TC_OK)
-        ret = tc_session_open(ct->cactx, &slots[0], 1, &s);
-    if (ret != TC_OK) {
-        ret = ca_token_error(ctx, ct, ret, "the CA's token");
-        goto out;
-    }
-    rv = tc_p11_login(slots[0].module, s.h, CKU_SO, (unsigned char *)so_pin,
-                      (CK_ULONG)strlen(so_pin));
-    if (rv == CKR_OK) {
-        rv = tc_p11_init_pin(slots[0].module, s.h, (unsigned char *)pin, (CK_ULONG)strlen(pin));
-        tc_p11_logout(slots[0].module, s.h);
-    }
-    if (rv != CKR_OK) {
-        ret = tc_error(ctx, tc_err_from_rv(rv), "cannot set the CA token's user PIN: %s",
-                       tc_ckr_name(rv));
+        ret = ca_token_error(ctx, ct, ret, "creating the CA's token");
         goto out;
     }
     cfg->own_token = 1;
@@ -974,10 +894,6 @@ static tokencert_err own_token_create(tokencert_ctx *ctx, const char *dir, ca_co
     }
     ret = TC_OK;
 out:
-    tc_session_close(&s);
-    free(slots);
-    if (any != NULL)
-        p11_kit_uri_free(any);
     tc_secret_free(pin);
     tc_secret_free(so_pin);
     free(conf);
@@ -992,47 +908,43 @@ static tokencert_err write_index(tokencert_ctx *ctx, const char *dir, const ca_c
                                  created_files *cf)
 {
     tokencert_err ret = TC_ERR_INTERNAL;
-    sqlite3 *db = NULL;
+    tc_db *db = NULL;
     sqlite3_stmt *st = NULL;
 
     ret = db_open(ctx, dir, 1, &db);
     if (ret != TC_OK)
         goto out;
     cf->db = 1;
-    ret = db_exec(ctx, db, "BEGIN IMMEDIATE");
-    if (ret == TC_OK)
-        ret = db_exec(ctx, db, schema);
+    ret = tc_db_begin(db);
     if (ret != TC_OK)
         goto out;
-    if (sqlite3_prepare_v2(db,
-                           "INSERT INTO config (id, subject, key_type, approval, validity, "
-                           "issue_validity, own_token, module, token_uri, pin_source, key_id) "
-                           "VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                           -1, &st, NULL) != SQLITE_OK) {
-        ret = db_error(ctx, db, "writing the configuration");
+    ret = tc_db_prepare(db,
+                        "INSERT INTO config (id, subject, key_type, approval, validity, "
+                        "issue_validity, own_token, module, token_uri, pin_source, key_id) "
+                        "VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        &st);
+    if (ret != TC_OK)
         goto out;
-    }
-    sqlite3_bind_text(st, 1, cfg->subject, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, cfg->key_type, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, cfg->manual ? "manual" : "auto", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, cfg->validity);
-    sqlite3_bind_int64(st, 5, cfg->issue_validity);
-    sqlite3_bind_int(st, 6, cfg->own_token);
-    sqlite3_bind_text(st, 7, cfg->module, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 8, cfg->token_uri, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 9, cfg->pin_source, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 10, cfg->key_id, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        ret = db_error(ctx, db, "writing the configuration");
-        goto out;
-    }
-    ret = db_exec(ctx, db, "COMMIT");
+    tc_db_bind_text(db, st, 1, cfg->subject);
+    tc_db_bind_text(db, st, 2, cfg->key_type);
+    tc_db_bind_text(db, st, 3, cfg->manual ? "manual" : "auto");
+    tc_db_bind_int64(db, st, 4, cfg->validity);
+    tc_db_bind_int64(db, st, 5, cfg->issue_validity);
+    tc_db_bind_int64(db, st, 6, cfg->own_token);
+    tc_db_bind_text(db, st, 7, cfg->module);
+    tc_db_bind_text(db, st, 8, cfg->token_uri);
+    tc_db_bind_text(db, st, 9, cfg->pin_source);
+    tc_db_bind_text(db, st, 10, cfg->key_id);
+    ret = tc_db_step_done(db, st, "writing the configuration");
+    st = NULL;
+    if (ret == TC_OK)
+        ret = tc_db_commit(db);
 out:
     sqlite3_finalize(st);
     if (db != NULL) {
         if (ret != TC_OK)
-            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-        sqlite3_close(db);
+            tc_db_rollback(db);
+        tc_db_close(db);
     }
     return ret;
 }
@@ -1069,22 +981,12 @@ static tokencert_err check_dir_free(tokencert_ctx *ctx, const char *dir)
 tokencert_err tokencert_ca_init(tokencert_ctx *ctx, const tokencert_ca_params *p)
 {
     tokencert_err ret = TC_ERR_INTERNAL;
-    char *dir = NULL, *abs = NULL, *pem_path = NULL;
+    char *dir = NULL, *abs = NULL, *conf = NULL;
+    const char *subject, *key_type;
     X509_NAME *name = NULL;
-    ca_config cfg;
-    created_files cf;
-    ca_token ct;
-    X509 *cert = NULL;
-    BIO *b = NULL;
-    unsigned char id[20];
-    size_t id_len = 0;
-    int key_made = 0;
-    char *data = NULL;
-    long len;
+    char validity[32], issue_validity[32];
+    int dir_made = 0;
 
-    memset(&cfg, 0, sizeof cfg);
-    memset(&cf, 0, sizeof cf);
-    memset(&ct, 0, sizeof ct);
     tc_return_val_if_fail(ctx != NULL && p != NULL, TC_ERR_INVALID_ARG);
     if (p->validity < 0 || p->issue_validity < 0) {
         ret = tc_error(ctx, TC_ERR_INVALID_ARG, "a validity must not be negative");
@@ -1102,28 +1004,28 @@ tokencert_err tokencert_ca_init(tokencert_ctx *ctx, const tokencert_ca_params *p
                        p->token_uri);
         goto out;
     }
-    cfg.subject = tc_strdup(p->subject != NULL ? p->subject : CA_DEFAULT_SUBJECT);
-    cfg.key_type = tc_strdup(p->key_type != NULL ? p->key_type : CA_DEFAULT_KEY_TYPE);
-    cfg.manual = p->manual_approval != 0;
-    cfg.validity = p->validity > 0 ? p->validity : CA_DEFAULT_VALIDITY;
-    cfg.issue_validity = p->issue_validity > 0 ? p->issue_validity : CA_DEFAULT_ISSUE_VALIDITY;
+    subject = p->subject != NULL ? p->subject : CA_DEFAULT_SUBJECT;
+    key_type = p->key_type != NULL ? p->key_type : CA_DEFAULT_KEY_TYPE;
+    snprintf(validity, sizeof validity, "%lld",
+             p->validity > 0 ? p->validity : CA_DEFAULT_VALIDITY);
+    snprintf(issue_validity, sizeof issue_validity, "%lld",
+             p->issue_validity > 0 ? p->issue_validity : CA_DEFAULT_ISSUE_VALIDITY);
     dir = resolve_dir(p->dir);
-    if (cfg.subject == NULL || cfg.key_type == NULL || dir == NULL) {
-        ret = dir == NULL && cfg.subject != NULL && cfg.key_type != NULL
-                  ? tc_error(ctx, TC_ERR_INVALID_ARG,
-                             "no CA directory given and no home directory to put one in")
-                  : TC_ERR_NOMEM;
+    if (dir == NULL) {
+        ret = tc_error(ctx, TC_ERR_INVALID_ARG,
+                       "no CA directory given and no home directory to put one in");
         goto out;
     }
-    ret = tc_name_parse(ctx, cfg.subject, &name);
+    /* A bad subject is refused before anything is made. */
+    ret = tc_name_parse(ctx, subject, &name);
     if (ret != TC_OK)
         goto out;
-    ret = mkdir_p(ctx, dir, &cf.dir);
+    ret = mkdir_p(ctx, dir, &dir_made);
     if (ret != TC_OK)
         goto out;
     ret = check_dir_free(ctx, dir);
     if (ret != TC_OK) {
-        cf.dir = 0;
+        dir_made = 0;
         goto out;
     }
     if (chmod(dir, 0700) != 0) {
@@ -1137,6 +1039,71 @@ tokencert_err tokencert_ca_init(tokencert_ctx *ctx, const tokencert_ca_params *p
         ret = tc_error(ctx, TC_ERR_IO, "'%s': %s", dir, strerror(errno));
         goto out;
     }
+    if (p->token_uri == NULL && (conf = tc_asprintf("%s/softhsm2.conf", abs)) == NULL) {
+        ret = TC_ERR_NOMEM;
+        goto out;
+    }
+    {
+        const char *const args[] = {"init",
+                                    abs,
+                                    subject,
+                                    key_type,
+                                    p->manual_approval ? "manual" : "auto",
+                                    validity,
+                                    issue_validity,
+                                    p->token_uri != NULL ? p->token_uri : "-",
+                                    p->module != NULL ? p->module : "-",
+                                    p->pin_source != NULL ? p->pin_source : "-",
+                                    NULL};
+        ret = tc_ca_signer_run(ctx, args, conf, pin_env_name(p->pin_source));
+    }
+out:
+    /* The signer removed what it made; the directory is ours. */
+    if (ret != TC_OK && dir_made && dir != NULL)
+        rmdir(dir);
+    X509_NAME_free(name);
+    free(conf);
+    free(abs);
+    free(dir);
+    return ret;
+}
+
+tokencert_err tc_ca_init_signer(tokencert_ctx *ctx, const char *abs, const tokencert_ca_params *p)
+{
+    tokencert_err ret = TC_ERR_INTERNAL;
+    char *pem_path = NULL;
+    X509_NAME *name = NULL;
+    ca_config cfg;
+    created_files cf;
+    ca_token ct;
+    X509 *cert = NULL;
+    BIO *b = NULL;
+    unsigned char id[20];
+    size_t id_len = 0;
+    int key_made = 0;
+    char *data = NULL;
+    long len;
+
+    memset(&cfg, 0, sizeof cfg);
+    memset(&cf, 0, sizeof cf);
+    memset(&ct, 0, sizeof ct);
+    tc_return_val_if_fail(ctx != NULL && abs != NULL && p != NULL, TC_ERR_INVALID_ARG);
+    cfg.subject = tc_strdup(p->subject != NULL ? p->subject : CA_DEFAULT_SUBJECT);
+    cfg.key_type = tc_strdup(p->key_type != NULL ? p->key_type : CA_DEFAULT_KEY_TYPE);
+    cfg.manual = p->manual_approval != 0;
+    cfg.validity = p->validity > 0 ? p->validity : CA_DEFAULT_VALIDITY;
+    cfg.issue_validity = p->issue_validity > 0 ? p->issue_validity : CA_DEFAULT_ISSUE_VALIDITY;
+    if (cfg.subject == NULL || cfg.key_type == NULL) {
+        ret = TC_ERR_NOMEM;
+        goto out;
+    }
+    ret = tc_name_parse(ctx, cfg.subject, &name);
+    if (ret != TC_OK)
+        goto out;
+    /* The caller made the directory and found it free; a second look costs nothing. */
+    ret = check_dir_free(ctx, abs);
+    if (ret != TC_OK)
+        goto out;
 
     if (p->token_uri == NULL) {
         ret = own_token_create(ctx, abs, &cfg, &cf, &ct);
@@ -1208,24 +1175,19 @@ tokencert_err tokencert_ca_init(tokencert_ctx *ctx, const tokencert_ca_params *p
         goto out;
     ret = TC_OK;
 out:
-    if (ret != TC_OK && key_made && !cfg.own_token && ct.t != NULL && ct.key != NULL) {
-        /* A key made on a token the user named is removed again; the own token goes entirely. */
-        tc_p11_destroy_object(ct.t->session.slot->module, ct.t->session.h, ct.key->priv);
-        if (ct.key->pub != CK_INVALID_HANDLE)
-            tc_p11_destroy_object(ct.t->session.slot->module, ct.t->session.h, ct.key->pub);
-    }
+    /* A key made on a token the user named is removed again; the own token goes entirely. */
+    if (ret != TC_OK && key_made && !cfg.own_token && ct.key != NULL &&
+        tc_key_destroy(ct.cactx, ct.key) != TC_OK)
+        tc_warning(ctx, "the CA key made on '%s' could not be removed again: %s", cfg.token_uri,
+                   tokencert_ctx_error(ct.cactx));
     ca_token_close(&ct);
-    if (ret != TC_OK && abs != NULL)
+    if (ret != TC_OK)
         remove_created(abs, &cf);
-    else if (ret != TC_OK && cf.dir && dir != NULL)
-        rmdir(dir);
     BIO_free(b);
     X509_free(cert);
     X509_NAME_free(name);
     config_clear(&cfg);
     free(pem_path);
-    free(abs);
-    free(dir);
     return ret;
 }
 
@@ -1237,7 +1199,7 @@ tokencert_err tokencert_ca_submit(tokencert_ctx *ctx, const char *dir_in, const 
 {
     tokencert_err ret = TC_ERR_INTERNAL;
     char *dir = NULL, *subject = NULL;
-    sqlite3 *db = NULL;
+    tc_db *db = NULL;
     sqlite3_stmt *st = NULL;
     X509_REQ *req = NULL;
     EVP_PKEY *pub;
@@ -1311,22 +1273,21 @@ tokencert_err tokencert_ca_submit(tokencert_ctx *ctx, const char *dir_in, const 
         ret = config_load(ctx, db, &cfg);
     if (ret != TC_OK)
         goto out;
-    if (sqlite3_prepare_v2(db,
-                           "INSERT INTO requests (subject, csr, state, submitted, "
-                           "requested_not_before) VALUES (?, ?, 'pending', ?, ?)",
-                           -1, &st, NULL) != SQLITE_OK) {
-        ret = db_error(ctx, db, "recording the request");
+    ret = tc_db_prepare(db,
+                        "INSERT INTO requests (subject, csr, state, submitted, "
+                        "requested_not_before) VALUES (?, ?, 'pending', ?, ?)",
+                        &st);
+    if (ret != TC_OK)
         goto out;
-    }
-    sqlite3_bind_text(st, 1, subject, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 2, csr, (int)csr_len, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)tc_now());
-    sqlite3_bind_int64(st, 4, (sqlite3_int64)not_before);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        ret = db_error(ctx, db, "recording the request");
+    tc_db_bind_text(db, st, 1, subject);
+    tc_db_bind_blob(db, st, 2, csr, csr_len);
+    tc_db_bind_int64(db, st, 3, tc_now());
+    tc_db_bind_int64(db, st, 4, not_before);
+    ret = tc_db_step_done(db, st, "recording the request");
+    st = NULL;
+    if (ret != TC_OK)
         goto out;
-    }
-    id = sqlite3_last_insert_rowid(db);
+    id = sqlite3_last_insert_rowid(db->h);
     ret = request_load(ctx, db, id, out);
     if (ret != TC_OK)
         goto out;
@@ -1336,7 +1297,7 @@ tokencert_err tokencert_ca_submit(tokencert_ctx *ctx, const char *dir_in, const 
 out:
     sqlite3_finalize(st);
     if (db != NULL)
-        sqlite3_close(db);
+        tc_db_close(db);
     config_clear(&cfg);
     X509_REQ_free(req);
     OPENSSL_free(pem_der);
@@ -1346,7 +1307,7 @@ out:
 }
 
 /* Loads request id inside an open write transaction and checks that it is still pending. */
-static tokencert_err pending_request(tokencert_ctx *ctx, sqlite3 *db, long long id,
+static tokencert_err pending_request(tokencert_ctx *ctx, tc_db *db, long long id,
                                      tokencert_ca_request *r)
 {
     tokencert_err ret = request_load(ctx, db, id, r);
@@ -1434,12 +1395,11 @@ out:
     return ret;
 }
 
-tokencert_err tokencert_ca_approve(tokencert_ctx *ctx, const char *dir_in, long long id,
-                                   tokencert_ca_request *out)
+tokencert_err tc_ca_approve_signer(tokencert_ctx *ctx, const char *dir, long long id)
 {
     tokencert_err ret = TC_ERR_INTERNAL;
-    char *dir = NULL, *why = NULL;
-    sqlite3 *db = NULL;
+    char *why = NULL;
+    tc_db *db = NULL;
     sqlite3_stmt *st = NULL;
     ca_config cfg;
     ca_token ct;
@@ -1457,14 +1417,7 @@ tokencert_err tokencert_ca_approve(tokencert_ctx *ctx, const char *dir_in, long 
     memset(&ct, 0, sizeof ct);
     memset(&r, 0, sizeof r);
     memset(&info, 0, sizeof info);
-    tc_return_val_if_fail(ctx != NULL, TC_ERR_INVALID_ARG);
-    if (out != NULL)
-        memset(out, 0, sizeof *out);
-    dir = resolve_dir(dir_in);
-    if (dir == NULL) {
-        ret = TC_ERR_NOMEM;
-        goto out;
-    }
+    tc_return_val_if_fail(ctx != NULL && dir != NULL, TC_ERR_INVALID_ARG);
     ret = db_open(ctx, dir, 0, &db);
     if (ret == TC_OK)
         ret = config_load(ctx, db, &cfg);
@@ -1472,7 +1425,7 @@ tokencert_err tokencert_ca_approve(tokencert_ctx *ctx, const char *dir_in, long 
         goto out;
     /* The write lock is held from the check to the update, so that two approvals of one request
      * cannot both issue. */
-    ret = db_exec(ctx, db, "BEGIN IMMEDIATE");
+    ret = tc_db_begin(db);
     if (ret != TC_OK)
         goto out;
     in_tx = 1;
@@ -1513,35 +1466,38 @@ tokencert_err tokencert_ca_approve(tokencert_ctx *ctx, const char *dir_in, long 
                        why != NULL ? why : "?");
         goto out;
     }
-    if (sqlite3_prepare_v2(db,
-                           "UPDATE requests SET state = 'issued', decided = ?, not_before = ?, "
-                           "not_after = ?, serial = ?, cert = ? WHERE id = ? AND state = 'pending'",
-                           -1, &st, NULL) != SQLITE_OK) {
-        ret = db_error(ctx, db, "recording the certificate");
+    ret = tc_db_prepare(db,
+                        "UPDATE requests SET state = 'issued', decided = ?, not_before = ?, "
+                        "not_after = ?, serial = ?, cert = ? WHERE id = ? AND state = 'pending'",
+                        &st);
+    if (ret != TC_OK)
+        goto out;
+    tc_db_bind_int64(db, st, 1, tc_now());
+    tc_db_bind_int64(db, st, 2, info.not_before);
+    tc_db_bind_int64(db, st, 3, info.not_after);
+    tc_db_bind_text(db, st, 4, info.serial);
+    tc_db_bind_blob(db, st, 5, der, der_len);
+    tc_db_bind_int64(db, st, 6, id);
+    ret = tc_db_step_done(db, st, "recording the certificate");
+    st = NULL;
+    if (ret != TC_OK)
+        goto out;
+    /* Under the write lock the request was pending a moment ago: nothing else can have moved it. */
+    if (sqlite3_changes(db->h) != 1) {
+        ret = tc_error(ctx, TC_ERR_INTERNAL, "CA index %s: request %lld was not issued", db->path,
+                       id);
         goto out;
     }
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)tc_now());
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)info.not_before);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)info.not_after);
-    sqlite3_bind_text(st, 4, info.serial, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 5, der, (int)der_len, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 6, id);
-    if (sqlite3_step(st) != SQLITE_DONE || sqlite3_changes(db) != 1) {
-        ret = db_error(ctx, db, "recording the certificate");
-        goto out;
-    }
-    ret = db_exec(ctx, db, "COMMIT");
+    ret = tc_db_commit(db);
     if (ret != TC_OK)
         goto out;
     in_tx = 0;
-    if (out != NULL)
-        ret = request_load(ctx, db, id, out);
 out:
     sqlite3_finalize(st);
     if (db != NULL) {
         if (in_tx)
-            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-        sqlite3_close(db);
+            tc_db_rollback(db);
+        tc_db_close(db);
     }
     ca_token_close(&ct);
     tc_cert_clear(&info);
@@ -1553,6 +1509,67 @@ out:
     X509_REQ_free(req);
     free(csr);
     free(der);
+    return ret;
+}
+
+tokencert_err tokencert_ca_approve(tokencert_ctx *ctx, const char *dir_in, long long id,
+                                   tokencert_ca_request *out)
+{
+    tokencert_err ret = TC_ERR_INTERNAL;
+    char *dir = NULL, *abs = NULL, *conf = NULL, id_str[32];
+    tc_db *db = NULL;
+    ca_config cfg;
+    tokencert_ca_request r;
+
+    memset(&cfg, 0, sizeof cfg);
+    memset(&r, 0, sizeof r);
+    tc_return_val_if_fail(ctx != NULL, TC_ERR_INVALID_ARG);
+    if (out != NULL)
+        memset(out, 0, sizeof *out);
+    dir = resolve_dir(dir_in);
+    if (dir == NULL) {
+        ret = TC_ERR_NOMEM;
+        goto out;
+    }
+    /* What the signer needs in its environment is in the configuration; a request that is not
+     * pending is refused here, without starting it (it checks again under its write lock). */
+    ret = db_open(ctx, dir, 0, &db);
+    if (ret == TC_OK)
+        ret = config_load(ctx, db, &cfg);
+    if (ret == TC_OK)
+        ret = pending_request(ctx, db, id, &r);
+    if (ret != TC_OK)
+        goto out;
+    tc_db_close(db);
+    db = NULL;
+    abs = realpath(dir, NULL);
+    if (abs == NULL) {
+        ret = tc_error(ctx, TC_ERR_IO, "'%s': %s", dir, strerror(errno));
+        goto out;
+    }
+    if (cfg.own_token && (conf = tc_asprintf("%s/softhsm2.conf", abs)) == NULL) {
+        ret = TC_ERR_NOMEM;
+        goto out;
+    }
+    snprintf(id_str, sizeof id_str, "%lld", id);
+    {
+        const char *const args[] = {"approve", abs, id_str, NULL};
+        ret = tc_ca_signer_run(ctx, args, conf, pin_env_name(cfg.pin_source));
+    }
+    if (ret != TC_OK)
+        goto out;
+    if (out != NULL) {
+        ret = db_open(ctx, dir, 0, &db);
+        if (ret == TC_OK)
+            ret = request_load(ctx, db, id, out);
+    }
+out:
+    if (db != NULL)
+        tc_db_close(db);
+    tokencert_ca_request_clear(&r);
+    config_clear(&cfg);
+    free(conf);
+    free(abs);
     free(dir);
     return ret;
 }
@@ -1562,7 +1579,7 @@ tokencert_err tokencert_ca_reject(tokencert_ctx *ctx, const char *dir_in, long l
 {
     tokencert_err ret = TC_ERR_INTERNAL;
     char *dir = NULL;
-    sqlite3 *db = NULL;
+    tc_db *db = NULL;
     sqlite3_stmt *st = NULL;
     tokencert_ca_request r;
     int in_tx = 0;
@@ -1580,36 +1597,41 @@ tokencert_err tokencert_ca_reject(tokencert_ctx *ctx, const char *dir_in, long l
     }
     ret = db_open(ctx, dir, 0, &db);
     if (ret == TC_OK)
-        ret = db_exec(ctx, db, "BEGIN IMMEDIATE");
+        ret = tc_db_begin(db);
     if (ret != TC_OK)
         goto out;
     in_tx = 1;
     ret = pending_request(ctx, db, id, &r);
     if (ret != TC_OK)
         goto out;
-    if (sqlite3_prepare_v2(db,
-                           "UPDATE requests SET state = 'rejected', decided = ?, reason = ? "
-                           "WHERE id = ? AND state = 'pending'",
-                           -1, &st, NULL) != SQLITE_OK) {
-        ret = db_error(ctx, db, "recording the rejection");
+    ret = tc_db_prepare(db,
+                        "UPDATE requests SET state = 'rejected', decided = ?, reason = ? "
+                        "WHERE id = ? AND state = 'pending'",
+                        &st);
+    if (ret != TC_OK)
+        goto out;
+    tc_db_bind_int64(db, st, 1, tc_now());
+    tc_db_bind_text(db, st, 2, reason);
+    tc_db_bind_int64(db, st, 3, id);
+    ret = tc_db_step_done(db, st, "recording the rejection");
+    st = NULL;
+    if (ret != TC_OK)
+        goto out;
+    /* Under the write lock the request was pending a moment ago: nothing else can have moved it. */
+    if (sqlite3_changes(db->h) != 1) {
+        ret = tc_error(ctx, TC_ERR_INTERNAL, "CA index %s: request %lld was not rejected", db->path,
+                       id);
         goto out;
     }
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)tc_now());
-    sqlite3_bind_text(st, 2, reason, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, id);
-    if (sqlite3_step(st) != SQLITE_DONE || sqlite3_changes(db) != 1) {
-        ret = db_error(ctx, db, "recording the rejection");
-        goto out;
-    }
-    ret = db_exec(ctx, db, "COMMIT");
+    ret = tc_db_commit(db);
     if (ret == TC_OK)
         in_tx = 0;
 out:
     sqlite3_finalize(st);
     if (db != NULL) {
         if (in_tx)
-            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-        sqlite3_close(db);
+            tc_db_rollback(db);
+        tc_db_close(db);
     }
     tokencert_ca_request_clear(&r);
     free(dir);
@@ -1621,7 +1643,7 @@ tokencert_err tokencert_ca_get(tokencert_ctx *ctx, const char *dir_in, long long
 {
     tokencert_err ret = TC_ERR_INTERNAL;
     char *dir = NULL;
-    sqlite3 *db = NULL;
+    tc_db *db = NULL;
 
     tc_return_val_if_fail(ctx != NULL && out != NULL, TC_ERR_INVALID_ARG);
     memset(out, 0, sizeof *out);
@@ -1632,7 +1654,7 @@ tokencert_err tokencert_ca_get(tokencert_ctx *ctx, const char *dir_in, long long
     if (ret == TC_OK)
         ret = request_load(ctx, db, id, out);
     if (db != NULL)
-        sqlite3_close(db);
+        tc_db_close(db);
     free(dir);
     return ret;
 }
@@ -1642,11 +1664,11 @@ tokencert_err tokencert_ca_list(tokencert_ctx *ctx, const char *dir_in, tokencer
 {
     tokencert_err ret = TC_ERR_INTERNAL;
     char *dir = NULL;
-    sqlite3 *db = NULL;
+    tc_db *db = NULL;
     sqlite3_stmt *st = NULL;
     tokencert_ca_request *v = NULL, *nv;
     size_t n = 0, cap = 0;
-    int rc;
+    int row = 0;
 
     tc_return_val_if_fail(ctx != NULL && out != NULL && n_out != NULL, TC_ERR_INVALID_ARG);
     *out = NULL;
@@ -1657,12 +1679,10 @@ tokencert_err tokencert_ca_list(tokencert_ctx *ctx, const char *dir_in, tokencer
     ret = db_open(ctx, dir, 0, &db);
     if (ret != TC_OK)
         goto out;
-    if (sqlite3_prepare_v2(db, "SELECT " REQUEST_COLUMNS " FROM requests ORDER BY id", -1, &st,
-                           NULL) != SQLITE_OK) {
-        ret = db_error(ctx, db, "listing the requests");
+    ret = tc_db_prepare(db, "SELECT " REQUEST_COLUMNS " FROM requests ORDER BY id", &st);
+    if (ret != TC_OK)
         goto out;
-    }
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((ret = tc_db_step(db, st, "listing the requests", &row)) == TC_OK && row) {
         if (n == cap) {
             cap = cap ? cap * 2 : 16;
             nv = realloc(v, cap * sizeof *v);
@@ -1677,10 +1697,8 @@ tokencert_err tokencert_ca_list(tokencert_ctx *ctx, const char *dir_in, tokencer
             goto out;
         n++;
     }
-    if (rc != SQLITE_DONE) {
-        ret = db_error(ctx, db, "listing the requests");
+    if (ret != TC_OK)
         goto out;
-    }
     *out = v;
     *n_out = n;
     v = NULL;
@@ -1689,7 +1707,7 @@ out:
     tokencert_ca_requests_free(v, n);
     sqlite3_finalize(st);
     if (db != NULL)
-        sqlite3_close(db);
+        tc_db_close(db);
     free(dir);
     return ret;
 }

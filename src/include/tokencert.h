@@ -380,7 +380,8 @@ typedef struct {
     size_t cert_len;
 } tokencert_ca_request;
 
-/* Creates a CA: its key on its token, its self-signed certificate, its index. */
+/* Creates a CA: its key on its token, its self-signed certificate, its index. The token work runs
+ * in the helper tokencert-ca-sign, as for tokencert_ca_approve() (which see). */
 TOKENCERT_API tokencert_err tokencert_ca_init(tokencert_ctx *ctx, const tokencert_ca_params *p);
 /* The directory a NULL dir means. Free with free(). */
 TOKENCERT_API char *tokencert_ca_default_dir(void);
@@ -391,9 +392,16 @@ TOKENCERT_API tokencert_err tokencert_ca_submit(tokencert_ctx *ctx, const char *
                                                 const unsigned char *csr, size_t csr_len,
                                                 time_t not_before, tokencert_ca_request *out,
                                                 int *auto_approve);
-/* Issues the certificate for a pending request, signing on the CA's token. SoftHSM reads its
- * configuration once per process: call this in a process of its own (the CLI runs
- * "tokencert ca approve" as a child), before any other use of SoftHSM. */
+/* Issues the certificate for a pending request, signing on the CA's token. The signing runs in a
+ * helper process, tokencert-ca-sign (fork+execve, no shell, a fresh environment carrying the CA's
+ * SOFTHSM2_CONF when it has a SoftHSM token of its own), because SoftHSM reads its configuration
+ * once per process: so this may be called from any process, also one that has loaded SoftHSM for
+ * another token, and it never changes the caller's environment. The helper is found in the
+ * libexec directory compiled in (${libexecdir}/tokencert/) or in $TOKENCERT_LIBEXECDIR (build
+ * trees). A request that is not pending is TC_ERR_INVALID_ARG; the helper's failure comes back as
+ * its error code with its message as the detail, or TC_ERR_INTERNAL naming the helper when it could
+ * not be run, was killed or did not finish within 5 minutes. Blocks until then; it waits for its
+ * own child only (waitpid on that pid), so a SIGCHLD handler that reaps every child breaks it. */
 TOKENCERT_API tokencert_err tokencert_ca_approve(tokencert_ctx *ctx, const char *dir, long long id,
                                                  tokencert_ca_request *out);
 TOKENCERT_API tokencert_err tokencert_ca_reject(tokencert_ctx *ctx, const char *dir, long long id,

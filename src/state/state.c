@@ -3,14 +3,14 @@
  *
  * The file is the lifecycle engine's memory across runs, so it is treated like a user's data: it
  * is opened only when it is recognisably ours (application_id, the meta table, a quick check, a
- * schema this version knows) and never written before that is established. WAL keeps readers
- * (status) out of a writer's (renew) way; the busy timeout covers the short write transactions. */
-#include "token/token.h"
+ * schema this version knows) and never written before that is established: the SQLite layer
+ * (db.c) does that, and the WAL and busy timeout that keep readers (status) out of a writer's
+ * (renew) way. Every write's result is checked and reported naming the file. */
+#include "state/db.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +25,7 @@
 
 struct tokencert_state {
     tokencert_ctx *ctx;
-    sqlite3 *db;
+    tc_db *db;
     char *dir;
     char *path;
     int lock_fd;
@@ -106,49 +106,20 @@ static int name_index(const char *const *names, size_t n, const char *name)
 
 /* ---- errors and small helpers ------------------------------------------------------------- */
 
-static tokencert_err db_error(tokencert_state *st, const char *what)
-{
-    int code = sqlite3_errcode(st->db);
-    tokencert_err err =
-        (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) ? TC_ERR_BAD_DATA : TC_ERR_IO;
-    return tc_error(st->ctx, err, "state store %s: %s: %s", st->path, what, sqlite3_errmsg(st->db));
-}
-
 static tokencert_err exec_sql(tokencert_state *st, const char *sql, const char *what)
 {
-    if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
-        return db_error(st, what);
-    return TC_OK;
+    return tc_db_exec(st->db, sql, what);
 }
 
 static tokencert_err prepare(tokencert_state *st, const char *sql, sqlite3_stmt **out)
 {
-    if (sqlite3_prepare_v2(st->db, sql, -1, out, NULL) != SQLITE_OK)
-        return db_error(st, "cannot prepare a statement");
-    return TC_OK;
-}
-
-static char *col_text(sqlite3_stmt *s, int i)
-{
-    const unsigned char *t = sqlite3_column_text(s, i);
-    return t != NULL ? tc_strdup((const char *)t) : NULL;
-}
-
-static void bind_text(sqlite3_stmt *s, int i, const char *v)
-{
-    if (v != NULL)
-        sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_bind_null(s, i);
+    return tc_db_prepare(st->db, sql, out);
 }
 
 /* Steps a statement that returns no rows and finalizes it. */
 static tokencert_err step_done(tokencert_state *st, sqlite3_stmt *s, const char *what)
 {
-    int rc = sqlite3_step(s);
-    tokencert_err ret = rc == SQLITE_DONE ? TC_OK : db_error(st, what);
-    sqlite3_finalize(s);
-    return ret;
+    return tc_db_step_done(st->db, s, what);
 }
 
 /* Makes dir and its missing parents with mode 0700 (existing ones are left as they are). */
@@ -203,117 +174,37 @@ char *tokencert_state_default_dir(void)
     return tc_asprintf("%s/.local/state/tokencert", home);
 }
 
-/* Refuses, without writing a byte, a file that is not a tokencert store of a schema we know.
- * *version gets the schema (0: a new, empty file). */
-static tokencert_err check_store(tokencert_state *st, int *version)
+/* The schema is recorded in the meta table too, for people reading the file with sqlite3. */
+static tokencert_err record_schema(tc_db *db, int version)
 {
     sqlite3_stmt *s = NULL;
-    int app_id = 0, user_version = 0, n_tables = 0, has_meta = 0;
-    tokencert_err ret = TC_OK;
+    tokencert_err ret =
+        tc_db_prepare(db, "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)", &s);
+    char v[16];
 
-    /* Reading the header is the first read: a file that is not SQLite fails here. */
-    if (sqlite3_prepare_v2(st->db, "PRAGMA application_id", -1, &s, NULL) != SQLITE_OK ||
-        sqlite3_step(s) != SQLITE_ROW) {
-        ret = tc_error(st->ctx, TC_ERR_BAD_DATA,
-                       "%s is not a tokencert state store (%s): not touched", st->path,
-                       sqlite3_errmsg(st->db));
-        goto out;
-    }
-    app_id = sqlite3_column_int(s, 0);
-    sqlite3_finalize(s);
-    s = NULL;
-    if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK ||
-        sqlite3_step(s) != SQLITE_ROW) {
-        ret = tc_error(st->ctx, TC_ERR_BAD_DATA, "%s is corrupt (%s): not touched", st->path,
-                       sqlite3_errmsg(st->db));
-        goto out;
-    }
-    user_version = sqlite3_column_int(s, 0);
-    sqlite3_finalize(s);
-    s = NULL;
-    if (sqlite3_prepare_v2(st->db,
-                           "SELECT count(*), coalesce(sum(name = 'meta'), 0) FROM sqlite_master "
-                           "WHERE type = 'table'",
-                           -1, &s, NULL) != SQLITE_OK ||
-        sqlite3_step(s) != SQLITE_ROW) {
-        ret = tc_error(st->ctx, TC_ERR_BAD_DATA, "%s is corrupt (%s): not touched", st->path,
-                       sqlite3_errmsg(st->db));
-        goto out;
-    }
-    n_tables = sqlite3_column_int(s, 0);
-    has_meta = sqlite3_column_int(s, 1);
-    sqlite3_finalize(s);
-    s = NULL;
-
-    if (app_id == 0 && user_version == 0 && n_tables == 0) {
-        *version = 0; /* new */
-        goto out;
-    }
-    if (app_id != STATE_APPLICATION_ID || !has_meta) {
-        ret = tc_error(st->ctx, TC_ERR_BAD_DATA,
-                       "%s is not a tokencert state store (another program's database?): not "
-                       "touched",
-                       st->path);
-        goto out;
-    }
-    if (user_version > SCHEMA_VERSION) {
-        ret = tc_error(st->ctx, TC_ERR_BAD_DATA,
-                       "%s was written by a newer tokencert (schema %d; this version knows up to "
-                       "%d): not touched",
-                       st->path, user_version, SCHEMA_VERSION);
-        goto out;
-    }
-    if (sqlite3_prepare_v2(st->db, "PRAGMA quick_check", -1, &s, NULL) != SQLITE_OK ||
-        sqlite3_step(s) != SQLITE_ROW ||
-        strcmp((const char *)sqlite3_column_text(s, 0), "ok") != 0) {
-        const unsigned char *why = s != NULL ? sqlite3_column_text(s, 0) : NULL;
-        const char *w = why != NULL ? (const char *)why : sqlite3_errmsg(st->db);
-        /* quick_check's report starts "*** in database main ***" and runs over lines: the first
-         * finding is enough to say why. */
-        if (strncmp(w, "*** ", 4) == 0 && strchr(w, '\n') != NULL)
-            w = strchr(w, '\n') + 1;
-        ret = tc_error(st->ctx, TC_ERR_BAD_DATA, "%s is corrupt (%.*s): not touched", st->path,
-                       (int)strcspn(w, "\n"), w);
-        goto out;
-    }
-    *version = user_version;
-out:
-    sqlite3_finalize(s);
-    return ret;
-}
-
-static tokencert_err migrate(tokencert_state *st, int from)
-{
-    tokencert_err ret;
-    char *sql;
-
-    if (from >= SCHEMA_VERSION)
-        return TC_OK;
-    if ((ret = exec_sql(st, "BEGIN IMMEDIATE", "cannot start the migration")) != TC_OK)
-        return ret;
-    for (int v = from; v < SCHEMA_VERSION && ret == TC_OK; v++)
-        ret = exec_sql(st, migrations[v], "cannot migrate the schema");
-    sql = tc_asprintf("PRAGMA application_id = %d; PRAGMA user_version = %d;"
-                      "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', '%d');",
-                      STATE_APPLICATION_ID, SCHEMA_VERSION, SCHEMA_VERSION);
-    if (ret == TC_OK)
-        ret = sql != NULL ? exec_sql(st, sql, "cannot record the schema") : TC_ERR_NOMEM;
-    free(sql);
-    if (ret == TC_OK)
-        ret = exec_sql(st, "COMMIT", "cannot finish the migration");
     if (ret != TC_OK)
-        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-    return ret;
+        return ret;
+    snprintf(v, sizeof v, "%d", version);
+    tc_db_bind_text(db, s, 1, v);
+    return tc_db_step_done(db, s, "cannot record the schema");
 }
+
+static const tc_db_kind state_kind = {
+    .what = "state store",
+    .application_id = STATE_APPLICATION_ID,
+    .table = "meta",
+    .migrations = migrations,
+    .n_migrations = SCHEMA_VERSION,
+    .busy_timeout_ms = STATE_BUSY_TIMEOUT_MS,
+    .migrated = record_schema,
+};
 
 tokencert_err tokencert_state_open(tokencert_ctx *ctx, const char *dir, int create,
                                    tokencert_state **out)
 {
     tokencert_state *st;
     tokencert_err ret;
-    int version = 0;
     struct stat sb;
-    mode_t old_mask;
 
     tc_return_val_if_fail(ctx != NULL && dir != NULL && out != NULL, TC_ERR_INVALID_ARG);
     *out = NULL;
@@ -355,29 +246,9 @@ tokencert_err tokencert_state_open(tokencert_ctx *ctx, const char *dir, int crea
         goto fail;
     }
 
-    old_mask = umask(077); /* the store, its WAL and shm files: 0600 */
-    if (sqlite3_open_v2(st->path, &st->db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW,
-                        NULL) != SQLITE_OK) {
-        umask(old_mask);
-        ret = tc_error(ctx, TC_ERR_IO, "cannot open the state store %s: %s", st->path,
-                       st->db != NULL ? sqlite3_errmsg(st->db) : "out of memory");
-        goto fail;
-    }
-    sqlite3_busy_timeout(st->db, STATE_BUSY_TIMEOUT_MS);
-    sqlite3_extended_result_codes(st->db, 0);
-    ret = check_store(st, &version);
-    if (ret == TC_OK)
-        ret = exec_sql(st, "PRAGMA journal_mode = WAL", "cannot switch to WAL");
-    if (ret == TC_OK)
-        ret = exec_sql(st, "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL",
-                       "cannot set the store's options");
-    if (ret == TC_OK)
-        ret = migrate(st, version);
-    umask(old_mask);
+    ret = tc_db_open(ctx, st->path, &state_kind, 1, &st->db);
     if (ret != TC_OK)
         goto fail;
-    chmod(st->path, 0600);
     *out = st;
     return TC_OK;
 fail:
@@ -389,8 +260,7 @@ void tokencert_state_close(tokencert_state *st)
 {
     if (st == NULL)
         return;
-    if (st->db != NULL)
-        sqlite3_close(st->db);
+    tc_db_close(st->db);
     tokencert_state_unlock(st);
     for (size_t i = 0; i < st->n_token_fds; i++) {
         close(st->token_fds[i]);
@@ -536,8 +406,8 @@ tokencert_err tokencert_state_commit(tokencert_state *st)
 
 void tokencert_state_rollback(tokencert_state *st)
 {
-    if (st != NULL && !sqlite3_get_autocommit(st->db))
-        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    if (st != NULL)
+        tc_db_rollback(st->db);
 }
 
 /* ---- credentials -------------------------------------------------------------------------- */
@@ -558,18 +428,18 @@ tokencert_err tokencert_state_credential_put(tokencert_state *st,
                        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        &s)) != TC_OK)
         return ret;
-    bind_text(s, 1, c->name);
-    bind_text(s, 2, c->token_uri);
-    bind_text(s, 3, c->token_serial);
-    bind_text(s, 4, c->label);
-    bind_text(s, 5, c->ca);
-    bind_text(s, 6, c->ca_dir);
-    bind_text(s, 7, c->module);
-    sqlite3_bind_int64(s, 8, (sqlite3_int64)c->created);
-    sqlite3_bind_int64(s, 9, (sqlite3_int64)c->last_run);
-    bind_text(s, 10, c->last_result);
-    bind_text(s, 11, c->last_error);
-    sqlite3_bind_int64(s, 12, (sqlite3_int64)c->deferred_since);
+    tc_db_bind_text(st->db, s, 1, c->name);
+    tc_db_bind_text(st->db, s, 2, c->token_uri);
+    tc_db_bind_text(st->db, s, 3, c->token_serial);
+    tc_db_bind_text(st->db, s, 4, c->label);
+    tc_db_bind_text(st->db, s, 5, c->ca);
+    tc_db_bind_text(st->db, s, 6, c->ca_dir);
+    tc_db_bind_text(st->db, s, 7, c->module);
+    tc_db_bind_int64(st->db, s, 8, c->created);
+    tc_db_bind_int64(st->db, s, 9, c->last_run);
+    tc_db_bind_text(st->db, s, 10, c->last_result);
+    tc_db_bind_text(st->db, s, 11, c->last_error);
+    tc_db_bind_int64(st->db, s, 12, c->deferred_since);
     return step_done(st, s, "cannot record a credential");
 }
 
@@ -577,52 +447,59 @@ tokencert_err tokencert_state_credential_forget(tokencert_state *st, const char 
 {
     sqlite3_stmt *s;
     tokencert_err ret;
-    int n;
+    int n = 0, row = 0;
 
     tc_return_val_if_fail(st != NULL && name != NULL, TC_ERR_INVALID_ARG);
     if ((ret = exec_sql(st, "SAVEPOINT forget", "cannot start a transaction")) != TC_OK)
         return ret;
     if ((ret = prepare(st, "SELECT count(*) FROM generations WHERE credential = ?", &s)) != TC_OK)
         goto fail;
-    bind_text(s, 1, name);
-    n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
+    tc_db_bind_text(st->db, s, 1, name);
+    ret = tc_db_step(st->db, s, "cannot read the generations", &row);
+    if (ret == TC_OK && row)
+        n = sqlite3_column_int(s, 0);
     sqlite3_finalize(s);
+    if (ret != TC_OK)
+        goto fail;
     if (n != 0) {
-        ret = n < 0 ? db_error(st, "cannot read the generations")
-                    : tc_error(st->ctx, TC_ERR_INVALID_ARG,
-                               "the credential '%s' has certificates: it is not forgotten", name);
+        ret = tc_error(st->ctx, TC_ERR_INVALID_ARG,
+                       "the credential '%s' has certificates: it is not forgotten", name);
         goto fail;
     }
     if ((ret = prepare(st, "DELETE FROM requests WHERE credential = ?", &s)) != TC_OK)
         goto fail;
-    bind_text(s, 1, name);
+    tc_db_bind_text(st->db, s, 1, name);
     if ((ret = step_done(st, s, "cannot forget the requests")) != TC_OK)
         goto fail;
     if ((ret = prepare(st, "DELETE FROM credentials WHERE name = ?", &s)) != TC_OK)
         goto fail;
-    bind_text(s, 1, name);
+    tc_db_bind_text(st->db, s, 1, name);
     if ((ret = step_done(st, s, "cannot forget the credential")) != TC_OK)
         goto fail;
     return exec_sql(st, "RELEASE forget", "cannot commit");
 fail:
-    sqlite3_exec(st->db, "ROLLBACK TO forget; RELEASE forget", NULL, NULL, NULL);
+    /* A savepoint that cannot be undone leaves the caller's transaction (if any) to roll back. */
+    if (sqlite3_exec(st->db->h, "ROLLBACK TO forget; RELEASE forget", NULL, NULL, NULL) !=
+        SQLITE_OK)
+        tc_warning(st->ctx, "state store %s: cannot undo forgetting '%s': %s", st->path, name,
+                   sqlite3_errmsg(st->db->h));
     return ret;
 }
 
 static tokencert_err credential_from_row(sqlite3_stmt *s, tokencert_state_credential *c)
 {
     memset(c, 0, sizeof *c);
-    c->name = col_text(s, 0);
-    c->token_uri = col_text(s, 1);
-    c->token_serial = col_text(s, 2);
-    c->label = col_text(s, 3);
-    c->ca = col_text(s, 4);
-    c->ca_dir = col_text(s, 5);
-    c->module = col_text(s, 6);
+    c->name = tc_db_col_text(s, 0);
+    c->token_uri = tc_db_col_text(s, 1);
+    c->token_serial = tc_db_col_text(s, 2);
+    c->label = tc_db_col_text(s, 3);
+    c->ca = tc_db_col_text(s, 4);
+    c->ca_dir = tc_db_col_text(s, 5);
+    c->module = tc_db_col_text(s, 6);
     c->created = (time_t)sqlite3_column_int64(s, 7);
     c->last_run = (time_t)sqlite3_column_int64(s, 8);
-    c->last_result = col_text(s, 9);
-    c->last_error = col_text(s, 10);
+    c->last_result = tc_db_col_text(s, 9);
+    c->last_error = tc_db_col_text(s, 10);
     c->deferred_since = (time_t)sqlite3_column_int64(s, 11);
     return c->name != NULL ? TC_OK : TC_ERR_NOMEM;
 }
@@ -632,20 +509,18 @@ tokencert_err tokencert_state_credential_get(tokencert_state *st, const char *na
 {
     sqlite3_stmt *s;
     tokencert_err ret;
-    int rc;
+    int row = 0;
 
     tc_return_val_if_fail(st != NULL && name != NULL && out != NULL, TC_ERR_INVALID_ARG);
     memset(out, 0, sizeof *out);
     if ((ret = prepare(st, "SELECT " CRED_COLS " FROM credentials WHERE name = ?", &s)) != TC_OK)
         return ret;
-    bind_text(s, 1, name);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
+    tc_db_bind_text(st->db, s, 1, name);
+    ret = tc_db_step(st->db, s, "cannot read a credential", &row);
+    if (ret == TC_OK && row)
         ret = credential_from_row(s, out);
-    else if (rc == SQLITE_DONE)
+    else if (ret == TC_OK)
         ret = tc_error(st->ctx, TC_ERR_NOT_FOUND, "the state store knows no credential '%s'", name);
-    else
-        ret = db_error(st, "cannot read a credential");
     sqlite3_finalize(s);
     if (ret != TC_OK)
         tokencert_state_credential_clear(out);
@@ -662,9 +537,9 @@ static tokencert_err collect(tokencert_state *st, sqlite3_stmt *s, size_t elem_s
     unsigned char *v = NULL;
     size_t count = 0, cap = 0;
     tokencert_err ret = TC_OK;
-    int rc;
+    int more = 0;
 
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    while ((ret = tc_db_step(st->db, s, "cannot read the store", &more)) == TC_OK && more) {
         if (count == cap) {
             size_t ncap = cap ? cap * 2 : 8;
             unsigned char *nv = realloc(v, ncap * elem_size);
@@ -681,8 +556,6 @@ static tokencert_err collect(tokencert_state *st, sqlite3_stmt *s, size_t elem_s
         }
         count++;
     }
-    if (ret == TC_OK && rc != SQLITE_DONE)
-        ret = db_error(st, "cannot read the store");
     sqlite3_finalize(s);
     if (ret != TC_OK) {
         for (size_t i = 0; i < count; i++)
@@ -753,31 +626,29 @@ void tokencert_state_credentials_free(tokencert_state_credential *v, size_t n)
     " ca_request_id, transaction_id, cert, not_before, created, updated, next_poll, attempts,"     \
     " last_error"
 
-static void bind_request(sqlite3_stmt *s, const tokencert_state_request *r)
+static void bind_request(tokencert_state *st, sqlite3_stmt *s, const tokencert_state_request *r)
 {
-    bind_text(s, 1, r->credential);
-    bind_text(s, 2, tokencert_request_state_name(r->state));
-    bind_text(s, 3,
-              r->state == TOKENCERT_RS_FAILED ? tokencert_request_state_name(r->failed_at) : NULL);
-    bind_text(s, 4, r->token_serial);
-    bind_text(s, 5, r->key_id);
-    sqlite3_bind_int(s, 6, r->key_reused != 0);
-    bind_text(s, 7, r->key_type);
-    bind_text(s, 8, r->subject);
-    bind_text(s, 9, r->san);
-    bind_text(s, 10, r->ca);
-    bind_text(s, 11, r->ca_request_id);
-    bind_text(s, 12, r->transaction_id);
-    if (r->cert != NULL && r->cert_len > 0)
-        sqlite3_bind_blob(s, 13, r->cert, (int)r->cert_len, SQLITE_TRANSIENT);
-    else
-        sqlite3_bind_null(s, 13);
-    sqlite3_bind_int64(s, 14, (sqlite3_int64)r->not_before);
-    sqlite3_bind_int64(s, 15, (sqlite3_int64)r->created);
-    sqlite3_bind_int64(s, 16, (sqlite3_int64)r->updated);
-    sqlite3_bind_int64(s, 17, (sqlite3_int64)r->next_poll);
-    sqlite3_bind_int(s, 18, r->attempts);
-    bind_text(s, 19, r->last_error);
+    tc_db_bind_text(st->db, s, 1, r->credential);
+    tc_db_bind_text(st->db, s, 2, tokencert_request_state_name(r->state));
+    tc_db_bind_text(st->db, s, 3,
+                    r->state == TOKENCERT_RS_FAILED ? tokencert_request_state_name(r->failed_at)
+                                                    : NULL);
+    tc_db_bind_text(st->db, s, 4, r->token_serial);
+    tc_db_bind_text(st->db, s, 5, r->key_id);
+    tc_db_bind_int64(st->db, s, 6, r->key_reused != 0);
+    tc_db_bind_text(st->db, s, 7, r->key_type);
+    tc_db_bind_text(st->db, s, 8, r->subject);
+    tc_db_bind_text(st->db, s, 9, r->san);
+    tc_db_bind_text(st->db, s, 10, r->ca);
+    tc_db_bind_text(st->db, s, 11, r->ca_request_id);
+    tc_db_bind_text(st->db, s, 12, r->transaction_id);
+    tc_db_bind_blob(st->db, s, 13, r->cert_len > 0 ? r->cert : NULL, r->cert_len);
+    tc_db_bind_int64(st->db, s, 14, r->not_before);
+    tc_db_bind_int64(st->db, s, 15, r->created);
+    tc_db_bind_int64(st->db, s, 16, r->updated);
+    tc_db_bind_int64(st->db, s, 17, r->next_poll);
+    tc_db_bind_int64(st->db, s, 18, r->attempts);
+    tc_db_bind_text(st->db, s, 19, r->last_error);
 }
 
 tokencert_err tokencert_state_request_add(tokencert_state *st, tokencert_state_request *r)
@@ -792,10 +663,10 @@ tokencert_err tokencert_state_request_add(tokencert_state *st, tokencert_state_r
                        " ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        &s)) != TC_OK)
         return ret;
-    bind_request(s, r);
+    bind_request(st, s, r);
     if ((ret = step_done(st, s, "cannot record a request")) != TC_OK)
         return ret;
-    r->id = (long long)sqlite3_last_insert_rowid(st->db);
+    r->id = (long long)sqlite3_last_insert_rowid(st->db->h);
     return TC_OK;
 }
 
@@ -812,11 +683,11 @@ tokencert_err tokencert_state_request_update(tokencert_state *st, tokencert_stat
                        " ?, ?, ?, ?, ?, ?, ?) WHERE id = ?",
                        &s)) != TC_OK)
         return ret;
-    bind_request(s, r);
-    sqlite3_bind_int64(s, 20, (sqlite3_int64)r->id);
+    bind_request(st, s, r);
+    tc_db_bind_int64(st->db, s, 20, r->id);
     if ((ret = step_done(st, s, "cannot record a request")) != TC_OK)
         return ret;
-    if (sqlite3_changes(st->db) != 1)
+    if (sqlite3_changes(st->db->h) != 1)
         return tc_error(st->ctx, TC_ERR_NOT_FOUND, "the state store has no request %lld", r->id);
     return TC_OK;
 }
@@ -829,20 +700,20 @@ static tokencert_err request_row(sqlite3_stmt *s, void *e)
 
     memset(r, 0, sizeof *r);
     r->id = sqlite3_column_int64(s, 0);
-    r->credential = col_text(s, 1);
+    r->credential = tc_db_col_text(s, 1);
     state = name_index(request_state_names, (size_t)n, (const char *)sqlite3_column_text(s, 2));
     failed_at = name_index(request_state_names, (size_t)n, (const char *)sqlite3_column_text(s, 3));
     r->state = state >= 0 ? (tokencert_request_state)state : TOKENCERT_RS_FAILED;
     r->failed_at = failed_at >= 0 ? (tokencert_request_state)failed_at : TOKENCERT_RS_CREATED;
-    r->token_serial = col_text(s, 4);
-    r->key_id = col_text(s, 5);
+    r->token_serial = tc_db_col_text(s, 4);
+    r->key_id = tc_db_col_text(s, 5);
     r->key_reused = sqlite3_column_int(s, 6);
-    r->key_type = col_text(s, 7);
-    r->subject = col_text(s, 8);
-    r->san = col_text(s, 9);
-    r->ca = col_text(s, 10);
-    r->ca_request_id = col_text(s, 11);
-    r->transaction_id = col_text(s, 12);
+    r->key_type = tc_db_col_text(s, 7);
+    r->subject = tc_db_col_text(s, 8);
+    r->san = tc_db_col_text(s, 9);
+    r->ca = tc_db_col_text(s, 10);
+    r->ca_request_id = tc_db_col_text(s, 11);
+    r->transaction_id = tc_db_col_text(s, 12);
     cert = sqlite3_column_blob(s, 13);
     r->cert_len = (size_t)sqlite3_column_bytes(s, 13);
     if (cert != NULL && r->cert_len > 0) {
@@ -858,7 +729,7 @@ static tokencert_err request_row(sqlite3_stmt *s, void *e)
     r->updated = (time_t)sqlite3_column_int64(s, 16);
     r->next_poll = (time_t)sqlite3_column_int64(s, 17);
     r->attempts = sqlite3_column_int(s, 18);
-    r->last_error = col_text(s, 19);
+    r->last_error = tc_db_col_text(s, 19);
     return r->credential != NULL ? TC_OK : TC_ERR_NOMEM;
 }
 
@@ -884,7 +755,7 @@ tokencert_err tokencert_state_requests(tokencert_state *st, const char *credenti
                        " ORDER BY id",
                        &s)) != TC_OK)
         return ret;
-    bind_text(s, 1, credential);
+    tc_db_bind_text(st->db, s, 1, credential);
     if ((ret = collect(st, s, sizeof **out, request_row, request_clear, &v, &count)) != TC_OK)
         return ret;
     all = v;
@@ -937,29 +808,31 @@ void tokencert_state_requests_free(tokencert_state_request *v, size_t n)
     "credential, number, state, token_serial, key_id, cert_sha256, serial, subject, issuer,"       \
     " not_before, not_after, installed, superseded, pruned, request"
 
-static void bind_generation(sqlite3_stmt *s, const tokencert_state_generation *g)
+static void bind_generation(tokencert_state *st, sqlite3_stmt *s,
+                            const tokencert_state_generation *g)
 {
-    bind_text(s, 1, g->credential);
-    sqlite3_bind_int64(s, 2, g->number);
-    bind_text(s, 3, tokencert_generation_state_name(g->state));
-    bind_text(s, 4, g->token_serial);
-    bind_text(s, 5, g->key_id);
-    bind_text(s, 6, g->cert_sha256);
-    bind_text(s, 7, g->serial);
-    bind_text(s, 8, g->subject);
-    bind_text(s, 9, g->issuer);
-    sqlite3_bind_int64(s, 10, (sqlite3_int64)g->not_before);
-    sqlite3_bind_int64(s, 11, (sqlite3_int64)g->not_after);
-    sqlite3_bind_int64(s, 12, (sqlite3_int64)g->installed);
-    sqlite3_bind_int64(s, 13, (sqlite3_int64)g->superseded);
-    sqlite3_bind_int64(s, 14, (sqlite3_int64)g->pruned);
-    sqlite3_bind_int64(s, 15, g->request);
+    tc_db_bind_text(st->db, s, 1, g->credential);
+    tc_db_bind_int64(st->db, s, 2, g->number);
+    tc_db_bind_text(st->db, s, 3, tokencert_generation_state_name(g->state));
+    tc_db_bind_text(st->db, s, 4, g->token_serial);
+    tc_db_bind_text(st->db, s, 5, g->key_id);
+    tc_db_bind_text(st->db, s, 6, g->cert_sha256);
+    tc_db_bind_text(st->db, s, 7, g->serial);
+    tc_db_bind_text(st->db, s, 8, g->subject);
+    tc_db_bind_text(st->db, s, 9, g->issuer);
+    tc_db_bind_int64(st->db, s, 10, g->not_before);
+    tc_db_bind_int64(st->db, s, 11, g->not_after);
+    tc_db_bind_int64(st->db, s, 12, g->installed);
+    tc_db_bind_int64(st->db, s, 13, g->superseded);
+    tc_db_bind_int64(st->db, s, 14, g->pruned);
+    tc_db_bind_int64(st->db, s, 15, g->request);
 }
 
 tokencert_err tokencert_state_generation_add(tokencert_state *st, tokencert_state_generation *g)
 {
     sqlite3_stmt *s;
     tokencert_err ret;
+    int row = 0;
 
     tc_return_val_if_fail(st != NULL && g != NULL && g->credential != NULL, TC_ERR_INVALID_ARG);
     /* The number is computed inside the INSERT, so two writers cannot pick the same one. */
@@ -969,17 +842,21 @@ tokencert_err tokencert_state_generation_add(tokencert_state *st, tokencert_stat
                        " ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                        &s)) != TC_OK)
         return ret;
-    bind_generation(s, g);
+    bind_generation(st, s, g);
     if ((ret = step_done(st, s, "cannot record a generation")) != TC_OK)
         return ret;
-    g->id = (long long)sqlite3_last_insert_rowid(st->db);
+    g->id = (long long)sqlite3_last_insert_rowid(st->db->h);
     if ((ret = prepare(st, "SELECT number FROM generations WHERE id = ?", &s)) != TC_OK)
         return ret;
-    sqlite3_bind_int64(s, 1, g->id);
-    if (sqlite3_step(s) == SQLITE_ROW)
+    tc_db_bind_int64(st->db, s, 1, g->id);
+    ret = tc_db_step(st->db, s, "cannot read a generation back", &row);
+    if (ret == TC_OK && row)
         g->number = sqlite3_column_int64(s, 0);
-    else
-        ret = db_error(st, "cannot read a generation back");
+    else if (ret == TC_OK)
+        ret = tc_error(st->ctx, TC_ERR_INTERNAL,
+                       "state store %s: the generation just recorded "
+                       "is not there",
+                       st->path);
     sqlite3_finalize(s);
     return ret;
 }
@@ -997,11 +874,11 @@ tokencert_err tokencert_state_generation_update(tokencert_state *st,
                        " ?, ?, ?, ?) WHERE id = ?",
                        &s)) != TC_OK)
         return ret;
-    bind_generation(s, g);
-    sqlite3_bind_int64(s, 16, g->id);
+    bind_generation(st, s, g);
+    tc_db_bind_int64(st->db, s, 16, g->id);
     if ((ret = step_done(st, s, "cannot record a generation")) != TC_OK)
         return ret;
-    if (sqlite3_changes(st->db) != 1)
+    if (sqlite3_changes(st->db->h) != 1)
         return tc_error(st->ctx, TC_ERR_NOT_FOUND, "the state store has no generation %lld", g->id);
     return TC_OK;
 }
@@ -1015,15 +892,15 @@ static tokencert_err generation_row(sqlite3_stmt *s, void *e)
 
     memset(g, 0, sizeof *g);
     g->id = sqlite3_column_int64(s, 0);
-    g->credential = col_text(s, 1);
+    g->credential = tc_db_col_text(s, 1);
     g->number = sqlite3_column_int64(s, 2);
     g->state = state >= 0 ? (tokencert_generation_state)state : TOKENCERT_GEN_SUPERSEDED;
-    g->token_serial = col_text(s, 4);
-    g->key_id = col_text(s, 5);
-    g->cert_sha256 = col_text(s, 6);
-    g->serial = col_text(s, 7);
-    g->subject = col_text(s, 8);
-    g->issuer = col_text(s, 9);
+    g->token_serial = tc_db_col_text(s, 4);
+    g->key_id = tc_db_col_text(s, 5);
+    g->cert_sha256 = tc_db_col_text(s, 6);
+    g->serial = tc_db_col_text(s, 7);
+    g->subject = tc_db_col_text(s, 8);
+    g->issuer = tc_db_col_text(s, 9);
     g->not_before = (time_t)sqlite3_column_int64(s, 10);
     g->not_after = (time_t)sqlite3_column_int64(s, 11);
     g->installed = (time_t)sqlite3_column_int64(s, 12);
@@ -1055,8 +932,8 @@ tokencert_err tokencert_state_generations(tokencert_state *st, const char *crede
                        " number",
                        &s)) != TC_OK)
         return ret;
-    bind_text(s, 1, credential);
-    sqlite3_bind_int(s, 2, include_pruned != 0);
+    tc_db_bind_text(st->db, s, 1, credential);
+    tc_db_bind_int64(st->db, s, 2, include_pruned != 0);
     ret = collect(st, s, sizeof **out, generation_row, generation_clear, &v, n);
     *out = v;
     return ret;
@@ -1097,11 +974,11 @@ tokencert_err tokencert_state_log(tokencert_state *st, const char *credential, c
                        " VALUES (?, ?, ?, ?, ?)",
                        &s)) != TC_OK)
         return ret;
-    sqlite3_bind_int64(s, 1, (sqlite3_int64)tc_now());
-    bind_text(s, 2, credential);
-    bind_text(s, 3, event);
-    bind_text(s, 4, result);
-    bind_text(s, 5, detail);
+    tc_db_bind_int64(st->db, s, 1, tc_now());
+    tc_db_bind_text(st->db, s, 2, credential);
+    tc_db_bind_text(st->db, s, 3, event);
+    tc_db_bind_text(st->db, s, 4, result);
+    tc_db_bind_text(st->db, s, 5, detail);
     return step_done(st, s, "cannot append to the history");
 }
 
@@ -1112,10 +989,10 @@ static tokencert_err event_row(sqlite3_stmt *s, void *e)
     memset(ev, 0, sizeof *ev);
     ev->id = sqlite3_column_int64(s, 0);
     ev->time = (time_t)sqlite3_column_int64(s, 1);
-    ev->credential = col_text(s, 2);
-    ev->event = col_text(s, 3);
-    ev->result = col_text(s, 4);
-    ev->detail = col_text(s, 5);
+    ev->credential = tc_db_col_text(s, 2);
+    ev->event = tc_db_col_text(s, 3);
+    ev->result = tc_db_col_text(s, 4);
+    ev->detail = tc_db_col_text(s, 5);
     return ev->event != NULL && ev->result != NULL ? TC_OK : TC_ERR_NOMEM;
 }
 
@@ -1144,7 +1021,7 @@ tokencert_err tokencert_state_history(tokencert_state *st, const char *credentia
                        " WHERE ?1 IS NULL OR credential = ?1 ORDER BY id",
                        &s)) != TC_OK)
         return ret;
-    bind_text(s, 1, credential);
+    tc_db_bind_text(st->db, s, 1, credential);
     ret = collect(st, s, sizeof **out, event_row, event_clear, &v, n);
     *out = v;
     return ret;

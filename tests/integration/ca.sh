@@ -293,4 +293,50 @@ tc_assert_match "$(openssl verify -CAfile "$CA2/ca.pem" -purpose sslclient "$TC_
 tc_assert_match "$(openssl x509 -in "$CA2/ca.pem" -noout -subject -nameopt RFC2253)" \
     "subject=CN=Named token CA" "named token: the CA certificate names the CA"
 
+# ---------------------------------------------------------------------------------------------
+# The CA signs in its helper, tokencert-ca-sign: a missing helper is an error naming it, and the
+# library's approve works in a process that has loaded the user's token module already (SoftHSM
+# with the user's configuration in the softhsm world), leaving that process's environment alone.
+
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TC_WORLD/sw3.key" \
+    -subj "/CN=signer client" -out "$TC_WORLD/sw3.csr" 2>/dev/null
+tc_expect_exit 8 "$TOKENCERT" ca submit "$TC_WORLD/sw3.csr" --ca-dir "$CA"
+req3=$(sed -n 's/^request \([0-9]*\) is pending.*/\1/p' <<<"$TC_OUT")
+tc_assert_match "$req3" "^[0-9]+$" "signer: a pending request to approve"
+TOKENCERT_LIBEXECDIR=$TC_WORLD/no-libexec tc_expect_exit 1 "$TOKENCERT" ca approve "$req3" --ca-dir "$CA"
+tc_assert_contains "$TC_ERR" "the CA signer $TC_WORLD/no-libexec/tokencert-ca-sign could not be run: No such file or directory" \
+    "signer missing: the error names the helper and why"
+tc_assert_match "$("$TOKENCERT" ca list --ca-dir "$CA" | awk -v id="$req3" '$1 == id {print $2}')" "^pending$" \
+    "signer missing: the request stays pending"
+LIB=${TOKENCERT%/*}/../src/libtokencert.so
+if [ -e "$LIB" ]; then
+    out=$(python3 - "$LIB" "$MODULE" "$USER_URI" "$CA" "$req3" 2>&1 <<'PY'
+import ctypes, sys
+lib = ctypes.CDLL(sys.argv[1])
+libc = ctypes.CDLL(None)
+libc.getenv.restype = ctypes.c_char_p
+lib.tokencert_ctx_error.restype = ctypes.c_char_p
+ctx, tok = ctypes.c_void_p(), ctypes.c_void_p()
+def check(err, what):
+    if err != 0:
+        print(what, "failed:", err, lib.tokencert_ctx_error(ctx).decode())
+        sys.exit(1)
+check(lib.tokencert_ctx_new(ctypes.byref(ctx)), "ctx")
+check(lib.tokencert_load_modules(ctx, sys.argv[2].encode()), "loading the user's module")
+check(lib.tokencert_token_open(ctx, sys.argv[3].encode(), None, 0, ctypes.byref(tok)), "opening the user's token")
+before = libc.getenv(b"SOFTHSM2_CONF")
+check(lib.tokencert_ca_approve(ctx, sys.argv[4].encode(), ctypes.c_longlong(int(sys.argv[5])), None), "approve")
+print("approved; SOFTHSM2_CONF", "unchanged" if libc.getenv(b"SOFTHSM2_CONF") == before else "changed")
+lib.tokencert_token_close(tok)
+lib.tokencert_ctx_free(ctx)
+PY
+)
+    tc_assert_eq "approved; SOFTHSM2_CONF unchanged" "$out" \
+        "signer: tokencert_ca_approve() in a process with the user's module loaded"
+    tc_assert_match "$("$TOKENCERT" ca list --ca-dir "$CA" | awk -v id="$req3" '$1 == id {print $2}')" "^issued$" \
+        "signer: the request is issued"
+else
+    tc_pass "signer: no build-tree library at $LIB, in-process approve not tried"
+fi
+
 tc_finish

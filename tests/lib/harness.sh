@@ -502,6 +502,7 @@ tc_world_init() {
     TOKENCERT_CONFIG_SYSTEM=$TC_WORLD/etc/tokencert.conf
     XDG_CONFIG_HOME=$TC_WORLD/config
     export TOKENCERT_STATE_DIR TOKENCERT_CONFIG_SYSTEM XDG_CONFIG_HOME
+    [ -x "${TOKENCERT%/*}/../libexec/tokencert-ca-sign" ] && export TOKENCERT_LIBEXECDIR="${TOKENCERT%/*}/../libexec" # the build tree's CA signer (tokencert-ca(1))
 
     case "$TC_TOKEN_KIND" in
     softhsm)

@@ -27,6 +27,8 @@
 
 #include "tokencert.h"
 
+#include "state/db.h"
+
 /* A schema version no tokencert will reach. */
 #define FUTURE_SCHEMA 9999
 
@@ -1316,6 +1318,153 @@ static void test_lock_token_other_process(void **state)
     tokencert_state_close(st);
 }
 
+/* ---- the SQLite layer (db.c) and the CA index through it ---------------------------------- */
+
+static const char *const db_steps[] = {
+    "CREATE TABLE marker (k TEXT PRIMARY KEY);",
+    "CREATE TABLE t (v TEXT UNIQUE NOT NULL);",
+};
+static const tc_db_kind db_kind_v1 = {.what = "test file",
+                                      .table = "marker",
+                                      .migrations = db_steps,
+                                      .n_migrations = 1,
+                                      .busy_timeout_ms = 100};
+static const tc_db_kind db_kind_v2 = {.what = "test file",
+                                      .table = "marker",
+                                      .migrations = db_steps,
+                                      .n_migrations = 2,
+                                      .busy_timeout_ms = 100};
+
+static int raw_int(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    int v = -1;
+
+    /* Read-write: a WAL file is read through its shm file, which a reader may have to make. */
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+        v = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return v;
+}
+
+/* A new file gets every step; an older one the steps it lacks, its data kept; a newer one and
+ * another kind's file are refused naming the file. */
+static void test_db_migrations(void **state)
+{
+    fixture *fx = *state;
+    char *path = join(fx->dir, "t.db");
+    tc_db *db = NULL;
+
+    assert_int_equal(tc_db_open(fx->ctx, path, &db_kind_v1, 1, &db), TC_OK);
+    assert_int_equal(tc_db_exec(db, "INSERT INTO marker VALUES ('kept')", "test"), TC_OK);
+    tc_db_close(db);
+    assert_int_equal(raw_int(path, "PRAGMA user_version"), 1);
+    assert_int_equal(
+        raw_int(path, "SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'"), 1);
+
+    assert_int_equal(tc_db_open(fx->ctx, path, &db_kind_v2, 0, &db), TC_OK);
+    tc_db_close(db);
+    assert_int_equal(raw_int(path, "PRAGMA user_version"), 2);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM marker WHERE k = 'kept'"), 1);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM t"), 0);
+
+    /* This version knows one step; the file has two. */
+    assert_int_equal(tc_db_open(fx->ctx, path, &db_kind_v1, 0, &db), TC_ERR_BAD_DATA);
+    assert_null(db);
+    assert_non_null(strstr(tokencert_ctx_error(fx->ctx), path));
+    assert_non_null(strstr(tokencert_ctx_error(fx->ctx), "newer tokencert"));
+    assert_int_equal(raw_int(path, "PRAGMA user_version"), 2);
+    free(path);
+
+    path = join(fx->dir, "other.db");
+    assert_int_equal(raw_exec(path, "CREATE TABLE theirs (x); PRAGMA user_version = 1;"),
+                     SQLITE_OK);
+    assert_int_equal(tc_db_open(fx->ctx, path, &db_kind_v2, 0, &db), TC_ERR_BAD_DATA);
+    assert_non_null(strstr(tokencert_ctx_error(fx->ctx), "is not a tokencert test file"));
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 't'"), 0);
+    free(path);
+}
+
+/* A bind that fails is reported by the step, which then writes nothing; a write SQLite refuses is
+ * an error naming the file and what was being done. */
+static void test_db_checked_writes(void **state)
+{
+    fixture *fx = *state;
+    char *path = join(fx->dir, "t.db");
+    tc_db *db = NULL;
+    sqlite3_stmt *s = NULL;
+
+    assert_int_equal(tc_db_open(fx->ctx, path, &db_kind_v2, 1, &db), TC_OK);
+    assert_int_equal(tc_db_prepare(db, "INSERT INTO t (v) VALUES (?)", &s), TC_OK);
+    tc_db_bind_text(db, s, 1, "a");
+    tc_db_bind_text(db, s, 2, "no such parameter");
+    assert_int_not_equal(tc_db_step_done(db, s, "adding a row"), TC_OK);
+    assert_non_null(strstr(tokencert_ctx_error(fx->ctx), "a value could not be bound"));
+    assert_non_null(strstr(tokencert_ctx_error(fx->ctx), path));
+
+    assert_int_equal(tc_db_prepare(db, "INSERT INTO t (v) VALUES (?)", &s), TC_OK);
+    tc_db_bind_text(db, s, 1, "a");
+    assert_int_equal(tc_db_step_done(db, s, "adding a row"), TC_OK);
+    assert_int_equal(tc_db_begin(db), TC_OK);
+    assert_int_equal(tc_db_prepare(db, "INSERT INTO t (v) VALUES (?)", &s), TC_OK);
+    tc_db_bind_text(db, s, 1, "a");
+    assert_int_equal(tc_db_step_done(db, s, "adding the row again"), TC_ERR_IO);
+    assert_non_null(strstr(tokencert_ctx_error(fx->ctx), "test file"));
+    assert_non_null(strstr(tokencert_ctx_error(fx->ctx), path));
+    assert_non_null(strstr(tokencert_ctx_error(fx->ctx), "adding the row again"));
+    tc_db_rollback(db);
+    tc_db_close(db);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM t"), 1);
+    free(path);
+}
+
+/* A CA index as the CA wrote it before the SQLite layer (rollback journal, user_version 1, no
+ * application_id) opens and reads through it, and keeps its schema version. */
+static void test_ca_index_old_format(void **state)
+{
+    fixture *fx = *state;
+    char *path = join(fx->dir, "ca.db");
+    tokencert_ca_request *v = NULL, one;
+    size_t n = 0;
+
+    assert_int_equal(
+        raw_exec(path,
+                 "CREATE TABLE config (id INTEGER PRIMARY KEY CHECK (id = 1), subject TEXT NOT "
+                 "NULL, key_type TEXT NOT NULL, approval TEXT NOT NULL CHECK (approval IN "
+                 "('auto', 'manual')), validity INTEGER NOT NULL, issue_validity INTEGER NOT "
+                 "NULL, own_token INTEGER NOT NULL, module TEXT, token_uri TEXT NOT NULL, "
+                 "pin_source TEXT, key_id TEXT NOT NULL);"
+                 "CREATE TABLE requests (id INTEGER PRIMARY KEY, subject TEXT NOT NULL, csr BLOB "
+                 "NOT NULL, state TEXT NOT NULL CHECK (state IN ('pending', 'issued', "
+                 "'rejected')), submitted INTEGER NOT NULL, decided INTEGER NOT NULL DEFAULT 0, "
+                 "requested_not_before INTEGER NOT NULL DEFAULT 0, not_before INTEGER NOT NULL "
+                 "DEFAULT 0, not_after INTEGER NOT NULL DEFAULT 0, serial TEXT UNIQUE, reason "
+                 "TEXT, cert BLOB);"
+                 "PRAGMA user_version = 1;"
+                 "INSERT INTO config VALUES (1, 'CN=old CA', 'ec:p256', 'manual', 100, 10, 1, "
+                 "'/usr/lib/softhsm/libsofthsm2.so', 'pkcs11:token=tokencert-ca', 'file:/x', "
+                 "'0a0b');"
+                 "INSERT INTO requests (subject, csr, state, submitted, reason) VALUES "
+                 "('CN=old', x'3000', 'rejected', 1700000000, 'old reason');"),
+        SQLITE_OK);
+    assert_int_equal(tokencert_ca_list(fx->ctx, fx->dir, &v, &n), TC_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0].subject, "CN=old");
+    assert_int_equal(v[0].state, TOKENCERT_REQ_REJECTED);
+    assert_string_equal(v[0].reason, "old reason");
+    tokencert_ca_requests_free(v, n);
+    assert_int_equal(tokencert_ca_get(fx->ctx, fx->dir, 1, &one), TC_OK);
+    assert_int_equal(one.submitted, 1700000000);
+    tokencert_ca_request_clear(&one);
+    assert_int_equal(tokencert_ca_get(fx->ctx, fx->dir, 2, &one), TC_ERR_NOT_FOUND);
+    assert_int_equal(raw_int(path, "PRAGMA user_version"), 1);
+    assert_int_equal(raw_int(path, "PRAGMA application_id"), 0);
+    free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1330,6 +1479,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refuse_truncated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuse_corrupt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuse_newer_schema, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_db_migrations, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_db_checked_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ca_index_old_format, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_filters, setup, teardown),
