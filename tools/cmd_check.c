@@ -48,8 +48,8 @@ static void judge(judged *j, time_t now, long long warn, long long crit)
         snprintf(j->reason, sizeof j->reason, "cannot be judged");
         return;
     }
-    if (w.current >= 0) {
-        j->best = &j->cred->certs[w.current];
+    if (w.current != NULL) {
+        j->best = w.current;
         j->state = k.expiring ? ST_CRITICAL : w.expiring ? ST_WARNING : ST_OK;
         snprintf(j->reason, sizeof j->reason, "expires in %ld days", j->best->days_left);
     } else if (w.n_unreadable > 0 && w.n_unreadable == j->cred->n_certs) {

@@ -204,8 +204,13 @@ TOKENCERT_API void tokencert_inventory_free(tokencert_inventory *inv);
  * A certificate is valid when not_before <= now < not_after. Of the valid ones the current one
  * lasts longest (latest not_after; then latest not_before; then the greatest SHA-256, so that
  * every caller picks the same one); the other valid ones are superseded and keep working until
- * they expire. These functions read only the dates, the SHA-256 and whether each certificate is
- * unreadable, so they judge any `now`, whatever the inventory was loaded with. */
+ * they expire. The rule reads only the dates, the SHA-256 and whether each certificate is
+ * unreadable, so it judges any `now`, whatever the inventory was loaded with.
+ *
+ * It applies to the certificates of one tokencert_credential (one key), or to those of every
+ * credential on a token that carries one name (the *_named_* functions): a renewal with a new key
+ * adds a second credential under the name of the first, and the two share one current
+ * certificate. */
 
 /* When to renew. A field below zero takes its default; a NULL policy is all defaults. */
 typedef struct {
@@ -231,16 +236,24 @@ TOKENCERT_API const char *tokencert_cert_role_name(tokencert_cert_role r);
 TOKENCERT_API time_t tokencert_due_at(const tokencert_renewal_policy *p, time_t not_before,
                                       time_t not_after);
 
-/* The current certificate of c at now; NULL when none is valid. */
+/* The current certificate at now of credential c, or of everything called name on token t; NULL
+ * when none is valid. The pointer is into the inventory. */
 TOKENCERT_API const tokencert_cert *tokencert_credential_current(const tokencert_credential *c,
                                                                  time_t now);
+TOKENCERT_API const tokencert_cert *tokencert_named_current(const tokencert_token_inventory *t,
+                                                            const char *name, time_t now);
 
-/* The role of c->certs[i] at now (i < c->n_certs). */
+/* The role of certificate x at now, current being its group's current certificate (as the
+ * functions above return it; NULL when none). */
+TOKENCERT_API tokencert_cert_role tokencert_cert_role_at(const tokencert_cert *x,
+                                                         const tokencert_cert *current, time_t now);
+/* The role of c->certs[i] at now among the certificates of c (i < c->n_certs). */
 TOKENCERT_API tokencert_cert_role tokencert_cert_role_of(const tokencert_credential *c, size_t i,
                                                          time_t now);
 
 typedef struct {
-    long current;        /* index of the current certificate in certs, -1 when none */
+    const tokencert_cert
+        *current;        /* NULL when no certificate is valid; points into the inventory */
     size_t n_superseded; /* certificates in each of the other roles */
     size_t n_not_yet_valid;
     size_t n_expired;
@@ -251,15 +264,20 @@ typedef struct {
     int expiring;
     /* Renewal should start: now >= due_at and no successor is on the token yet (a certificate
      * not yet valid that ends after the current one, as a portal issues when the new validity
-     * continues from the end of the old); or, without a current certificate, the credential has
-     * expired certificates and none that is yet to begin. */
+     * continues from the end of the old); or, without a current certificate, there are expired
+     * certificates and none that is yet to begin. */
     int due;
 } tokencert_credential_state;
 
-/* Classifies c at now under policy p (NULL: defaults). TC_ERR_INVALID_ARG for NULL c or out. */
+/* Classifies credential c, or everything called name on token t, at now under policy p (NULL:
+ * defaults). TC_ERR_INVALID_ARG for a NULL argument other than p. */
 TOKENCERT_API tokencert_err tokencert_credential_classify(const tokencert_credential *c, time_t now,
                                                           const tokencert_renewal_policy *p,
                                                           tokencert_credential_state *out);
+TOKENCERT_API tokencert_err tokencert_named_classify(const tokencert_token_inventory *t,
+                                                     const char *name, time_t now,
+                                                     const tokencert_renewal_policy *p,
+                                                     tokencert_credential_state *out);
 
 /* ---- secrets ------------------------------------------------------------------------------ */
 

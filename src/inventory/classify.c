@@ -1,6 +1,10 @@
 /* classify.c — the one rule for a credential's certificates: valid, current, superseded, expiring,
  * due. Pure functions of the inventory's certificates and `now`: no token, no state store, no
- * allocation, so the PKCS#11 filter module, the engine, `check` and `list` all judge alike. */
+ * allocation, so the PKCS#11 filter module, the engine, `check` and `list` all judge alike.
+ *
+ * The rule applies to a group of certificates: those of one tokencert_credential, or those of
+ * every credential on a token that carries one name (a renewal with a new key adds a second
+ * credential under the first one's name, and the two share one current certificate). */
 #include <string.h>
 
 #include "common.h"
@@ -8,6 +12,14 @@
 
 #define DEFAULT_RENEW_BEFORE   (30 * 86400LL)
 #define DEFAULT_RENEW_FRACTION 0.1
+
+/* The credentials creds[0..n) that belong to the group: all of them when name is NULL, else
+ * those called name, authorities left out (a CA certificate is never a credential's). */
+typedef struct {
+    const tokencert_credential *creds;
+    size_t n;
+    const char *name;
+} group;
 
 const char *tokencert_cert_role_name(tokencert_cert_role r)
 {
@@ -69,83 +81,100 @@ static int lasts_longer(const tokencert_cert *a, const tokencert_cert *b)
     return strcmp(a->sha256, b->sha256) > 0;
 }
 
-static long current_index(const tokencert_credential *c, time_t now)
+static int in_group(const group *g, const tokencert_credential *c)
 {
-    long best = -1;
-    size_t i;
+    return g->name == NULL || (c->kind != TOKENCERT_CRED_AUTHORITY && c->name != NULL &&
+                               strcmp(c->name, g->name) == 0);
+}
 
-    for (i = 0; i < c->n_certs; i++)
-        if (valid_at(&c->certs[i], now) &&
-            (best < 0 || lasts_longer(&c->certs[i], &c->certs[best])))
-            best = (long)i;
+static const tokencert_cert *group_current(const group *g, time_t now)
+{
+    const tokencert_cert *best = NULL;
+    size_t i, k;
+
+    for (i = 0; i < g->n; i++) {
+        const tokencert_credential *c = &g->creds[i];
+        if (!in_group(g, c))
+            continue;
+        for (k = 0; k < c->n_certs; k++)
+            if (valid_at(&c->certs[k], now) && (best == NULL || lasts_longer(&c->certs[k], best)))
+                best = &c->certs[k];
+    }
     return best;
 }
 
-const tokencert_cert *tokencert_credential_current(const tokencert_credential *c, time_t now)
+tokencert_cert_role tokencert_cert_role_at(const tokencert_cert *x, const tokencert_cert *current,
+                                           time_t now)
 {
-    long i;
-
-    tc_return_val_if_fail(c != NULL, NULL);
-    i = current_index(c, now);
-    return i >= 0 ? &c->certs[i] : NULL;
-}
-
-/* The role of certs[i] given the index of the current certificate. */
-static tokencert_cert_role role_given(const tokencert_credential *c, size_t i, long current,
-                                      time_t now)
-{
-    const tokencert_cert *x = &c->certs[i];
-
+    tc_return_val_if_fail(x != NULL, TOKENCERT_ROLE_UNREADABLE);
     if (unreadable(x))
         return TOKENCERT_ROLE_UNREADABLE;
     if (now < x->not_before)
         return TOKENCERT_ROLE_NOT_YET_VALID;
     if (now >= x->not_after)
         return TOKENCERT_ROLE_EXPIRED;
-    return (long)i == current ? TOKENCERT_ROLE_CURRENT : TOKENCERT_ROLE_SUPERSEDED;
+    return x == current ? TOKENCERT_ROLE_CURRENT : TOKENCERT_ROLE_SUPERSEDED;
+}
+
+const tokencert_cert *tokencert_credential_current(const tokencert_credential *c, time_t now)
+{
+    group g = {c, 1, NULL};
+
+    tc_return_val_if_fail(c != NULL, NULL);
+    return group_current(&g, now);
+}
+
+const tokencert_cert *tokencert_named_current(const tokencert_token_inventory *t, const char *name,
+                                              time_t now)
+{
+    group g;
+
+    tc_return_val_if_fail(t != NULL && name != NULL, NULL);
+    g.creds = t->creds;
+    g.n = t->n_creds;
+    g.name = name;
+    return group_current(&g, now);
 }
 
 tokencert_cert_role tokencert_cert_role_of(const tokencert_credential *c, size_t i, time_t now)
 {
     tc_return_val_if_fail(c != NULL && i < c->n_certs, TOKENCERT_ROLE_UNREADABLE);
-    return role_given(c, i, current_index(c, now), now);
+    return tokencert_cert_role_at(&c->certs[i], tokencert_credential_current(c, now), now);
 }
 
-tokencert_err tokencert_credential_classify(const tokencert_credential *c, time_t now,
-                                            const tokencert_renewal_policy *p,
-                                            tokencert_credential_state *out)
+static void group_classify(const group *g, time_t now, const tokencert_renewal_policy *p,
+                           tokencert_credential_state *out)
 {
-    const tokencert_cert *cur = NULL;
+    const tokencert_cert *cur = group_current(g, now);
     int successor = 0;
-    size_t i;
+    size_t i, k;
 
-    tc_return_val_if_fail(out != NULL, TC_ERR_INVALID_ARG);
-    memset(out, 0, sizeof *out);
-    out->current = -1;
-    tc_return_val_if_fail(c != NULL, TC_ERR_INVALID_ARG);
-
-    out->current = current_index(c, now);
-    if (out->current >= 0)
-        cur = &c->certs[out->current];
-    for (i = 0; i < c->n_certs; i++) {
-        switch (role_given(c, i, out->current, now)) {
-        case TOKENCERT_ROLE_CURRENT:
-            break;
-        case TOKENCERT_ROLE_SUPERSEDED:
-            out->n_superseded++;
-            break;
-        case TOKENCERT_ROLE_NOT_YET_VALID:
-            out->n_not_yet_valid++;
-            /* Renewing again would be wasted: the next certificate is already here. */
-            if (cur != NULL && c->certs[i].not_after > cur->not_after)
-                successor = 1;
-            break;
-        case TOKENCERT_ROLE_EXPIRED:
-            out->n_expired++;
-            break;
-        case TOKENCERT_ROLE_UNREADABLE:
-            out->n_unreadable++;
-            break;
+    out->current = cur;
+    for (i = 0; i < g->n; i++) {
+        const tokencert_credential *c = &g->creds[i];
+        if (!in_group(g, c))
+            continue;
+        for (k = 0; k < c->n_certs; k++) {
+            const tokencert_cert *x = &c->certs[k];
+            switch (tokencert_cert_role_at(x, cur, now)) {
+            case TOKENCERT_ROLE_CURRENT:
+                break;
+            case TOKENCERT_ROLE_SUPERSEDED:
+                out->n_superseded++;
+                break;
+            case TOKENCERT_ROLE_NOT_YET_VALID:
+                out->n_not_yet_valid++;
+                /* Renewing again would be wasted: the next certificate is already here. */
+                if (cur != NULL && x->not_after > cur->not_after)
+                    successor = 1;
+                break;
+            case TOKENCERT_ROLE_EXPIRED:
+                out->n_expired++;
+                break;
+            case TOKENCERT_ROLE_UNREADABLE:
+                out->n_unreadable++;
+                break;
+            }
         }
     }
     if (cur != NULL) {
@@ -157,5 +186,33 @@ tokencert_err tokencert_credential_classify(const tokencert_credential *c, time_
     } else {
         out->due = out->n_expired > 0 && out->n_not_yet_valid == 0;
     }
+}
+
+tokencert_err tokencert_credential_classify(const tokencert_credential *c, time_t now,
+                                            const tokencert_renewal_policy *p,
+                                            tokencert_credential_state *out)
+{
+    group g = {c, 1, NULL};
+
+    tc_return_val_if_fail(out != NULL, TC_ERR_INVALID_ARG);
+    memset(out, 0, sizeof *out);
+    tc_return_val_if_fail(c != NULL, TC_ERR_INVALID_ARG);
+    group_classify(&g, now, p, out);
+    return TC_OK;
+}
+
+tokencert_err tokencert_named_classify(const tokencert_token_inventory *t, const char *name,
+                                       time_t now, const tokencert_renewal_policy *p,
+                                       tokencert_credential_state *out)
+{
+    group g;
+
+    tc_return_val_if_fail(out != NULL, TC_ERR_INVALID_ARG);
+    memset(out, 0, sizeof *out);
+    tc_return_val_if_fail(t != NULL && name != NULL, TC_ERR_INVALID_ARG);
+    g.creds = t->creds;
+    g.n = t->n_creds;
+    g.name = name;
+    group_classify(&g, now, p, out);
     return TC_OK;
 }

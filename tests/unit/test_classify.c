@@ -46,7 +46,7 @@ static void one_valid_is_current(void **state)
     (void)state;
     add(&f, -10, 355, 1);
     assert_int_equal(tokencert_credential_classify(&f.cred, NOW, NULL, &s), TC_OK);
-    assert_int_equal(s.current, 0);
+    assert_ptr_equal(s.current, &f.certs[0]);
     assert_ptr_equal(tokencert_credential_current(&f.cred, NOW), &f.certs[0]);
     assert_int_equal(tokencert_cert_role_of(&f.cred, 0, NOW), TOKENCERT_ROLE_CURRENT);
     assert_int_equal(s.n_superseded + s.n_expired + s.n_not_yet_valid + s.n_unreadable, 0);
@@ -65,7 +65,7 @@ static void newest_current_old_superseded(void **state)
     add(&f, -80, 10, 1); /* old, 10 days left */
     add(&f, -1, 89, 2);  /* its renewal */
     assert_int_equal(tokencert_credential_classify(&f.cred, NOW, NULL, &s), TC_OK);
-    assert_int_equal(s.current, 1);
+    assert_ptr_equal(s.current, &f.certs[1]);
     assert_int_equal(s.n_superseded, 1);
     assert_int_equal(tokencert_cert_role_of(&f.cred, 0, NOW), TOKENCERT_ROLE_SUPERSEDED);
     assert_int_equal(tokencert_cert_role_of(&f.cred, 1, NOW), TOKENCERT_ROLE_CURRENT);
@@ -83,7 +83,7 @@ static void expired_is_not_current(void **state)
     add(&f, -100, -10, 1);
     add(&f, -20, 70, 2);
     assert_int_equal(tokencert_credential_classify(&f.cred, NOW, NULL, &s), TC_OK);
-    assert_int_equal(s.current, 1);
+    assert_ptr_equal(s.current, &f.certs[1]);
     assert_int_equal(s.n_expired, 1);
     assert_int_equal(tokencert_cert_role_of(&f.cred, 0, NOW), TOKENCERT_ROLE_EXPIRED);
     /* not_after itself is no longer valid; not_before already is. */
@@ -103,7 +103,7 @@ static void not_yet_valid_only(void **state)
     (void)state;
     add(&f, 5, 100, 1);
     assert_int_equal(tokencert_credential_classify(&f.cred, NOW, NULL, &s), TC_OK);
-    assert_int_equal(s.current, -1);
+    assert_null(s.current);
     assert_null(tokencert_credential_current(&f.cred, NOW));
     assert_int_equal(s.n_not_yet_valid, 1);
     assert_int_equal(tokencert_cert_role_of(&f.cred, 0, NOW), TOKENCERT_ROLE_NOT_YET_VALID);
@@ -120,7 +120,7 @@ static void none_valid_is_due(void **state)
     add(&f, -400, -35, 1);
     add(&f, -100, -5, 2);
     assert_int_equal(tokencert_credential_classify(&f.cred, NOW, NULL, &s), TC_OK);
-    assert_int_equal(s.current, -1);
+    assert_null(s.current);
     assert_int_equal(s.n_expired, 2);
     assert_false(s.expiring);
     assert_true(s.due);
@@ -138,7 +138,7 @@ static void unreadable_never_current(void **state)
     x->error = (char *)"not DER";
     add(&f, -10, 50, 2);
     assert_int_equal(tokencert_credential_classify(&f.cred, NOW, NULL, &s), TC_OK);
-    assert_int_equal(s.current, 1);
+    assert_ptr_equal(s.current, &f.certs[1]);
     assert_int_equal(s.n_unreadable, 1);
     assert_int_equal(tokencert_cert_role_of(&f.cred, 0, NOW), TOKENCERT_ROLE_UNREADABLE);
 }
@@ -151,7 +151,7 @@ static void empty_credential(void **state)
     (void)state;
     f.cred.kind = TOKENCERT_CRED_KEY_ONLY;
     assert_int_equal(tokencert_credential_classify(&f.cred, NOW, NULL, &s), TC_OK);
-    assert_int_equal(s.current, -1);
+    assert_null(s.current);
     assert_false(s.due);
     assert_false(s.expiring);
 }
@@ -211,7 +211,7 @@ static void successor_waiting_is_not_due(void **state)
     add(&f, -1000, 20, 1); /* current, past its due date */
     add(&f, 20, 1115, 2);  /* the portal's renewal, continuing from the end of the old */
     assert_int_equal(tokencert_credential_classify(&f.cred, NOW, NULL, &s), TC_OK);
-    assert_int_equal(s.current, 0);
+    assert_ptr_equal(s.current, &f.certs[0]);
     assert_int_equal(s.n_not_yet_valid, 1);
     assert_true(s.expiring);
     assert_false(s.due);
@@ -245,6 +245,46 @@ static void ties_are_deterministic(void **state)
     assert_int_equal(tokencert_cert_role_of(&g.cred, 0, NOW), TOKENCERT_ROLE_SUPERSEDED);
 }
 
+/* A renewal with a new key: two credentials under one name share one current certificate; an
+ * authority of that name and a credential of another name take no part. */
+static void named_spans_keys(void **state)
+{
+    fixture old = {0}, renewed = {0}, other = {0}, ca = {0};
+    tokencert_credential creds[4];
+    tokencert_token_inventory t;
+    tokencert_credential_state s;
+
+    (void)state;
+    add(&old, -80, 10, 1);
+    add(&renewed, -1, 89, 2);
+    add(&other, -1, 500, 3);
+    add(&ca, -1000, 3000, 4);
+    old.cred.name = renewed.cred.name = ca.cred.name = (char *)"office";
+    other.cred.name = (char *)"lab";
+    ca.cred.kind = TOKENCERT_CRED_AUTHORITY;
+    creds[0] = ca.cred;
+    creds[1] = other.cred;
+    creds[2] = old.cred;
+    creds[3] = renewed.cred;
+    memset(&t, 0, sizeof t);
+    t.creds = creds;
+    t.n_creds = 4;
+
+    assert_ptr_equal(tokencert_named_current(&t, "office", NOW), &renewed.certs[0]);
+    assert_int_equal(tokencert_cert_role_at(&old.certs[0], &renewed.certs[0], NOW),
+                     TOKENCERT_ROLE_SUPERSEDED);
+    assert_int_equal(tokencert_named_classify(&t, "office", NOW, NULL, &s), TC_OK);
+    assert_ptr_equal(s.current, &renewed.certs[0]);
+    assert_int_equal(s.n_superseded, 1);
+    assert_false(s.due);
+    /* Each key alone has its own current certificate: the old one, 10 days left, is due. */
+    assert_ptr_equal(tokencert_credential_current(&old.cred, NOW), &old.certs[0]);
+    assert_int_equal(tokencert_credential_classify(&old.cred, NOW, NULL, &s), TC_OK);
+    assert_true(s.due);
+    assert_ptr_equal(tokencert_named_current(&t, "lab", NOW), &other.certs[0]);
+    assert_null(tokencert_named_current(&t, "nobody", NOW));
+}
+
 static void role_names(void **state)
 {
     (void)state;
@@ -258,12 +298,19 @@ static void role_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(one_valid_is_current),   cmocka_unit_test(newest_current_old_superseded),
-        cmocka_unit_test(expired_is_not_current), cmocka_unit_test(not_yet_valid_only),
-        cmocka_unit_test(none_valid_is_due),      cmocka_unit_test(unreadable_never_current),
-        cmocka_unit_test(empty_credential),       cmocka_unit_test(due_at_arithmetic),
-        cmocka_unit_test(expiring_and_due_edges), cmocka_unit_test(successor_waiting_is_not_due),
-        cmocka_unit_test(ties_are_deterministic), cmocka_unit_test(role_names),
+        cmocka_unit_test(one_valid_is_current),
+        cmocka_unit_test(newest_current_old_superseded),
+        cmocka_unit_test(expired_is_not_current),
+        cmocka_unit_test(not_yet_valid_only),
+        cmocka_unit_test(none_valid_is_due),
+        cmocka_unit_test(unreadable_never_current),
+        cmocka_unit_test(empty_credential),
+        cmocka_unit_test(due_at_arithmetic),
+        cmocka_unit_test(expiring_and_due_edges),
+        cmocka_unit_test(successor_waiting_is_not_due),
+        cmocka_unit_test(ties_are_deterministic),
+        cmocka_unit_test(named_spans_keys),
+        cmocka_unit_test(role_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
