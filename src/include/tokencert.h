@@ -252,8 +252,8 @@ TOKENCERT_API tokencert_cert_role tokencert_cert_role_of(const tokencert_credent
                                                          time_t now);
 
 typedef struct {
-    const tokencert_cert
-        *current;        /* NULL when no certificate is valid; points into the inventory */
+    /* The current certificate, into the inventory; NULL when no certificate is valid. */
+    const tokencert_cert *current;
     size_t n_superseded; /* certificates in each of the other roles */
     size_t n_not_yet_valid;
     size_t n_expired;
