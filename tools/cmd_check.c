@@ -1,8 +1,9 @@
 /* cmd_check.c — `tokencert check`: monitoring-plugin exit codes (0 OK, 1 WARNING, 2 CRITICAL,
  * 3 UNKNOWN), a one-line summary, JSON, and the node_exporter textfile format.
  *
- * Each credential is judged by its best certificate: the valid one that lasts longest. A credential
- * whose old certificate is about to expire but whose successor is already installed is OK. */
+ * Each credential is judged by its current certificate, as the library's one rule picks it (the
+ * valid one that lasts longest). A credential whose old certificate is about to expire but whose
+ * successor is already installed is OK. */
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdlib.h>
@@ -20,7 +21,7 @@ static const char *const state_names[] = {"OK", "WARNING", "CRITICAL", "UNKNOWN"
 typedef struct {
     const tokencert_token_inventory *token;
     const tokencert_credential *cred;
-    const tokencert_cert *best; /* NULL when no certificate is valid now */
+    const tokencert_cert *best; /* the current certificate; NULL when none is valid now */
     int state;
     char reason[160];
 } judged;
@@ -32,34 +33,32 @@ static int rank(int state)
     return r[state];
 }
 
+/* The rule (tokencert_credential_classify) picks the certificate to judge; the thresholds are
+ * renewal policies of their own, so "less than --warn left" means what "expiring" means
+ * everywhere else. */
 static void judge(judged *j, time_t now, long long warn, long long crit)
 {
-    const tokencert_credential *c = j->cred;
-    size_t k;
-    int unreadable = 0, future = 0;
+    const tokencert_renewal_policy warn_p = {warn, 0, 0}, crit_p = {crit, 0, 0};
+    tokencert_credential_state w, k;
 
     j->best = NULL;
-    for (k = 0; k < c->n_certs; k++) {
-        const tokencert_cert *x = &c->certs[k];
-        if (x->status == TOKENCERT_CERT_UNREADABLE)
-            unreadable++;
-        else if (x->status == TOKENCERT_CERT_NOT_YET_VALID)
-            future++;
-        else if (x->status != TOKENCERT_CERT_EXPIRED &&
-                 (j->best == NULL || x->not_after > j->best->not_after))
-            j->best = x;
+    if (tokencert_credential_classify(j->cred, now, &warn_p, &w) != TC_OK ||
+        tokencert_credential_classify(j->cred, now, &crit_p, &k) != TC_OK) {
+        j->state = ST_UNKNOWN;
+        snprintf(j->reason, sizeof j->reason, "cannot be judged");
+        return;
     }
-    if (j->best != NULL) {
-        long long left = (long long)j->best->not_after - (long long)now;
-        j->state = left < crit ? ST_CRITICAL : left < warn ? ST_WARNING : ST_OK;
+    if (w.current != NULL) {
+        j->best = w.current;
+        j->state = k.expiring ? ST_CRITICAL : w.expiring ? ST_WARNING : ST_OK;
         snprintf(j->reason, sizeof j->reason, "expires in %ld days", j->best->days_left);
-    } else if (unreadable > 0 && unreadable == (int)c->n_certs) {
+    } else if (w.n_unreadable > 0 && w.n_unreadable == j->cred->n_certs) {
         j->state = ST_UNKNOWN;
         snprintf(j->reason, sizeof j->reason, "certificate unreadable");
     } else {
         j->state = ST_CRITICAL;
         snprintf(j->reason, sizeof j->reason, "%s",
-                 future > 0 ? "no certificate valid yet" : "expired");
+                 w.n_not_yet_valid > 0 ? "no certificate valid yet" : "expired");
     }
 }
 

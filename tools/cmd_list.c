@@ -193,8 +193,27 @@ static void timeline_window(const tokencert_inventory *inv, int authorities, tim
         }
 }
 
-static void print_bar(const style *st, const char *label, const tokencert_cert *x, time_t start,
-                      time_t end, int now_col)
+/* The mark after a bar: the certificate's role by the library's rule among everything of its
+ * credential's name on the token (a renewal with a new key is a second credential under that
+ * name), for the certificates the lifecycle manages (the state store knows their generation). A
+ * certificate no longer valid needs no mark: its status says it. */
+static const char *bar_mark(const tokencert_token_inventory *t, const tokencert_credential *c,
+                            size_t k, time_t now)
+{
+    if (generation_of(&c->certs[k]) == NULL)
+        return "";
+    switch (tokencert_cert_role_at(&c->certs[k], tokencert_named_current(t, c->name, now), now)) {
+    case TOKENCERT_ROLE_CURRENT:
+        return "  active";
+    case TOKENCERT_ROLE_SUPERSEDED:
+        return "  superseded";
+    default:
+        return "";
+    }
+}
+
+static void print_bar(const style *st, const char *label, const tokencert_cert *x, const char *mark,
+                      time_t start, time_t end, int now_col)
 {
     char bar[TIMELINE_WIDTH + 1];
     int from = timeline_col(x->not_before, start, end), to = timeline_col(x->not_after, start, end);
@@ -211,10 +230,7 @@ static void print_bar(const style *st, const char *label, const tokencert_cert *
     else if (bar[now_col] == '=')
         bar[now_col] = '#';
     printf("  %-26.26s %s %s%s%s %ld d%s\n", label, bar, status_colour(st, x->status),
-           tokencert_cert_status_name(x->status), reset(st), x->days_left,
-           generation_of(x) == NULL                              ? ""
-           : generation_of(x)->state == TOKENCERT_GEN_SUPERSEDED ? "  superseded"
-                                                                 : "  active");
+           tokencert_cert_status_name(x->status), reset(st), x->days_left, mark);
 }
 
 static void print_timeline(const style *st, const tokencert_inventory *inv)
@@ -243,7 +259,8 @@ static void print_timeline(const style *st, const tokencert_inventory *inv)
             for (k = 0; k < c->n_certs; k++) {
                 if (c->certs[k].status == TOKENCERT_CERT_UNREADABLE)
                     continue;
-                print_bar(st, first ? c->name : "", &c->certs[k], start, end, now_col);
+                print_bar(st, first ? c->name : "", &c->certs[k], bar_mark(t, c, k, inv->now),
+                          start, end, now_col);
                 first = 0;
             }
         }

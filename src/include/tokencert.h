@@ -196,6 +196,89 @@ TOKENCERT_API tokencert_err tokencert_inventory_load(tokencert_ctx *ctx, const c
                                                      tokencert_inventory **out);
 TOKENCERT_API void tokencert_inventory_free(tokencert_inventory *inv);
 
+/* ---- the rule: current, superseded, expiring, due (classify.c) --------------------------- */
+/* Which certificate of a credential applications should use, and when it must be renewed, from
+ * the token's objects alone: the PKCS#11 module that shows applications only current credentials
+ * runs without the state store. The store adds generation numbers and intent, never another rule.
+ *
+ * A certificate is valid when not_before <= now < not_after. Of the valid ones the current one
+ * lasts longest (latest not_after; then latest not_before; then the greatest SHA-256, so that
+ * every caller picks the same one); the other valid ones are superseded and keep working until
+ * they expire. The rule reads only the dates, the SHA-256 and whether each certificate is
+ * unreadable, so it judges any `now`, whatever the inventory was loaded with.
+ *
+ * It applies to the certificates of one tokencert_credential (one key), or to those of every
+ * credential on a token that carries one name (the *_named_* functions): a renewal with a new key
+ * adds a second credential under the name of the first, and the two share one current
+ * certificate. */
+
+/* When to renew. A field below zero takes its default; a NULL policy is all defaults. */
+typedef struct {
+    long long renew_before;  /* seconds before the end of validity; default 30 days */
+    double renew_fraction;   /* of the lifetime, 0..1; default 0.1 (0: not used) */
+    long long approval_time; /* seconds a CA's approval takes, added to the lead; default 0 */
+} tokencert_renewal_policy;
+
+typedef enum {
+    TOKENCERT_ROLE_CURRENT = 0,       /* the one to use now */
+    TOKENCERT_ROLE_SUPERSEDED = 1,    /* valid, but a valid one lasts longer */
+    TOKENCERT_ROLE_NOT_YET_VALID = 2, /* now < not_before */
+    TOKENCERT_ROLE_EXPIRED = 3,       /* now >= not_after */
+    TOKENCERT_ROLE_UNREADABLE = 4     /* not a certificate the library could decode */
+} tokencert_cert_role;
+
+/* "current", "superseded", "not-yet-valid", "expired", "unreadable". */
+TOKENCERT_API const char *tokencert_cert_role_name(tokencert_cert_role r);
+
+/* When renewal of a certificate valid from not_before to not_after starts:
+ *   not_after - max(renew_before, renew_fraction * lifetime) - approval_time
+ * (a three-year certificate under the defaults: 109.5 days before its end). p NULL: defaults. */
+TOKENCERT_API time_t tokencert_due_at(const tokencert_renewal_policy *p, time_t not_before,
+                                      time_t not_after);
+
+/* The current certificate at now of credential c, or of everything called name on token t; NULL
+ * when none is valid. The pointer is into the inventory. */
+TOKENCERT_API const tokencert_cert *tokencert_credential_current(const tokencert_credential *c,
+                                                                 time_t now);
+TOKENCERT_API const tokencert_cert *tokencert_named_current(const tokencert_token_inventory *t,
+                                                            const char *name, time_t now);
+
+/* The role of certificate x at now, current being its group's current certificate (as the
+ * functions above return it; NULL when none). */
+TOKENCERT_API tokencert_cert_role tokencert_cert_role_at(const tokencert_cert *x,
+                                                         const tokencert_cert *current, time_t now);
+/* The role of c->certs[i] at now among the certificates of c (i < c->n_certs). */
+TOKENCERT_API tokencert_cert_role tokencert_cert_role_of(const tokencert_credential *c, size_t i,
+                                                         time_t now);
+
+typedef struct {
+    /* The current certificate, into the inventory; NULL when no certificate is valid. */
+    const tokencert_cert *current;
+    size_t n_superseded; /* certificates in each of the other roles */
+    size_t n_not_yet_valid;
+    size_t n_expired;
+    size_t n_unreadable;
+    time_t due_at; /* tokencert_due_at() of the current certificate; 0 without one */
+    /* Less than the policy's lead (max(renew_before, renew_fraction * lifetime) + approval_time)
+     * of the current certificate's validity remains. 0 without a current certificate. */
+    int expiring;
+    /* Renewal should start: now >= due_at and no successor is on the token yet (a certificate
+     * not yet valid that ends after the current one, as a portal issues when the new validity
+     * continues from the end of the old); or, without a current certificate, there are expired
+     * certificates and none that is yet to begin. */
+    int due;
+} tokencert_credential_state;
+
+/* Classifies credential c, or everything called name on token t, at now under policy p (NULL:
+ * defaults). TC_ERR_INVALID_ARG for a NULL argument other than p. */
+TOKENCERT_API tokencert_err tokencert_credential_classify(const tokencert_credential *c, time_t now,
+                                                          const tokencert_renewal_policy *p,
+                                                          tokencert_credential_state *out);
+TOKENCERT_API tokencert_err tokencert_named_classify(const tokencert_token_inventory *t,
+                                                     const char *name, time_t now,
+                                                     const tokencert_renewal_policy *p,
+                                                     tokencert_credential_state *out);
+
 /* ---- secrets ------------------------------------------------------------------------------ */
 
 /* Reads a secret (a password, a challenge) from "file:PATH", "env:VAR" or "fd:N", or, with source

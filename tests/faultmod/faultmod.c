@@ -5,6 +5,9 @@
  * info, NUL-pad token strings. It also counts calls (so a test can learn how many fault points
  * a command has) and logs C_Login attempts without the PIN. See README.md beside this file.
  *
+ * It is built on the forwarding base (pkcs11/forward.h): a before hook does the counting and the
+ * faults, and only the calls it edits are overridden here.
+ *
  * Configuration is read from the environment at C_Initialize. Call counters live for the whole
  * process, across C_Finalize/C_Initialize cycles, so that "the Nth call" and the count file mean
  * the same thing whatever the caller does with the module.
@@ -15,6 +18,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -23,102 +27,29 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <p11-kit/pkcs11.h>
+#include "forward.h"
 
 #define LOG_PREFIX "tc-faultmod: "
 
 /*
- * Every function of CK_FUNCTION_LIST except C_GetFunctionList, in the list's order. The second
- * column says what a removed token (TC_FAULT_TOKEN_ABSENT) does to the call: ABSENT_PASS calls
- * still reach the real module (some are then edited by hand below), ABSENT_FAIL calls need a
- * token and return CKR_TOKEN_NOT_PRESENT.
+ * What a removed token (TC_FAULT_TOKEN_ABSENT) does to a call: these still reach the real module
+ * (some are then edited by hand below); every other call needs a token and returns
+ * CKR_TOKEN_NOT_PRESENT.
  */
-#define FM_FUNCTIONS(X)                                                                            \
-    X(C_Initialize, ABSENT_PASS)                                                                   \
-    X(C_Finalize, ABSENT_PASS)                                                                     \
-    X(C_GetInfo, ABSENT_PASS)                                                                      \
-    X(C_GetSlotList, ABSENT_PASS)                                                                  \
-    X(C_GetSlotInfo, ABSENT_PASS)                                                                  \
-    X(C_GetTokenInfo, ABSENT_FAIL)                                                                 \
-    X(C_GetMechanismList, ABSENT_FAIL)                                                             \
-    X(C_GetMechanismInfo, ABSENT_FAIL)                                                             \
-    X(C_InitToken, ABSENT_FAIL)                                                                    \
-    X(C_InitPIN, ABSENT_FAIL)                                                                      \
-    X(C_SetPIN, ABSENT_FAIL)                                                                       \
-    X(C_OpenSession, ABSENT_FAIL)                                                                  \
-    X(C_CloseSession, ABSENT_FAIL)                                                                 \
-    X(C_CloseAllSessions, ABSENT_FAIL)                                                             \
-    X(C_GetSessionInfo, ABSENT_FAIL)                                                               \
-    X(C_GetOperationState, ABSENT_FAIL)                                                            \
-    X(C_SetOperationState, ABSENT_FAIL)                                                            \
-    X(C_Login, ABSENT_FAIL)                                                                        \
-    X(C_Logout, ABSENT_FAIL)                                                                       \
-    X(C_CreateObject, ABSENT_FAIL)                                                                 \
-    X(C_CopyObject, ABSENT_FAIL)                                                                   \
-    X(C_DestroyObject, ABSENT_FAIL)                                                                \
-    X(C_GetObjectSize, ABSENT_FAIL)                                                                \
-    X(C_GetAttributeValue, ABSENT_FAIL)                                                            \
-    X(C_SetAttributeValue, ABSENT_FAIL)                                                            \
-    X(C_FindObjectsInit, ABSENT_FAIL)                                                              \
-    X(C_FindObjects, ABSENT_FAIL)                                                                  \
-    X(C_FindObjectsFinal, ABSENT_FAIL)                                                             \
-    X(C_EncryptInit, ABSENT_FAIL)                                                                  \
-    X(C_Encrypt, ABSENT_FAIL)                                                                      \
-    X(C_EncryptUpdate, ABSENT_FAIL)                                                                \
-    X(C_EncryptFinal, ABSENT_FAIL)                                                                 \
-    X(C_DecryptInit, ABSENT_FAIL)                                                                  \
-    X(C_Decrypt, ABSENT_FAIL)                                                                      \
-    X(C_DecryptUpdate, ABSENT_FAIL)                                                                \
-    X(C_DecryptFinal, ABSENT_FAIL)                                                                 \
-    X(C_DigestInit, ABSENT_FAIL)                                                                   \
-    X(C_Digest, ABSENT_FAIL)                                                                       \
-    X(C_DigestUpdate, ABSENT_FAIL)                                                                 \
-    X(C_DigestKey, ABSENT_FAIL)                                                                    \
-    X(C_DigestFinal, ABSENT_FAIL)                                                                  \
-    X(C_SignInit, ABSENT_FAIL)                                                                     \
-    X(C_Sign, ABSENT_FAIL)                                                                         \
-    X(C_SignUpdate, ABSENT_FAIL)                                                                   \
-    X(C_SignFinal, ABSENT_FAIL)                                                                    \
-    X(C_SignRecoverInit, ABSENT_FAIL)                                                              \
-    X(C_SignRecover, ABSENT_FAIL)                                                                  \
-    X(C_VerifyInit, ABSENT_FAIL)                                                                   \
-    X(C_Verify, ABSENT_FAIL)                                                                       \
-    X(C_VerifyUpdate, ABSENT_FAIL)                                                                 \
-    X(C_VerifyFinal, ABSENT_FAIL)                                                                  \
-    X(C_VerifyRecoverInit, ABSENT_FAIL)                                                            \
-    X(C_VerifyRecover, ABSENT_FAIL)                                                                \
-    X(C_DigestEncryptUpdate, ABSENT_FAIL)                                                          \
-    X(C_DecryptDigestUpdate, ABSENT_FAIL)                                                          \
-    X(C_SignEncryptUpdate, ABSENT_FAIL)                                                            \
-    X(C_DecryptVerifyUpdate, ABSENT_FAIL)                                                          \
-    X(C_GenerateKey, ABSENT_FAIL)                                                                  \
-    X(C_GenerateKeyPair, ABSENT_FAIL)                                                              \
-    X(C_WrapKey, ABSENT_FAIL)                                                                      \
-    X(C_UnwrapKey, ABSENT_FAIL)                                                                    \
-    X(C_DeriveKey, ABSENT_FAIL)                                                                    \
-    X(C_SeedRandom, ABSENT_FAIL)                                                                   \
-    X(C_GenerateRandom, ABSENT_FAIL)                                                               \
-    X(C_GetFunctionStatus, ABSENT_FAIL)                                                            \
-    X(C_CancelFunction, ABSENT_FAIL)                                                               \
-    X(C_WaitForSlotEvent, ABSENT_PASS)
-
-enum fn_id {
-#define X(name, absent) FN_##name,
-    FM_FUNCTIONS(X)
-#undef X
-        FN_COUNT
-};
-
-enum absent_rule { ABSENT_PASS, ABSENT_FAIL };
-
-static const struct {
-    const char *name;
-    enum absent_rule absent;
-} fn_info[FN_COUNT] = {
-#define X(name, rule) [FN_##name] = {#name, rule},
-    FM_FUNCTIONS(X)
-#undef X
-};
+static bool passes_without_token(tc_fwd_fn fn)
+{
+    switch (fn) {
+    case TC_FWD_C_Initialize:
+    case TC_FWD_C_Finalize:
+    case TC_FWD_C_GetInfo:
+    case TC_FWD_C_GetSlotList:
+    case TC_FWD_C_GetSlotInfo:
+    case TC_FWD_C_WaitForSlotEvent:
+        return true;
+    default:
+        return false;
+    }
+}
 
 struct named_value {
     const char *name;
@@ -258,7 +189,7 @@ struct config {
     CK_RV fault_rv;
     bool fault_kill;
     bool fault_func_only; /* count only calls of fault_func */
-    enum fn_id fault_func;
+    tc_fwd_fn fault_func;
     char count_file[PATH_LEN]; /* "" when unset */
     char login_log[PATH_LEN];
     bool token_absent;
@@ -267,9 +198,9 @@ struct config {
 };
 
 static struct config cfg;
-static CK_FUNCTION_LIST_PTR target;
-static atomic_ulong counted;            /* calls that TC_FAULT_AT counts */
-static atomic_ulong fn_calls[FN_COUNT]; /* every call, per function */
+static CK_FUNCTION_LIST fm_list;            /* the forwarding list, with the overrides below */
+static atomic_ulong counted;                /* calls that TC_FAULT_AT counts */
+static atomic_ulong fn_calls[TC_FWD_COUNT]; /* every call, per function */
 
 /* Looks up the first len bytes of s; the names are exact, case included, as in the spec. */
 static bool lookup(const struct named_value *table, size_t n, const char *s, size_t len,
@@ -309,17 +240,9 @@ static bool parse_rv(const char *s, struct config *c)
     return parse_ulong(s, &c->fault_rv);
 }
 
-static bool parse_func(const char *s, enum fn_id *id)
+static bool parse_func(const char *s, tc_fwd_fn *id)
 {
-    int i;
-
-    for (i = 0; i < FN_COUNT; i++) {
-        if (strcmp(fn_info[i].name, s) == 0) {
-            *id = (enum fn_id)i;
-            return true;
-        }
-    }
-    return false;
+    return tc_fwd_lookup(s, id);
 }
 
 /* A comma-separated list of CKF_ names; blanks around the names are allowed. */
@@ -422,7 +345,7 @@ static bool target_load(void)
     void *handle;
     CK_RV rv;
 
-    if (target != NULL)
+    if (tc_fwd_target() != NULL)
         return true;
     path = env("TC_FAULT_TARGET");
     if (path == NULL) {
@@ -446,7 +369,7 @@ static bool target_load(void)
         dlclose(handle);
         return false;
     }
-    target = list;
+    tc_fwd_set_target(list);
     return true;
 }
 
@@ -463,8 +386,8 @@ static void write_counts(void)
         return;
     }
     fprintf(f, "total %lu\n", atomic_load(&counted));
-    for (i = 0; i < FN_COUNT; i++)
-        fprintf(f, "%s %lu\n", fn_info[i].name, atomic_load(&fn_calls[i]));
+    for (i = 0; i < TC_FWD_COUNT; i++)
+        fprintf(f, "%s %lu\n", tc_fwd_name((tc_fwd_fn)i), atomic_load(&fn_calls[i]));
     if (fclose(f) != 0)
         fprintf(stderr, LOG_PREFIX "cannot write %.256s: %s\n", cfg.count_file, strerror(errno));
 }
@@ -487,21 +410,17 @@ static void log_login(CK_USER_TYPE user_type, CK_ULONG pin_len, CK_RV rv)
 }
 
 /*
- * Runs first in every function. Returns true when the call must not reach the real module, with
- * what to return in *rv: no real module yet, an injected fault, or a removed token.
+ * The forwarding base's before hook, run first in every call once the real module is loaded
+ * (calls before the first C_Initialize are neither counted nor forwarded: the configuration is
+ * not read yet, so counting them would shift TC_FAULT_AT by calls that TC_FAULT_FUNC should have
+ * skipped). Returns true when the call must not reach the real module, with what to return in
+ * *rv: an injected fault, or a removed token.
  */
-static bool intercept(enum fn_id id, CK_RV *rv)
+static bool intercept(void *data, tc_fwd_fn id, CK_RV *rv)
 {
     unsigned long n;
 
-    /*
-     * Calls before the first C_Initialize are not counted: the configuration is not read yet,
-     * so counting them would shift TC_FAULT_AT by calls that TC_FAULT_FUNC should have skipped.
-     */
-    if (target == NULL) {
-        *rv = CKR_CRYPTOKI_NOT_INITIALIZED;
-        return true;
-    }
+    (void)data;
     atomic_fetch_add(&fn_calls[id], 1);
     if (!cfg.fault_func_only || cfg.fault_func == id) {
         /* fetch_add hands each call its own number, so exactly one thread hits fault_at. */
@@ -513,7 +432,7 @@ static bool intercept(enum fn_id id, CK_RV *rv)
             return true;
         }
     }
-    if (cfg.token_absent && fn_info[id].absent == ABSENT_FAIL) {
+    if (cfg.token_absent && !passes_without_token(id)) {
         *rv = CKR_TOKEN_NOT_PRESENT;
         return true;
     }
@@ -528,36 +447,30 @@ static void pad_with_nul(unsigned char *s, size_t len)
 }
 
 /*
- * The functions below are named fm_C_*: p11-kit's header declares every C_* as an extern
- * function, and only C_GetFunctionList may be exported.
+ * The overrides below are named fm_C_*: p11-kit's header declares every C_* as an extern
+ * function, and only C_GetFunctionList may be exported. fwd is the forwarding list they build on.
  */
+static CK_FUNCTION_LIST fwd;
 
 static CK_RV fm_C_Initialize(CK_VOID_PTR init_args)
 {
     static bool atexit_done;
-    CK_RV rv = CKR_GENERAL_ERROR;
 
     if (!config_load(&cfg) || !target_load())
-        goto out;
+        return CKR_GENERAL_ERROR;
     /*
      * For callers that exit without C_Finalize. An atexit() handler of a shared object also runs
      * when the object is dlclose()d, so it never outlives this code.
      */
     if (cfg.count_file[0] != '\0' && !atexit_done)
         atexit_done = atexit(write_counts) == 0;
-    if (intercept(FN_C_Initialize, &rv))
-        goto out;
-    rv = target->C_Initialize(init_args);
-out:
-    return rv;
+    return fwd.C_Initialize(init_args);
 }
 
 static CK_RV fm_C_Finalize(CK_VOID_PTR reserved)
 {
-    CK_RV rv;
+    CK_RV rv = fwd.C_Finalize(reserved);
 
-    if (!intercept(FN_C_Finalize, &rv))
-        rv = target->C_Finalize(reserved);
     write_counts();
     return rv;
 }
@@ -566,7 +479,7 @@ static CK_RV fm_C_GetSlotList(CK_BBOOL token_present, CK_SLOT_ID_PTR list, CK_UL
 {
     CK_RV rv;
 
-    if (intercept(FN_C_GetSlotList, &rv))
+    if (tc_fwd_before(TC_FWD_C_GetSlotList, &rv))
         return rv;
     /* A removed token leaves its slot behind: only the tokenPresent=TRUE view changes. */
     if (cfg.token_absent && token_present) {
@@ -575,16 +488,13 @@ static CK_RV fm_C_GetSlotList(CK_BBOOL token_present, CK_SLOT_ID_PTR list, CK_UL
         *count = 0;
         return CKR_OK;
     }
-    return target->C_GetSlotList(token_present, list, count);
+    return tc_fwd_target()->C_GetSlotList(token_present, list, count);
 }
 
 static CK_RV fm_C_GetSlotInfo(CK_SLOT_ID slot, CK_SLOT_INFO_PTR info)
 {
-    CK_RV rv;
+    CK_RV rv = fwd.C_GetSlotInfo(slot, info);
 
-    if (intercept(FN_C_GetSlotInfo, &rv))
-        return rv;
-    rv = target->C_GetSlotInfo(slot, info);
     if (rv == CKR_OK && cfg.token_absent)
         info->flags &= ~CKF_TOKEN_PRESENT;
     return rv;
@@ -592,11 +502,8 @@ static CK_RV fm_C_GetSlotInfo(CK_SLOT_ID slot, CK_SLOT_INFO_PTR info)
 
 static CK_RV fm_C_GetTokenInfo(CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info)
 {
-    CK_RV rv;
+    CK_RV rv = fwd.C_GetTokenInfo(slot, info);
 
-    if (intercept(FN_C_GetTokenInfo, &rv))
-        return rv;
-    rv = target->C_GetTokenInfo(slot, info);
     if (rv != CKR_OK)
         return rv;
     info->flags |= cfg.token_flags_set;
@@ -612,163 +519,39 @@ static CK_RV fm_C_GetTokenInfo(CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info)
 static CK_RV fm_C_Login(CK_SESSION_HANDLE session, CK_USER_TYPE user_type, CK_UTF8CHAR_PTR pin,
                         CK_ULONG pin_len)
 {
-    CK_RV rv;
+    CK_RV rv = fwd.C_Login(session, user_type, pin, pin_len);
 
-    if (!intercept(FN_C_Login, &rv))
-        rv = target->C_Login(session, user_type, pin, pin_len);
     /* Logged whatever the outcome: an injected failure is still an attempt the caller made. */
     log_login(user_type, pin_len, rv);
     return rv;
 }
 
-/*
- * Everything else is passed through untouched. Some modules leave functions they do not
- * implement NULL, which the spec does not allow; report those as unsupported rather than crash.
- */
-#define FORWARD(name, params, args)                                                                \
-    static CK_RV fm_##name params                                                                  \
-    {                                                                                              \
-        CK_RV rv;                                                                                  \
-        if (intercept(FN_##name, &rv))                                                             \
-            return rv;                                                                             \
-        if (target->name == NULL)                                                                  \
-            return CKR_FUNCTION_NOT_SUPPORTED;                                                     \
-        return target->name args;                                                                  \
-    }
+/* Everything else is the forwarding base's, untouched. */
+static void list_build(void)
+{
+    static const tc_fwd_hooks hooks = {intercept, NULL, NULL};
 
-/* clang-format off */
-FORWARD(C_GetInfo, (CK_INFO_PTR info), (info))
-FORWARD(C_GetMechanismList, (CK_SLOT_ID slot, CK_MECHANISM_TYPE_PTR list, CK_ULONG_PTR count),
-        (slot, list, count))
-FORWARD(C_GetMechanismInfo, (CK_SLOT_ID slot, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR info),
-        (slot, type, info))
-FORWARD(C_InitToken, (CK_SLOT_ID slot, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len,
-        CK_UTF8CHAR_PTR label), (slot, pin, pin_len, label))
-FORWARD(C_InitPIN, (CK_SESSION_HANDLE s, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len),
-        (s, pin, pin_len))
-FORWARD(C_SetPIN, (CK_SESSION_HANDLE s, CK_UTF8CHAR_PTR old_pin, CK_ULONG old_len,
-        CK_UTF8CHAR_PTR new_pin, CK_ULONG new_len), (s, old_pin, old_len, new_pin, new_len))
-FORWARD(C_OpenSession, (CK_SLOT_ID slot, CK_FLAGS flags, CK_VOID_PTR app, CK_NOTIFY notify,
-        CK_SESSION_HANDLE_PTR s), (slot, flags, app, notify, s))
-FORWARD(C_CloseSession, (CK_SESSION_HANDLE s), (s))
-FORWARD(C_CloseAllSessions, (CK_SLOT_ID slot), (slot))
-FORWARD(C_GetSessionInfo, (CK_SESSION_HANDLE s, CK_SESSION_INFO_PTR info), (s, info))
-FORWARD(C_GetOperationState, (CK_SESSION_HANDLE s, CK_BYTE_PTR state, CK_ULONG_PTR state_len),
-        (s, state, state_len))
-FORWARD(C_SetOperationState, (CK_SESSION_HANDLE s, CK_BYTE_PTR state, CK_ULONG state_len,
-        CK_OBJECT_HANDLE enc_key, CK_OBJECT_HANDLE auth_key),
-        (s, state, state_len, enc_key, auth_key))
-FORWARD(C_Logout, (CK_SESSION_HANDLE s), (s))
-FORWARD(C_CreateObject, (CK_SESSION_HANDLE s, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count,
-        CK_OBJECT_HANDLE_PTR obj), (s, tmpl, count, obj))
-FORWARD(C_CopyObject, (CK_SESSION_HANDLE s, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_PTR tmpl,
-        CK_ULONG count, CK_OBJECT_HANDLE_PTR new_obj), (s, obj, tmpl, count, new_obj))
-FORWARD(C_DestroyObject, (CK_SESSION_HANDLE s, CK_OBJECT_HANDLE obj), (s, obj))
-FORWARD(C_GetObjectSize, (CK_SESSION_HANDLE s, CK_OBJECT_HANDLE obj, CK_ULONG_PTR size),
-        (s, obj, size))
-FORWARD(C_GetAttributeValue, (CK_SESSION_HANDLE s, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_PTR tmpl,
-        CK_ULONG count), (s, obj, tmpl, count))
-FORWARD(C_SetAttributeValue, (CK_SESSION_HANDLE s, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_PTR tmpl,
-        CK_ULONG count), (s, obj, tmpl, count))
-FORWARD(C_FindObjectsInit, (CK_SESSION_HANDLE s, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count),
-        (s, tmpl, count))
-FORWARD(C_FindObjects, (CK_SESSION_HANDLE s, CK_OBJECT_HANDLE_PTR objs, CK_ULONG max,
-        CK_ULONG_PTR count), (s, objs, max, count))
-FORWARD(C_FindObjectsFinal, (CK_SESSION_HANDLE s), (s))
-FORWARD(C_EncryptInit, (CK_SESSION_HANDLE s, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key),
-        (s, mech, key))
-FORWARD(C_Encrypt, (CK_SESSION_HANDLE s, CK_BYTE_PTR in, CK_ULONG in_len, CK_BYTE_PTR out,
-        CK_ULONG_PTR out_len), (s, in, in_len, out, out_len))
-FORWARD(C_EncryptUpdate, (CK_SESSION_HANDLE s, CK_BYTE_PTR in, CK_ULONG in_len, CK_BYTE_PTR out,
-        CK_ULONG_PTR out_len), (s, in, in_len, out, out_len))
-FORWARD(C_EncryptFinal, (CK_SESSION_HANDLE s, CK_BYTE_PTR out, CK_ULONG_PTR out_len),
-        (s, out, out_len))
-FORWARD(C_DecryptInit, (CK_SESSION_HANDLE s, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key),
-        (s, mech, key))
-FORWARD(C_Decrypt, (CK_SESSION_HANDLE s, CK_BYTE_PTR in, CK_ULONG in_len, CK_BYTE_PTR out,
-        CK_ULONG_PTR out_len), (s, in, in_len, out, out_len))
-FORWARD(C_DecryptUpdate, (CK_SESSION_HANDLE s, CK_BYTE_PTR in, CK_ULONG in_len, CK_BYTE_PTR out,
-        CK_ULONG_PTR out_len), (s, in, in_len, out, out_len))
-FORWARD(C_DecryptFinal, (CK_SESSION_HANDLE s, CK_BYTE_PTR out, CK_ULONG_PTR out_len),
-        (s, out, out_len))
-FORWARD(C_DigestInit, (CK_SESSION_HANDLE s, CK_MECHANISM_PTR mech), (s, mech))
-FORWARD(C_Digest, (CK_SESSION_HANDLE s, CK_BYTE_PTR in, CK_ULONG in_len, CK_BYTE_PTR out,
-        CK_ULONG_PTR out_len), (s, in, in_len, out, out_len))
-FORWARD(C_DigestUpdate, (CK_SESSION_HANDLE s, CK_BYTE_PTR in, CK_ULONG in_len), (s, in, in_len))
-FORWARD(C_DigestKey, (CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key), (s, key))
-FORWARD(C_DigestFinal, (CK_SESSION_HANDLE s, CK_BYTE_PTR out, CK_ULONG_PTR out_len),
-        (s, out, out_len))
-FORWARD(C_SignInit, (CK_SESSION_HANDLE s, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key),
-        (s, mech, key))
-FORWARD(C_Sign, (CK_SESSION_HANDLE s, CK_BYTE_PTR in, CK_ULONG in_len, CK_BYTE_PTR sig,
-        CK_ULONG_PTR sig_len), (s, in, in_len, sig, sig_len))
-FORWARD(C_SignUpdate, (CK_SESSION_HANDLE s, CK_BYTE_PTR in, CK_ULONG in_len), (s, in, in_len))
-FORWARD(C_SignFinal, (CK_SESSION_HANDLE s, CK_BYTE_PTR sig, CK_ULONG_PTR sig_len),
-        (s, sig, sig_len))
-FORWARD(C_SignRecoverInit, (CK_SESSION_HANDLE s, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key),
-        (s, mech, key))
-FORWARD(C_SignRecover, (CK_SESSION_HANDLE s, CK_BYTE_PTR in, CK_ULONG in_len, CK_BYTE_PTR sig,
-        CK_ULONG_PTR sig_len), (s, in, in_len, sig, sig_len))
-FORWARD(C_VerifyInit, (CK_SESSION_HANDLE s, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key),
-        (s, mech, key))
-FORWARD(C_Verify, (CK_SESSION_HANDLE s, CK_BYTE_PTR in, CK_ULONG in_len, CK_BYTE_PTR sig,
-        CK_ULONG sig_len), (s, in, in_len, sig, sig_len))
-FORWARD(C_VerifyUpdate, (CK_SESSION_HANDLE s, CK_BYTE_PTR in, CK_ULONG in_len), (s, in, in_len))
-FORWARD(C_VerifyFinal, (CK_SESSION_HANDLE s, CK_BYTE_PTR sig, CK_ULONG sig_len),
-        (s, sig, sig_len))
-FORWARD(C_VerifyRecoverInit, (CK_SESSION_HANDLE s, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key),
-        (s, mech, key))
-FORWARD(C_VerifyRecover, (CK_SESSION_HANDLE s, CK_BYTE_PTR sig, CK_ULONG sig_len, CK_BYTE_PTR out,
-        CK_ULONG_PTR out_len), (s, sig, sig_len, out, out_len))
-FORWARD(C_DigestEncryptUpdate, (CK_SESSION_HANDLE s, CK_BYTE_PTR in, CK_ULONG in_len,
-        CK_BYTE_PTR out, CK_ULONG_PTR out_len), (s, in, in_len, out, out_len))
-FORWARD(C_DecryptDigestUpdate, (CK_SESSION_HANDLE s, CK_BYTE_PTR in, CK_ULONG in_len,
-        CK_BYTE_PTR out, CK_ULONG_PTR out_len), (s, in, in_len, out, out_len))
-FORWARD(C_SignEncryptUpdate, (CK_SESSION_HANDLE s, CK_BYTE_PTR in, CK_ULONG in_len,
-        CK_BYTE_PTR out, CK_ULONG_PTR out_len), (s, in, in_len, out, out_len))
-FORWARD(C_DecryptVerifyUpdate, (CK_SESSION_HANDLE s, CK_BYTE_PTR in, CK_ULONG in_len,
-        CK_BYTE_PTR out, CK_ULONG_PTR out_len), (s, in, in_len, out, out_len))
-FORWARD(C_GenerateKey, (CK_SESSION_HANDLE s, CK_MECHANISM_PTR mech, CK_ATTRIBUTE_PTR tmpl,
-        CK_ULONG count, CK_OBJECT_HANDLE_PTR key), (s, mech, tmpl, count, key))
-FORWARD(C_GenerateKeyPair, (CK_SESSION_HANDLE s, CK_MECHANISM_PTR mech, CK_ATTRIBUTE_PTR pub_tmpl,
-        CK_ULONG pub_count, CK_ATTRIBUTE_PTR priv_tmpl, CK_ULONG priv_count,
-        CK_OBJECT_HANDLE_PTR pub, CK_OBJECT_HANDLE_PTR priv),
-        (s, mech, pub_tmpl, pub_count, priv_tmpl, priv_count, pub, priv))
-FORWARD(C_WrapKey, (CK_SESSION_HANDLE s, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE wrapping_key,
-        CK_OBJECT_HANDLE key, CK_BYTE_PTR out, CK_ULONG_PTR out_len),
-        (s, mech, wrapping_key, key, out, out_len))
-FORWARD(C_UnwrapKey, (CK_SESSION_HANDLE s, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE unwrapping_key,
-        CK_BYTE_PTR in, CK_ULONG in_len, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count,
-        CK_OBJECT_HANDLE_PTR key), (s, mech, unwrapping_key, in, in_len, tmpl, count, key))
-FORWARD(C_DeriveKey, (CK_SESSION_HANDLE s, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE base_key,
-        CK_ATTRIBUTE_PTR tmpl, CK_ULONG count, CK_OBJECT_HANDLE_PTR key),
-        (s, mech, base_key, tmpl, count, key))
-FORWARD(C_SeedRandom, (CK_SESSION_HANDLE s, CK_BYTE_PTR seed, CK_ULONG seed_len),
-        (s, seed, seed_len))
-FORWARD(C_GenerateRandom, (CK_SESSION_HANDLE s, CK_BYTE_PTR out, CK_ULONG out_len),
-        (s, out, out_len))
-FORWARD(C_GetFunctionStatus, (CK_SESSION_HANDLE s), (s))
-FORWARD(C_CancelFunction, (CK_SESSION_HANDLE s), (s))
-FORWARD(C_WaitForSlotEvent, (CK_FLAGS flags, CK_SLOT_ID_PTR slot, CK_VOID_PTR reserved),
-        (flags, slot, reserved))
-/* clang-format on */
-
-/* Built from FM_FUNCTIONS, so a function without an fm_ implementation does not compile. */
-/* clang-format off */
-static CK_FUNCTION_LIST fm_list = {
-    .version = {2, 40},
-    .C_GetFunctionList = C_GetFunctionList,
-#define X(name, rule) .name = fm_##name,
-    FM_FUNCTIONS(X)
-#undef X
-};
-/* clang-format on */
+    tc_fwd_set_hooks(&hooks);
+    tc_fwd_function_list(&fwd);
+    fm_list = fwd;
+    fm_list.C_GetFunctionList = C_GetFunctionList;
+    fm_list.C_Initialize = fm_C_Initialize;
+    fm_list.C_Finalize = fm_C_Finalize;
+    fm_list.C_GetSlotList = fm_C_GetSlotList;
+    fm_list.C_GetSlotInfo = fm_C_GetSlotInfo;
+    fm_list.C_GetTokenInfo = fm_C_GetTokenInfo;
+    fm_list.C_Login = fm_C_Login;
+}
 
 /* The one exported symbol; the build hides everything else by default. */
 __attribute__((visibility("default"))) CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list)
 {
+    static pthread_once_t built = PTHREAD_ONCE_INIT;
+
     if (list == NULL)
         return CKR_ARGUMENTS_BAD;
+    if (pthread_once(&built, list_build) != 0)
+        return CKR_GENERAL_ERROR;
     *list = &fm_list;
     return CKR_OK;
 }
