@@ -196,11 +196,14 @@ static void timeline_window(const tokencert_inventory *inv, int authorities, tim
 /* The mark after a bar: the certificate's role by the library's rule among everything of its
  * credential's name on the token (a renewal with a new key is a second credential under that
  * name), for the certificates the lifecycle manages (the state store knows their generation). A
- * certificate no longer valid needs no mark: its status says it. */
+ * certificate that is not valid now has no role by the rule: it keeps the generation's state as
+ * the store recorded it (an expired predecessor stays "superseded" until prune removes it). */
 static const char *bar_mark(const tokencert_token_inventory *t, const tokencert_credential *c,
                             size_t k, time_t now)
 {
-    if (generation_of(&c->certs[k]) == NULL)
+    const tokencert_state_generation *g = generation_of(&c->certs[k]);
+
+    if (g == NULL)
         return "";
     switch (tokencert_cert_role_at(&c->certs[k], tokencert_named_current(t, c->name, now), now)) {
     case TOKENCERT_ROLE_CURRENT:
@@ -208,7 +211,7 @@ static const char *bar_mark(const tokencert_token_inventory *t, const tokencert_
     case TOKENCERT_ROLE_SUPERSEDED:
         return "  superseded";
     default:
-        return "";
+        return g->state == TOKENCERT_GEN_SUPERSEDED ? "  superseded" : "  active";
     }
 }
 
