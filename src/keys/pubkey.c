@@ -72,8 +72,8 @@ static tokencert_err pkey_from_params(tokencert_ctx *ctx, const char *alg, OSSL_
     return ret;
 }
 
-tokencert_err tc_pubkey_read(tokencert_ctx *ctx, tc_session *s, CK_OBJECT_HANDLE obj,
-                             CK_KEY_TYPE type, EVP_PKEY **out)
+tokencert_err tc_pubkey_read(tokencert_ctx *ctx, tc_session *s, tc_object_ref obj,
+                             tc_key_type key_type, EVP_PKEY **out)
 {
     tokencert_err ret = TC_ERR_INTERNAL;
     tc_attr a[2] = {{0}};
@@ -83,6 +83,7 @@ tokencert_err tc_pubkey_read(tokencert_ctx *ctx, tc_session *s, CK_OBJECT_HANDLE
     const unsigned char *pt = NULL;
     size_t pt_len = 0;
     size_t i;
+    CK_KEY_TYPE type = tc_key_type_to_ck(key_type);
 
     *out = NULL;
     if (type == CKK_RSA) {

@@ -6,7 +6,7 @@
  * private operations run on the token over the key's session; everything public (sizes, the
  * encoded public key, comparisons, the algorithm identifiers of signatures) is answered by a
  * plain public key of the default provider. Digests are computed in software, so every token that
- * offers the raw mechanisms (CKM_RSA_PKCS, CKM_RSA_PKCS_PSS, CKM_ECDSA, CKM_EDDSA) works.
+ * offers the raw mechanisms (RSA PKCS#1 v1.5 and PSS, ECDSA and EdDSA without hashing) works.
  *
  * How OpenSSL 3.0 picks an implementation matters here: for an operation on a key it first
  * fetches the algorithm with the context's properties and tries to export the key to that
@@ -71,17 +71,16 @@ static void raise_err(prov_ctx *pc, int reason, const char *func, const char *fm
     va_end(ap);
 }
 
-/* A failed token call: recorded in the library's error detail and raised as an OpenSSL error. */
-static void token_failed(prov_key *k, const char *call, CK_RV rv)
+/* A failed token operation, already recorded in the library's error detail by the keys layer:
+ * raised as an OpenSSL error too. */
+static void token_failed(prov_key *k, const char *op)
 {
     prov_ctx *pc = k->pc;
 
-    if (pc->tc != NULL) {
-        tc_session_error(pc->tc, k->key->session, call, rv);
-        raise_err(pc, R_TOKEN, call, "%s", tokencert_ctx_error(pc->tc));
-    } else {
-        raise_err(pc, R_TOKEN, call, "%s failed: %s", call, tc_ckr_name(rv));
-    }
+    if (pc->tc != NULL && tokencert_ctx_error(pc->tc) != NULL)
+        raise_err(pc, R_TOKEN, op, "%s", tokencert_ctx_error(pc->tc));
+    else
+        raise_err(pc, R_TOKEN, op, "the token's %s failed", op);
 }
 
 static int is_token_key(prov_key *k)
@@ -173,10 +172,10 @@ static int km_match(const void *a, const void *b, int selection)
 static int key_type_fits(const prov_key *k, const tc_key *key)
 {
     if (strcmp(k->alg, "RSA") == 0)
-        return key->ck_type == CKK_RSA;
+        return key->type == TC_KEY_TYPE_RSA;
     if (strcmp(k->alg, "EC") == 0)
-        return key->ck_type == CKK_EC;
-    return key->ck_type == CKK_EC_EDWARDS && EVP_PKEY_is_a(key->pub_pkey, "ED25519");
+        return key->type == TC_KEY_TYPE_EC;
+    return key->type == TC_KEY_TYPE_EDDSA && EVP_PKEY_is_a(key->pub_pkey, "ED25519");
 }
 
 static int km_import(void *kd, int selection, const OSSL_PARAM params[])
@@ -572,26 +571,22 @@ static int sig_digest_update(void *vc, const unsigned char *data, size_t len)
     return EVP_DigestUpdate(c->mdctx, data, len);
 }
 
-/* The digest's PKCS#11 mechanism and MGF1 function. */
-static int md_ck(const EVP_MD *md, CK_MECHANISM_TYPE *mech, CK_RSA_PKCS_MGF_TYPE *mgf)
+/* The digest as the keys layer names it (for the token's PSS and OAEP parameters). */
+static int md_hash(const EVP_MD *md, tc_hash *h)
 {
     static const struct {
         const char *name;
-        CK_MECHANISM_TYPE mech;
-        CK_RSA_PKCS_MGF_TYPE mgf;
-    } t[] = {{"SHA1", CKM_SHA_1, CKG_MGF1_SHA1},
-             {"SHA224", CKM_SHA224, CKG_MGF1_SHA224},
-             {"SHA256", CKM_SHA256, CKG_MGF1_SHA256},
-             {"SHA384", CKM_SHA384, CKG_MGF1_SHA384},
-             {"SHA512", CKM_SHA512, CKG_MGF1_SHA512}};
+        tc_hash h;
+    } t[] = {{"SHA1", TC_HASH_SHA1},
+             {"SHA224", TC_HASH_SHA224},
+             {"SHA256", TC_HASH_SHA256},
+             {"SHA384", TC_HASH_SHA384},
+             {"SHA512", TC_HASH_SHA512}};
     size_t i;
 
     for (i = 0; md != NULL && i < sizeof t / sizeof t[0]; i++) {
         if (EVP_MD_is_a(md, t[i].name)) {
-            if (mech != NULL)
-                *mech = t[i].mech;
-            if (mgf != NULL)
-                *mgf = t[i].mgf;
+            *h = t[i].h;
             return 1;
         }
     }
@@ -616,21 +611,21 @@ static const unsigned char di_sha512[] = {0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x
 
 static int digest_info_prefix(const EVP_MD *md, const unsigned char **p, size_t *n)
 {
-    CK_MECHANISM_TYPE m;
+    tc_hash h;
 
-    if (!md_ck(md, &m, NULL))
+    if (!md_hash(md, &h))
         return 0;
-    switch (m) {
-    case CKM_SHA_1:
+    switch (h) {
+    case TC_HASH_SHA1:
         *p = di_sha1, *n = sizeof di_sha1;
         break;
-    case CKM_SHA224:
+    case TC_HASH_SHA224:
         *p = di_sha224, *n = sizeof di_sha224;
         break;
-    case CKM_SHA256:
+    case TC_HASH_SHA256:
         *p = di_sha256, *n = sizeof di_sha256;
         break;
-    case CKM_SHA384:
+    case TC_HASH_SHA384:
         *p = di_sha384, *n = sizeof di_sha384;
         break;
     default:
@@ -640,33 +635,14 @@ static int digest_info_prefix(const EVP_MD *md, const unsigned char **p, size_t 
     return 1;
 }
 
-/* One C_SignInit + C_Sign over the key's session. */
-static int token_sign(prov_key *k, CK_MECHANISM *mech, const unsigned char *in, size_t inlen,
+/* One signature on the token over the key's session. */
+static int token_sign(prov_key *k, const tc_sign_alg *alg, const unsigned char *in, size_t inlen,
                       unsigned char *out, size_t *outlen)
 {
-    tc_session *s = k->key->session;
-    CK_ULONG n = (CK_ULONG)*outlen;
-    CK_RV rv;
-
-    if (s == NULL || s->slot == NULL) {
-        raise_err(k->pc, R_TOKEN, __func__, "the token key's session is closed");
+    if (tc_key_sign(k->pc->tc, k->key, alg, in, inlen, out, outlen) != TC_OK) {
+        token_failed(k, "signature");
         return 0;
     }
-    rv = tc_p11_sign_init(s->slot->module, s->h, mech, k->key->priv);
-    if (rv != CKR_OK) {
-        token_failed(k, "C_SignInit", rv);
-        return 0;
-    }
-    rv = tc_p11_sign(s->slot->module, s->h, (CK_BYTE *)in, (CK_ULONG)inlen, out, &n);
-    if (rv != CKR_OK) {
-        token_failed(k, "C_Sign", rv);
-        return 0;
-    }
-    if (n > *outlen) {
-        raise_err(k->pc, R_TOKEN, __func__, "the token returned a longer signature than asked");
-        return 0;
-    }
-    *outlen = n;
     return 1;
 }
 
@@ -722,8 +698,7 @@ static int sign_rsa(sig_ctx *c, unsigned char *sig, size_t *siglen, const unsign
                     size_t tbslen)
 {
     unsigned char buf[EVP_MAX_MD_SIZE + 32];
-    CK_MECHANISM mech = {CKM_RSA_PKCS, NULL, 0};
-    CK_RSA_PKCS_PSS_PARAMS pss;
+    tc_sign_alg alg = {TC_SIGN_RSA_PKCS1, TC_HASH_NONE, TC_HASH_NONE, 0};
     const unsigned char *in = tbs;
     size_t inlen = tbslen;
 
@@ -731,8 +706,8 @@ static int sign_rsa(sig_ctx *c, unsigned char *sig, size_t *siglen, const unsign
         const EVP_MD *md = md_for(c, tbslen);
         const EVP_MD *mgf = c->mgf1 != NULL ? c->mgf1 : md;
         int salt;
-        if (md == NULL || (size_t)EVP_MD_get_size(md) != tbslen || !md_ck(md, &pss.hashAlg, NULL) ||
-            !md_ck(mgf, NULL, &pss.mgf)) {
+        if (md == NULL || (size_t)EVP_MD_get_size(md) != tbslen || !md_hash(md, &alg.hash) ||
+            !md_hash(mgf, &alg.mgf1)) {
             raise_err(c->pc, R_BAD_PARAM, __func__,
                       "PSS needs a SHA-1 or SHA-2 digest matching the input length");
             return 0;
@@ -742,10 +717,8 @@ static int sign_rsa(sig_ctx *c, unsigned char *sig, size_t *siglen, const unsign
             raise_err(c->pc, R_BAD_PARAM, __func__, "bad PSS salt length %d", salt);
             return 0;
         }
-        pss.sLen = (CK_ULONG)salt;
-        mech.mechanism = CKM_RSA_PKCS_PSS;
-        mech.pParameter = &pss;
-        mech.ulParameterLen = sizeof pss;
+        alg.mech = TC_SIGN_RSA_PSS;
+        alg.salt_len = (size_t)salt;
     } else if (c->md != NULL) {
         const unsigned char *prefix;
         size_t plen;
@@ -761,7 +734,7 @@ static int sign_rsa(sig_ctx *c, unsigned char *sig, size_t *siglen, const unsign
         inlen = plen + tbslen;
     }
     /* Without a digest the input is signed as given (a DigestInfo made by the caller). */
-    return token_sign(c->key, &mech, in, inlen, sig, siglen);
+    return token_sign(c->key, &alg, in, inlen, sig, siglen);
 }
 
 static int sign_ecdsa(sig_ctx *c, unsigned char *sig, size_t *siglen, size_t sigsize,
@@ -770,7 +743,7 @@ static int sign_ecdsa(sig_ctx *c, unsigned char *sig, size_t *siglen, size_t sig
     unsigned char rs[2 * 66 + 2];
     size_t rslen = sizeof rs, half;
     size_t order_bytes = ((size_t)EVP_PKEY_get_bits(c->key->pub) + 7) / 8;
-    CK_MECHANISM mech = {CKM_ECDSA, NULL, 0};
+    tc_sign_alg alg = {TC_SIGN_ECDSA, TC_HASH_NONE, TC_HASH_NONE, 0};
     ECDSA_SIG *es = NULL;
     BIGNUM *r = NULL, *s = NULL;
     unsigned char *p = sig;
@@ -780,7 +753,7 @@ static int sign_ecdsa(sig_ctx *c, unsigned char *sig, size_t *siglen, size_t sig
      * input instead of truncating it. */
     if (tbslen > order_bytes)
         tbslen = order_bytes;
-    if (!token_sign(c->key, &mech, tbs, tbslen, rs, &rslen))
+    if (!token_sign(c->key, &alg, tbs, tbslen, rs, &rslen))
         return 0;
     half = rslen / 2;
     if (rslen == 0 || rslen % 2 != 0) {
@@ -831,8 +804,8 @@ static int sig_sign(void *vc, unsigned char *sig, size_t *siglen, size_t sigsize
     if (is_rsa(c))
         return sign_rsa(c, sig, siglen, tbs, tbslen);
     {
-        CK_MECHANISM mech = {CKM_EDDSA, NULL, 0};
-        return token_sign(c->key, &mech, tbs, tbslen, sig, siglen);
+        tc_sign_alg alg = {TC_SIGN_EDDSA, TC_HASH_NONE, TC_HASH_NONE, 0};
+        return token_sign(c->key, &alg, tbs, tbslen, sig, siglen);
     }
 }
 
@@ -1021,11 +994,12 @@ static int dec_set_md(dec_ctx *c, EVP_MD **slot, const OSSL_PARAM *p)
 {
     const char *name = NULL;
     EVP_MD *md;
+    tc_hash h;
 
     if (!OSSL_PARAM_get_utf8_string_ptr(p, &name))
         return 0;
     md = EVP_MD_fetch(c->pc->libctx, name, NULL);
-    if (md == NULL || !md_ck(md, NULL, NULL)) {
+    if (md == NULL || !md_hash(md, &h)) {
         raise_err(c->pc, R_BAD_PARAM, __func__, "OAEP needs a SHA-1 or SHA-2 digest, not '%s'",
                   name);
         EVP_MD_free(md);
@@ -1160,12 +1134,9 @@ static int dec_decrypt(void *vc, unsigned char *out, size_t *outlen, size_t outs
 {
     dec_ctx *c = vc;
     unsigned char buf[SIG_MAX];
-    CK_ULONG n = sizeof buf;
-    CK_MECHANISM mech = {CKM_RSA_PKCS, NULL, 0};
-    CK_RSA_PKCS_OAEP_PARAMS oaep;
-    tc_session *s;
+    size_t n = sizeof buf;
+    tc_decrypt_alg alg = {TC_DECRYPT_RSA_PKCS1, TC_HASH_NONE, TC_HASH_NONE, NULL, 0};
     size_t max;
-    CK_RV rv;
     int ok = 0;
 
     if (c == NULL || !is_token_key(c->key))
@@ -1180,35 +1151,20 @@ static int dec_decrypt(void *vc, unsigned char *out, size_t *outlen, size_t outs
         EVP_MD *sha1 = NULL;
         if (md == NULL)
             md = sha1 = EVP_MD_fetch(c->pc->libctx, "SHA1", NULL);
-        if (!md_ck(md, &oaep.hashAlg, NULL) ||
-            !md_ck(c->mgf1 != NULL ? c->mgf1 : md, NULL, &oaep.mgf)) {
+        if (!md_hash(md, &alg.hash) || !md_hash(c->mgf1 != NULL ? c->mgf1 : md, &alg.mgf1)) {
             EVP_MD_free(sha1);
             return 0;
         }
         EVP_MD_free(sha1);
-        oaep.source = CKZ_DATA_SPECIFIED;
-        oaep.pSourceData = c->label_len ? c->label : NULL;
-        oaep.ulSourceDataLen = c->label_len;
-        mech.mechanism = CKM_RSA_PKCS_OAEP;
-        mech.pParameter = &oaep;
-        mech.ulParameterLen = sizeof oaep;
+        alg.mech = TC_DECRYPT_RSA_OAEP;
+        alg.label = c->label;
+        alg.label_len = c->label_len;
     }
-    s = c->key->key->session;
-    if (s == NULL || s->slot == NULL) {
-        raise_err(c->pc, R_TOKEN, __func__, "the token key's session is closed");
-        return 0;
-    }
-    rv = tc_p11_decrypt_init(s->slot->module, s->h, &mech, c->key->key->priv);
-    if (rv != CKR_OK) {
-        token_failed(c->key, "C_DecryptInit", rv);
+    if (tc_key_decrypt(c->pc->tc, c->key->key, &alg, in, inlen, buf, &n) != TC_OK) {
+        token_failed(c->key, "decryption");
         goto out;
     }
-    rv = tc_p11_decrypt(s->slot->module, s->h, (CK_BYTE *)in, (CK_ULONG)inlen, buf, &n);
-    if (rv != CKR_OK) {
-        token_failed(c->key, "C_Decrypt", rv);
-        goto out;
-    }
-    if (n > sizeof buf || n > outsize) {
+    if (n > outsize) {
         raise_err(c->pc, R_BUFFER, __func__, "the output buffer is too small");
         goto out;
     }
@@ -1386,11 +1342,11 @@ tokencert_err tc_key_pkey(tokencert_ctx *ctx, tc_key *key, EVP_PKEY **out)
     lib = tc_libctx(ctx);
     if (lib == NULL)
         return TC_ERR_INTERNAL;
-    if (key->ck_type == CKK_RSA)
+    if (key->type == TC_KEY_TYPE_RSA)
         alg = "RSA";
-    else if (key->ck_type == CKK_EC)
+    else if (key->type == TC_KEY_TYPE_EC)
         alg = "EC";
-    else if (key->ck_type == CKK_EC_EDWARDS && EVP_PKEY_is_a(key->pub_pkey, "ED25519"))
+    else if (key->type == TC_KEY_TYPE_EDDSA && EVP_PKEY_is_a(key->pub_pkey, "ED25519"))
         alg = "ED25519";
     else
         return tc_error(ctx, TC_ERR_NOT_SUPPORTED,
