@@ -19,7 +19,7 @@ struct tc_key {
     unsigned char *id;
     size_t id_len;
     char *label;
-    EVP_PKEY *pub_pkey; /* the public key, as a plain OpenSSL key in tc_libctx() */
+    EVP_PKEY *pub_pkey; /* the public key, as a plain OpenSSL key in tc_libctx_plain() */
     int bits;
 };
 

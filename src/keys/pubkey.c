@@ -1,6 +1,6 @@
 /* pubkey.c — public keys read from a token key object's attributes, and the CKA_ID derived from a
  * public key (the rule OpenSC and NSS use, so that their tools pair our objects too). */
-#include "provider/provider.h"
+#include "keys/keys.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +54,7 @@ static const char *ec_group_name(const unsigned char *der, size_t len, int *nid_
 static tokencert_err pkey_from_params(tokencert_ctx *ctx, const char *alg, OSSL_PARAM *params,
                                       EVP_PKEY **out)
 {
-    OSSL_LIB_CTX *lib = tc_libctx(ctx);
+    OSSL_LIB_CTX *lib = tc_libctx_plain(ctx);
     EVP_PKEY_CTX *pc = NULL;
     tokencert_err ret = TC_ERR_BAD_DATA;
 

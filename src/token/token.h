@@ -26,11 +26,13 @@ struct tokencert_ctx {
     tc_ptrvec warnings;
     tokencert_notice_fn notice;
     void *notice_data;
-    /* The private OpenSSL library context (provider.c): default + legacy + tokencert providers. */
+    /* The private OpenSSL library context: made here with the default and legacy providers (the
+     * keys layer needs it for plain public keys), the provider layer adds the tokencert provider
+     * to it. */
     OSSL_LIB_CTX *libctx;
     OSSL_PROVIDER *prov_default, *prov_legacy, *prov_tokencert;
-    /* Set by the provider layer when it creates libctx, called by tokencert_ctx_free(): the token
-     * layer frees what a layer above it made without depending on it. */
+    /* Set by the provider layer when it loads its provider, called by tokencert_ctx_free() before
+     * libctx goes: the token layer frees what a layer above it made without depending on it. */
     void (*libctx_free)(tokencert_ctx *ctx);
 };
 
@@ -62,6 +64,11 @@ tokencert_err tc_error(tokencert_ctx *ctx, tokencert_err err, const char *fmt, .
 void tc_warning(tokencert_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Tells the user something now, through the caller's notice callback. */
 void tc_notice(tokencert_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The library's private OSSL_LIB_CTX with OpenSSL's default and legacy providers, created on first
+ * use and freed with ctx; plain keys are served by the default provider. NULL (with the error
+ * recorded) when it cannot be set up. The provider layer's tc_libctx() is the same context with
+ * the token-key provider loaded too. */
+OSSL_LIB_CTX *tc_libctx_plain(tokencert_ctx *ctx);
 
 /* ---- PKCS#11 boundary (p11.c) ---- */
 const char *tc_ckr_name(CK_RV rv);
