@@ -53,7 +53,9 @@ tokencert_err tc_find_objects(tokencert_ctx *ctx, tc_session *s, CK_ATTRIBUTE *t
                            max_objects);
             goto out;
         }
-        if (got < FIND_BATCH)
+        /* Only an empty batch ends the search: PKCS#11 lets a token return fewer objects than
+         * asked before the last ones (a batch per store, a cap of its own). */
+        if (got == 0)
             break;
     }
     *out = v;
