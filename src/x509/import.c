@@ -119,14 +119,17 @@ static int fingerprint(X509 *x, const EVP_MD *md, unsigned char *raw, unsigned i
     return 1;
 }
 
-static void iso_time(const ASN1_TIME *t, char *out, size_t cap)
+/* A certificate date as a time_t; 0 when it does not convert (malformed, or out of range). */
+static int asn1_time_get(const ASN1_TIME *t, time_t *out)
 {
     struct tm tm;
 
-    if (ASN1_TIME_to_tm(t, &tm))
-        tc_time_iso(timegm(&tm), out, cap);
-    else
-        snprintf(out, cap, "(unreadable date)");
+    memset(&tm, 0, sizeof tm);
+    if (t == NULL || !ASN1_TIME_to_tm(t, &tm))
+        return 0;
+    *out = timegm(&tm);
+    /* timegm answers -1 on overflow too; the one real second it stands for is no certificate's. */
+    return *out != (time_t)-1;
 }
 
 /* Compares two public keys by their SubjectPublicKeyInfo, then through OpenSSL. */
@@ -864,14 +867,20 @@ static tokencert_err check_dates(import_state *st)
 
     for (i = 0; i < st->n_certs; i++) {
         in_cert *c = &st->certs[i];
-        const ASN1_TIME *nb = X509_get0_notBefore(c->x), *na = X509_get0_notAfter(c->x);
+        time_t now = tc_now(), nb, na;
         char date[32], *msg;
-        time_t now = tc_now();
-        if (X509_cmp_time(na, &now) < 0) {
-            iso_time(na, date, sizeof date);
+        /* A date that does not convert is refused whatever --allow-invalid-dates says: checking
+         * it against now would compare garbage. */
+        if (!asn1_time_get(X509_get0_notBefore(c->x), &nb) ||
+            !asn1_time_get(X509_get0_notAfter(c->x), &na))
+            return tc_error(st->ctx, TC_ERR_BAD_DATA,
+                            "%s: certificate '%s' has a malformed validity date", c->src,
+                            c->subject);
+        if (na <= now) {
+            tc_time_iso(na, date, sizeof date);
             msg = tc_asprintf("%s: certificate '%s' expired on %s", c->src, c->subject, date);
-        } else if (X509_cmp_time(nb, &now) > 0) {
-            iso_time(nb, date, sizeof date);
+        } else if (nb > now) {
+            tc_time_iso(nb, date, sizeof date);
             msg = tc_asprintf("%s: certificate '%s' is not valid before %s", c->src, c->subject,
                               date);
         } else {
