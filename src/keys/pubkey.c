@@ -92,6 +92,9 @@ tokencert_err tc_pubkey_read(tokencert_ctx *ctx, tc_session *s, tc_object_ref ob
     } else if (type == CKK_EC || type == CKK_EC_EDWARDS) {
         a[0].type = CKA_EC_PARAMS;
         a[1].type = CKA_EC_POINT;
+    } else if (type == CK_UNAVAILABLE_INFORMATION) {
+        /* A type the neutral vocabulary has no name for: its number was not kept. */
+        return tc_error(ctx, TC_ERR_NOT_SUPPORTED, "unsupported key type (not RSA, EC or EdDSA)");
     } else {
         return tc_error(ctx, TC_ERR_NOT_SUPPORTED, "unsupported key type 0x%lx",
                         (unsigned long)type);
