@@ -13,6 +13,8 @@ bash scripts/setup.sh
 echo "== format check (clang-format)"
 mapfile -t sources < <(git ls-files '*.c' '*.h' 2>/dev/null || find src common tools tests -name '*.[ch]')
 clang-format --dry-run -Werror "${sources[@]}"
+echo "== layer check (scripts/check-layers.sh)"
+bash scripts/check-layers.sh
 
 run_suite() {
     local dir=$1

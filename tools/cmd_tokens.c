@@ -1,41 +1,46 @@
 /* cmd_tokens.c — `tokencert tokens`: slots and tokens with their state and URIs. */
 #include <json-c/json.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "help_tokens.h"
 
-#include <p11-kit/pkcs11.h>
-
+/* The flags in the order the listing names them (docs/json-schema.md). */
 static const struct {
-    unsigned long flag;
+    size_t offset;
     const char *name;
 } token_flags[] = {
-    {CKF_RNG, "rng"},
-    {CKF_WRITE_PROTECTED, "write-protected"},
-    {CKF_LOGIN_REQUIRED, "login-required"},
-    {CKF_USER_PIN_INITIALIZED, "user-pin-initialized"},
-    {CKF_PROTECTED_AUTHENTICATION_PATH, "protected-authentication-path"},
-    {CKF_TOKEN_INITIALIZED, "token-initialized"},
-    {CKF_USER_PIN_COUNT_LOW, "user-pin-count-low"},
-    {CKF_USER_PIN_FINAL_TRY, "user-pin-final-try"},
-    {CKF_USER_PIN_LOCKED, "user-pin-locked"},
-    {CKF_USER_PIN_TO_BE_CHANGED, "user-pin-to-be-changed"},
-    {CKF_SO_PIN_LOCKED, "so-pin-locked"},
+    {offsetof(tokencert_token_info, rng), "rng"},
+    {offsetof(tokencert_token_info, write_protected), "write-protected"},
+    {offsetof(tokencert_token_info, login_required), "login-required"},
+    {offsetof(tokencert_token_info, user_pin_initialized), "user-pin-initialized"},
+    {offsetof(tokencert_token_info, protected_auth_path), "protected-authentication-path"},
+    {offsetof(tokencert_token_info, token_initialized), "token-initialized"},
+    {offsetof(tokencert_token_info, user_pin_count_low), "user-pin-count-low"},
+    {offsetof(tokencert_token_info, user_pin_final_try), "user-pin-final-try"},
+    {offsetof(tokencert_token_info, user_pin_locked), "user-pin-locked"},
+    {offsetof(tokencert_token_info, user_pin_to_be_changed), "user-pin-to-be-changed"},
+    {offsetof(tokencert_token_info, so_pin_locked), "so-pin-locked"},
 };
+
+static int flag_set(const tokencert_token_info *t, size_t f)
+{
+    return *(const int *)((const char *)t + token_flags[f].offset) != 0;
+}
 
 static const char *pin_state(const tokencert_token_info *t)
 {
-    if (!(t->flags & CKF_USER_PIN_INITIALIZED))
+    if (!t->user_pin_initialized)
         return "not-initialized";
-    if (t->flags & CKF_USER_PIN_LOCKED)
+    if (t->user_pin_locked)
         return "locked";
-    if (t->flags & CKF_USER_PIN_FINAL_TRY)
+    if (t->user_pin_final_try)
         return "final-try";
-    if (t->flags & CKF_USER_PIN_COUNT_LOW)
+    if (t->user_pin_count_low)
         return "count-low";
-    if (t->flags & CKF_USER_PIN_TO_BE_CHANGED)
+    if (t->user_pin_to_be_changed)
         return "to-be-changed";
     return "ok";
 }
@@ -62,7 +67,7 @@ static void print_human(const tokencert_token_info *t, size_t n)
             printf("  (no token present)\n  uri:          %s\n", t[i].uri);
             continue;
         }
-        if (!(t[i].flags & CKF_TOKEN_INITIALIZED))
+        if (!t[i].token_initialized)
             printf("  (token not initialised)\n");
         printf("  label:        %s\n", t[i].label);
         printf("  manufacturer: %s\n", t[i].manufacturer);
@@ -70,7 +75,7 @@ static void print_human(const tokencert_token_info *t, size_t n)
         printf("  serial:       %s\n", t[i].serial);
         printf("  flags:       ");
         for (f = 0; f < sizeof token_flags / sizeof token_flags[0]; f++)
-            if (t[i].flags & token_flags[f].flag)
+            if (flag_set(&t[i], f))
                 printf(" %s", token_flags[f].name);
         printf("\n  user PIN:     %s\n", pin_state(&t[i]));
         print_memory("public mem:", t[i].free_public_memory, t[i].total_public_memory);
@@ -106,7 +111,7 @@ static void print_json(const tokencert_token_info *t, size_t n)
             json_object_object_add(o, "model", json_object_new_string(t[i].model));
             json_object_object_add(o, "serial", json_object_new_string(t[i].serial));
             for (f = 0; f < sizeof token_flags / sizeof token_flags[0]; f++)
-                if (t[i].flags & token_flags[f].flag)
+                if (flag_set(&t[i], f))
                     json_object_array_add(flags, json_object_new_string(token_flags[f].name));
             json_object_object_add(o, "pin_state", json_object_new_string(pin_state(&t[i])));
             json_object_object_add(o, "free_public_memory", mem_json(t[i].free_public_memory));

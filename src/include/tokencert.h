@@ -82,7 +82,18 @@ typedef struct {
     char *manufacturer;
     char *model;
     char *serial;
-    unsigned long flags; /* CK_TOKEN_INFO flags */
+    /* The token's state as it reports it, each 1 or 0 (what PKCS#11 reports as token flags). */
+    int rng;                    /* has a random number generator */
+    int write_protected;        /* refuses writes */
+    int login_required;         /* needs a user login for private objects and operations */
+    int user_pin_initialized;   /* the user PIN has been set */
+    int protected_auth_path;    /* the PIN is entered on the reader's PIN pad, not given */
+    int token_initialized;      /* the token has been initialised (else it holds nothing) */
+    int user_pin_count_low;     /* a wrong user PIN was entered since the last good one */
+    int user_pin_final_try;     /* one more wrong user PIN locks it */
+    int user_pin_locked;        /* the user PIN is locked */
+    int user_pin_to_be_changed; /* the user PIN must be changed before use */
+    int so_pin_locked;          /* the security officer PIN is locked */
     /* Memory in bytes as the token reports it; -1 when unavailable or not reported. */
     long long free_public_memory, total_public_memory;
     long long free_private_memory, total_private_memory;

@@ -14,7 +14,6 @@
 #include <openssl/x509.h>
 
 #define MAX_OBJECTS       1000000
-#define MAX_ATTR_LEN      (1024 * 1024)
 #define LABEL_DISPLAY_CAP 1024
 
 typedef struct {
@@ -35,8 +34,8 @@ typedef struct {
 typedef struct {
     tokencert_key key;
     raw_ident ident;
-    CK_KEY_TYPE type;
-    CK_OBJECT_HANDLE pub, priv;
+    tc_key_type type;
+    tc_object_ref pub, priv;
     int has_pub, has_priv;
     unsigned char keyhash[32];
     int has_keyhash;
@@ -85,9 +84,10 @@ static void raw_ident_clear(raw_ident *r)
 
 /* Takes over the id and label values, trimmed to their length: the read buffers are sized for
  * the largest plausible value and a listing keeps one pair per object. */
-static void raw_ident_take(raw_ident *r, tc_attr *id, tc_attr *label)
+static void raw_ident_take(raw_ident *r, tc_object *o)
 {
-    tc_attr *src[2] = {id, label};
+    unsigned char **src[2] = {&o->id, &o->label};
+    size_t src_len[2] = {o->id_len, o->label_len};
     unsigned char **dst[2] = {&r->id, &r->label};
     size_t *dst_len[2] = {&r->id_len, &r->label_len};
     size_t i;
@@ -95,14 +95,12 @@ static void raw_ident_take(raw_ident *r, tc_attr *id, tc_attr *label)
     for (i = 0; i < 2; i++) {
         *dst[i] = NULL;
         *dst_len[i] = 0;
-        if (src[i]->available && src[i]->len > 0) {
-            unsigned char *p = realloc(src[i]->value, src[i]->len);
-            *dst[i] = p != NULL ? p : src[i]->value;
-            *dst_len[i] = src[i]->len;
-        } else {
-            free(src[i]->value);
+        if (*src[i] != NULL) {
+            unsigned char *p = realloc(*src[i], src_len[i]);
+            *dst[i] = p != NULL ? p : *src[i];
+            *dst_len[i] = src_len[i];
         }
-        src[i]->value = NULL;
+        *src[i] = NULL;
     }
 }
 
@@ -111,47 +109,16 @@ static int id_equal(const raw_ident *a, const raw_ident *b)
     return a->id_len > 0 && a->id_len == b->id_len && memcmp(a->id, b->id, a->id_len) == 0;
 }
 
-static CK_ULONG attr_ulong(const tc_attr *a, CK_ULONG dflt)
-{
-    CK_ULONG v;
-    if (!a->available || a->len != sizeof v)
-        return dflt;
-    memcpy(&v, a->value, sizeof v);
-    return v;
-}
-
-static int attr_bool(const tc_attr *a)
-{
-    if (!a->available || a->len != sizeof(CK_BBOOL))
-        return -1;
-    return *(CK_BBOOL *)a->value ? 1 : 0;
-}
-
 /* Formats the URI of one object on the token described by token_uri_info. */
-static char *object_uri(P11KitUri *uri, CK_OBJECT_CLASS cls, const raw_ident *ident)
+static char *object_uri(P11KitUri *uri, tc_obj_class cls, const raw_ident *ident)
 {
-    CK_ATTRIBUTE a_cls = {CKA_CLASS, &cls, sizeof cls};
-    CK_ATTRIBUTE a_id = {CKA_ID, ident->id, ident->id_len};
-    CK_ATTRIBUTE a_label = {CKA_LABEL, ident->label, ident->label_len};
-    char *s = NULL;
-
-    p11_kit_uri_clear_attributes(uri);
-    p11_kit_uri_set_attribute(uri, &a_cls);
-    if (ident->id_len > 0)
-        p11_kit_uri_set_attribute(uri, &a_id);
-    if (ident->label_len > 0)
-        p11_kit_uri_set_attribute(uri, &a_label);
-    if (p11_kit_uri_format(uri, P11_KIT_URI_FOR_OBJECT_ON_TOKEN, &s) != P11_KIT_URI_OK)
-        return NULL;
-    return s;
+    return tc_uri_object_format(uri, cls, ident->id, ident->id_len, ident->label, ident->label_len);
 }
 
-static int object_matches(P11KitUri *filter, CK_OBJECT_CLASS cls, const raw_ident *ident)
+static int object_matches(P11KitUri *filter, tc_obj_class cls, const raw_ident *ident)
 {
-    CK_ATTRIBUTE a[3] = {{CKA_CLASS, &cls, sizeof cls},
-                         {CKA_ID, ident->id, ident->id_len},
-                         {CKA_LABEL, ident->label, ident->label_len}};
-    return p11_kit_uri_match_attributes(filter, a, 3);
+    return tc_uri_object_matches(filter, cls, ident->id, ident->id_len, ident->label,
+                                 ident->label_len);
 }
 
 static char *ident_label(const raw_ident *r)
@@ -191,56 +158,23 @@ static key_rec *find_key_by_id(key_rec *keys, size_t n, const raw_ident *id)
     return NULL;
 }
 
-/* The attributes read from every object, in one call per object. The fixed-size ones go last: a
- * token that stops at the first attribute an object lacks leaves them untouched (see
- * tc_get_attributes). */
-enum { A_ID, A_LABEL, A_VALUE, A_CLASS, A_CERT_TYPE, A_KEY_TYPE, A_SENSITIVE, A_EXTRACTABLE, A_N };
-
-static void object_template(tc_attr a[A_N])
-{
-    memset(a, 0, A_N * sizeof *a);
-    a[A_ID] = (tc_attr){CKA_ID, NULL, 128, 0, 0};
-    a[A_LABEL] = (tc_attr){CKA_LABEL, NULL, 128, 0, 0};
-    a[A_VALUE] = (tc_attr){CKA_VALUE, NULL, 8192, 0, 0};
-    a[A_CLASS] = (tc_attr){CKA_CLASS, NULL, 0, 0, sizeof(CK_ULONG)};
-    a[A_CERT_TYPE] = (tc_attr){CKA_CERTIFICATE_TYPE, NULL, 0, 0, sizeof(CK_ULONG)};
-    a[A_KEY_TYPE] = (tc_attr){CKA_KEY_TYPE, NULL, 0, 0, sizeof(CK_ULONG)};
-    a[A_SENSITIVE] = (tc_attr){CKA_SENSITIVE, NULL, 0, 0, sizeof(CK_BBOOL)};
-    a[A_EXTRACTABLE] = (tc_attr){CKA_EXTRACTABLE, NULL, 0, 0, sizeof(CK_BBOOL)};
-}
-
-/* Certificates, keys and labels can hold values larger than the first read offered room for;
- * those come back unavailable, and only those are read again on their own. */
-static tokencert_err reread_missing(tokencert_ctx *ctx, tc_session *s, CK_OBJECT_HANDLE obj,
-                                    tc_attr a[A_N], int want_value)
-{
-    tokencert_err ret = TC_OK;
-    if (!a[A_ID].available)
-        ret = tc_get_attribute(ctx, s, obj, &a[A_ID], MAX_ATTR_LEN);
-    if (ret == TC_OK && !a[A_LABEL].available)
-        ret = tc_get_attribute(ctx, s, obj, &a[A_LABEL], MAX_ATTR_LEN);
-    if (ret == TC_OK && want_value && !a[A_VALUE].available)
-        ret = tc_get_attribute(ctx, s, obj, &a[A_VALUE], MAX_ATTR_LEN);
-    return ret;
-}
-
-static tokencert_err add_cert(P11KitUri *uri, time_t now, long long expiring_seconds,
-                              tc_attr a[A_N], cert_rec *r)
+static tokencert_err add_cert(P11KitUri *uri, time_t now, long long expiring_seconds, tc_object *o,
+                              cert_rec *r)
 {
     char *why = NULL;
     tokencert_err ret;
 
-    raw_ident_take(&r->ident, &a[A_ID], &a[A_LABEL]);
+    raw_ident_take(&r->ident, o);
     r->key_index = -1;
     r->cert.label = ident_label(&r->ident);
     r->cert.id = ident_id(&r->ident);
-    r->cert.uri = object_uri(uri, CKO_CERTIFICATE, &r->ident);
+    r->cert.uri = object_uri(uri, TC_CLASS_CERTIFICATE, &r->ident);
     if (r->cert.label == NULL || r->cert.id == NULL || r->cert.uri == NULL)
         return TC_ERR_NOMEM;
-    if (!a[A_VALUE].available) {
+    if (o->value == NULL) {
         r->cert.error = tc_strdup("the certificate has no readable value");
     } else {
-        ret = tc_cert_decode(a[A_VALUE].value, a[A_VALUE].len, &r->cert, r->keyhash, &why);
+        ret = tc_cert_decode(o->value, o->value_len, &r->cert, r->keyhash, &why);
         if (ret == TC_ERR_NOMEM)
             return ret;
         if (why != NULL)
@@ -252,14 +186,13 @@ static tokencert_err add_cert(P11KitUri *uri, time_t now, long long expiring_sec
     return TC_OK;
 }
 
-static tokencert_err add_key(tc_attr a[A_N], CK_OBJECT_CLASS cls, CK_OBJECT_HANDLE obj,
-                             key_rec **keys, size_t *n_keys, size_t *cap)
+static tokencert_err add_key(tc_object *o, key_rec **keys, size_t *n_keys, size_t *cap)
 {
     raw_ident ident;
     key_rec *k;
-    int priv = cls == CKO_PRIVATE_KEY;
+    int priv = o->cls == TC_CLASS_PRIVATE_KEY;
 
-    raw_ident_take(&ident, &a[A_ID], &a[A_LABEL]);
+    raw_ident_take(&ident, o);
     k = find_key_by_id(*keys, *n_keys, &ident);
     if (k == NULL) {
         if (*n_keys == *cap) {
@@ -277,7 +210,7 @@ static tokencert_err add_key(tc_attr a[A_N], CK_OBJECT_CLASS cls, CK_OBJECT_HAND
         k->ident = ident;
         k->key.sensitive = -1;
         k->key.extractable = -1;
-        k->type = attr_ulong(&a[A_KEY_TYPE], CK_UNAVAILABLE_INFORMATION);
+        k->type = o->key_type;
     } else {
         /* The private key's label wins: it is the one applications ask for. */
         if (priv && ident.label_len > 0) {
@@ -289,15 +222,47 @@ static tokencert_err add_key(tc_attr a[A_N], CK_OBJECT_CLASS cls, CK_OBJECT_HAND
         raw_ident_clear(&ident);
     }
     if (priv) {
-        k->priv = obj;
+        k->priv = o->ref;
         k->has_priv = 1;
-        k->key.sensitive = attr_bool(&a[A_SENSITIVE]);
-        k->key.extractable = attr_bool(&a[A_EXTRACTABLE]);
+        k->key.sensitive = o->sensitive;
+        k->key.extractable = o->extractable;
     } else {
-        k->pub = obj;
+        k->pub = o->ref;
         k->has_pub = 1;
     }
     return TC_OK;
+}
+
+/* What a scan of the token's objects collects. */
+typedef struct {
+    P11KitUri *uri;
+    time_t now;
+    long long expiring_seconds;
+    cert_rec *certs;
+    size_t n_certs, cap_certs;
+    key_rec *keys;
+    size_t n_keys, cap_keys;
+} scan_state;
+
+static tokencert_err visit_object(void *data, tc_object *o)
+{
+    scan_state *st = data;
+
+    if (o->cls == TC_CLASS_CERTIFICATE) {
+        if (st->n_certs == st->cap_certs) {
+            size_t nc = st->cap_certs ? st->cap_certs * 2 : 64;
+            cert_rec *nv = realloc(st->certs, nc * sizeof *nv);
+            if (nv == NULL)
+                return TC_ERR_NOMEM;
+            st->certs = nv;
+            st->cap_certs = nc;
+        }
+        /* Counted even if half-filled, so that the cleanup frees what it holds. */
+        memset(&st->certs[st->n_certs], 0, sizeof st->certs[0]);
+        st->n_certs++;
+        return add_cert(st->uri, st->now, st->expiring_seconds, o, &st->certs[st->n_certs - 1]);
+    }
+    return add_key(o, &st->keys, &st->n_keys, &st->cap_keys);
 }
 
 /* One search over every object the session can see and one attribute read per object: each extra
@@ -308,176 +273,67 @@ static tokencert_err read_objects(tokencert_ctx *ctx, tc_session *s, P11KitUri *
                                   size_t *n_certs_out, key_rec **keys_out, size_t *n_keys_out)
 {
     tokencert_err ret = TC_ERR_INTERNAL;
-    CK_OBJECT_HANDLE *objs = NULL;
-    size_t n = 0, i, n_certs = 0, n_keys = 0, key_cap = 0;
-    cert_rec *certs = NULL;
-    key_rec *keys = NULL;
-    tc_attr a[A_N];
+    scan_state st;
+    size_t i;
 
-    ret = tc_find_objects(ctx, s, NULL, 0, MAX_OBJECTS, &objs, &n);
+    memset(&st, 0, sizeof st);
+    st.uri = uri;
+    st.now = now;
+    st.expiring_seconds = expiring_seconds;
+    ret = tc_objects_scan(ctx, s, MAX_OBJECTS, visit_object, &st);
     if (ret != TC_OK)
         goto out;
-    certs = calloc(n ? n : 1, sizeof *certs);
-    if (certs == NULL) {
+    if (st.certs == NULL && (st.certs = calloc(1, sizeof *st.certs)) == NULL) {
         ret = TC_ERR_NOMEM;
         goto out;
     }
-    for (i = 0; i < n; i++) {
-        CK_OBJECT_CLASS cls;
-
-        object_template(a);
-        ret = tc_get_attributes(ctx, s, objs[i], a, A_N, MAX_ATTR_LEN);
-        if (ret == TC_ERR_TOKEN_ABSENT || ret == TC_ERR_NOMEM)
-            goto out;
-        if (ret != TC_OK) {
-            tc_warning(ctx, "skipping an object: %s", tokencert_ctx_error(ctx));
-            continue;
-        }
-        cls = attr_ulong(&a[A_CLASS], CK_UNAVAILABLE_INFORMATION);
-        if (cls == CKO_CERTIFICATE && attr_ulong(&a[A_CERT_TYPE], CKC_X_509) == CKC_X_509) {
-            ret = reread_missing(ctx, s, objs[i], a, 1);
-            if (ret == TC_OK) {
-                /* Counted even if half-filled, so that the cleanup frees what it holds. */
-                ret = add_cert(uri, now, expiring_seconds, a, &certs[n_certs]);
-                n_certs++;
-            }
-        } else if (cls == CKO_PUBLIC_KEY || cls == CKO_PRIVATE_KEY) {
-            ret = reread_missing(ctx, s, objs[i], a, 0);
-            if (ret == TC_OK)
-                ret = add_key(a, cls, objs[i], &keys, &n_keys, &key_cap);
-        }
-        tc_attrs_clear(a, A_N);
-        if (ret != TC_OK)
-            goto out;
-    }
-    *certs_out = certs;
-    *n_certs_out = n_certs;
-    *keys_out = keys;
-    *n_keys_out = n_keys;
-    certs = NULL;
-    keys = NULL;
+    *certs_out = st.certs;
+    *n_certs_out = st.n_certs;
+    *keys_out = st.keys;
+    *n_keys_out = st.n_keys;
+    st.certs = NULL;
+    st.keys = NULL;
     ret = TC_OK;
 out:
-    if (certs != NULL) {
-        for (i = 0; i < n_certs; i++) {
-            tc_cert_clear(&certs[i].cert);
-            raw_ident_clear(&certs[i].ident);
+    if (st.certs != NULL) {
+        for (i = 0; i < st.n_certs; i++) {
+            tc_cert_clear(&st.certs[i].cert);
+            raw_ident_clear(&st.certs[i].ident);
         }
-        free(certs);
+        free(st.certs);
     }
-    if (keys != NULL) {
-        for (i = 0; i < n_keys; i++)
-            raw_ident_clear(&keys[i].ident);
-        free(keys);
+    if (st.keys != NULL) {
+        for (i = 0; i < st.n_keys; i++)
+            raw_ident_clear(&st.keys[i].ident);
+        free(st.keys);
     }
-    free(objs);
     return ret;
 }
 
-static int ec_params_bits(const unsigned char *p, size_t len)
-{
-    ASN1_OBJECT *o = d2i_ASN1_OBJECT(NULL, &p, (long)len);
-    int bits = 0;
-    if (o == NULL)
-        return 0;
-    switch (OBJ_obj2nid(o)) {
-    case NID_X9_62_prime256v1:
-    case NID_secp256k1:
-        bits = 256;
-        break;
-    case NID_secp384r1:
-        bits = 384;
-        break;
-    case NID_secp521r1:
-        bits = 521;
-        break;
-    case NID_ED25519:
-        bits = 256;
-        break;
-    case NID_ED448:
-        bits = 456;
-        break;
-    default:
-        bits = 0;
-    }
-    ASN1_OBJECT_free(o);
-    return bits;
-}
-
-/* Reads the public key material of a key that has no certificate by CKA_ID: used to pair it with
+/* Reads the public key material of a key that has no certificate by its id: used to pair it with
  * a certificate by public key, and for its size. */
 static tokencert_err read_key_material(tokencert_ctx *ctx, tc_session *s, key_rec *k)
 {
-    tokencert_err ret;
-    CK_OBJECT_HANDLE h = k->has_pub ? k->pub : k->priv;
-    unsigned char *p;
-    size_t len;
-
-    if (k->type == CKK_RSA) {
-        tc_attr a[1] = {{CKA_MODULUS, NULL, 0, 0, 0}};
-        ret = tc_get_attribute(ctx, s, h, &a[0], MAX_ATTR_LEN);
-        if (ret != TC_OK || !a[0].available) {
-            tc_attrs_clear(a, 1);
-            return ret;
-        }
-        p = a[0].value;
-        len = a[0].len;
-        while (len > 0 && *p == 0) {
-            p++;
-            len--;
-        }
-        SHA256(p, len, k->keyhash);
-        k->has_keyhash = 1;
-        k->key.key_bits = (int)len * 8;
-        if (len > 0)
-            for (unsigned v = 0x80; v != 0 && !(*p & v); v >>= 1)
-                k->key.key_bits--;
-        tc_attrs_clear(a, 1);
-        return TC_OK;
-    }
-    if (k->type == CKK_EC || k->type == CKK_EC_EDWARDS) {
-        tc_attr a[2] = {{CKA_EC_PARAMS, NULL, 0, 0, 0}, {CKA_EC_POINT, NULL, 0, 0, 0}};
-        ret = tc_get_attribute(ctx, s, h, &a[0], MAX_ATTR_LEN);
-        if (ret == TC_OK && k->has_pub)
-            ret = tc_get_attribute(ctx, s, h, &a[1], MAX_ATTR_LEN);
-        if (ret != TC_OK) {
-            tc_attrs_clear(a, 2);
-            return ret;
-        }
-        if (a[0].available)
-            k->key.key_bits = ec_params_bits(a[0].value, a[0].len);
-        if (k->type == CKK_EC_EDWARDS && k->key.key_bits == 0)
-            k->key.key_bits = 256;
-        if (a[1].available) {
-            /* CKA_EC_POINT is normally a DER OCTET STRING; some tokens store the raw point. */
-            const unsigned char *q = a[1].value;
-            ASN1_OCTET_STRING *os = d2i_ASN1_OCTET_STRING(NULL, &q, (long)a[1].len);
-            if (os != NULL && q == (unsigned char *)a[1].value + a[1].len)
-                SHA256(ASN1_STRING_get0_data(os), (size_t)ASN1_STRING_length(os), k->keyhash);
-            else
-                SHA256(a[1].value, a[1].len, k->keyhash);
-            ASN1_OCTET_STRING_free(os);
-            k->has_keyhash = 1;
-        }
-        tc_attrs_clear(a, 2);
-    }
-    return TC_OK;
+    return tc_key_material_hash(ctx, s, k->has_pub ? k->pub : k->priv, k->type, k->has_pub,
+                                k->keyhash, &k->has_keyhash, &k->key.key_bits);
 }
 
-static const char *key_type_name(CK_KEY_TYPE t)
+static const char *key_type_name(tc_key_type t)
 {
     switch (t) {
-    case CKK_RSA:
+    case TC_KEY_TYPE_RSA:
         return "rsa";
-    case CKK_EC:
+    case TC_KEY_TYPE_EC:
         return "ec";
-    case CKK_EC_EDWARDS:
+    case TC_KEY_TYPE_EDDSA:
         return "eddsa";
-    case CKK_DSA:
+    case TC_KEY_TYPE_DSA:
         return "dsa";
-    default:
-        return "unknown";
+    case TC_KEY_TYPE_UNKNOWN:
+    case TC_KEY_TYPE_OTHER:
+        break;
     }
+    return "unknown";
 }
 
 static int cmp_cert_by_not_after(const void *a, const void *b)
@@ -621,14 +477,14 @@ static tokencert_err key_credential(tokencert_token_inventory *t, size_t *cap, P
 {
     tokencert_credential *c;
     int any_match = !filtering ||
-                    (k->has_priv && object_matches(filter, CKO_PRIVATE_KEY, &k->ident)) ||
-                    (k->has_pub && object_matches(filter, CKO_PUBLIC_KEY, &k->ident));
+                    (k->has_priv && object_matches(filter, TC_CLASS_PRIVATE_KEY, &k->ident)) ||
+                    (k->has_pub && object_matches(filter, TC_CLASS_PUBLIC_KEY, &k->ident));
     int all_ca = n_run > 0;
     size_t j;
 
     for (j = 0; j < n_run; j++) {
         cert_rec *r = &certs[run[j].idx];
-        any_match = any_match || object_matches(filter, CKO_CERTIFICATE, &r->ident);
+        any_match = any_match || object_matches(filter, TC_CLASS_CERTIFICATE, &r->ident);
         all_ca = all_ca && r->cert.is_ca;
     }
     if (!any_match)
@@ -644,7 +500,8 @@ static tokencert_err key_credential(tokencert_token_inventory *t, size_t *cap, P
     *c->key = k->key;
     c->key->label = ident_label(&k->ident);
     c->key->id = ident_id(&k->ident);
-    c->key->uri = object_uri(uri, k->has_priv ? CKO_PRIVATE_KEY : CKO_PUBLIC_KEY, &k->ident);
+    c->key->uri =
+        object_uri(uri, k->has_priv ? TC_CLASS_PRIVATE_KEY : TC_CLASS_PUBLIC_KEY, &k->ident);
     c->key->has_private = k->has_priv;
     c->key->has_public = k->has_pub;
     for (j = 0; j < n_run; j++)
@@ -676,7 +533,7 @@ static tokencert_err unpaired_credential(tokencert_token_inventory *t, size_t *c
 
     for (j = 0; j < n_run; j++) {
         cert_rec *r = &certs[run[j].idx];
-        if (filtering && !object_matches(filter, CKO_CERTIFICATE, &r->ident))
+        if (filtering && !object_matches(filter, TC_CLASS_CERTIFICATE, &r->ident))
             continue;
         if (c == NULL) {
             c = new_cred(t, cap);
@@ -907,7 +764,7 @@ tokencert_err tokencert_inventory_load(tokencert_ctx *ctx, const char *uri_str,
     for (i = 0; i < n_slots; i++) {
         tokencert_token_inventory *t = &inv->tokens[inv->n_tokens];
         /* Empty slots and uninitialised tokens (SoftHSM always offers one) hold no credentials. */
-        if (!slots[i].present || !(slots[i].token_info.flags & CKF_TOKEN_INITIALIZED))
+        if (!slots[i].present || !tc_slot_token_initialized(&slots[i]))
             continue;
         ret = inventory_token(ctx, &slots[i], filter, opts, inv->now, expiring_seconds, t);
         inv->n_tokens++;

@@ -135,7 +135,7 @@ void tc_session_forget_keys(tc_session *s)
 }
 
 tc_key *tc_key_remember(tc_session *s, CK_OBJECT_HANDLE priv, CK_OBJECT_HANDLE pub,
-                        CK_KEY_TYPE type, const unsigned char *id, size_t id_len, const char *label,
+                        tc_key_type type, const unsigned char *id, size_t id_len, const char *label,
                         EVP_PKEY *pub_pkey)
 {
     tc_key *k = calloc(1, sizeof *k);
@@ -153,7 +153,7 @@ tc_key *tc_key_remember(tc_session *s, CK_OBJECT_HANDLE priv, CK_OBJECT_HANDLE p
     k->session = s;
     k->priv = priv;
     k->pub = pub;
-    k->ck_type = type;
+    k->type = type;
     memcpy(k->id, id, id_len);
     k->id_len = id_len;
     k->pub_pkey = pub_pkey;
@@ -201,7 +201,7 @@ static tokencert_err key_load(tokencert_ctx *ctx, tc_session *s, CK_OBJECT_HANDL
     k->session = s;
     k->priv = priv;
     k->pub = CK_INVALID_HANDLE;
-    k->ck_type = type;
+    k->type = tc_key_type_from_ck(type);
     if (a[1].available && a[1].len > 0) {
         k->id = a[1].value;
         k->id_len = a[1].len;
@@ -215,9 +215,9 @@ static tokencert_err key_load(tokencert_ctx *ctx, tc_session *s, CK_OBJECT_HANDL
     k->pub = pub_object(ctx, s, k);
     /* SoftHSM's EC private keys carry no CKA_EC_POINT: the public-key object then has it. A key
      * whose private object reveals its public half needs no public object at all. */
-    ret = tc_pubkey_read(ctx, s, priv, type, &k->pub_pkey);
+    ret = tc_pubkey_read(ctx, s, priv, k->type, &k->pub_pkey);
     if (ret != TC_OK && ret != TC_ERR_NOMEM && k->pub != CK_INVALID_HANDLE)
-        ret = tc_pubkey_read(ctx, s, k->pub, type, &k->pub_pkey);
+        ret = tc_pubkey_read(ctx, s, k->pub, k->type, &k->pub_pkey);
     if (ret != TC_OK) {
         if (ret != TC_ERR_NOMEM)
             ret = tc_error(ctx, TC_ERR_BAD_DATA,

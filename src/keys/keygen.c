@@ -417,18 +417,13 @@ tokencert_err tc_keygen(tokencert_ctx *ctx, tc_session *s, const char *type, con
     pub[np++] = (CK_ATTRIBUTE){CKA_ID, tmp_id, sizeof tmp_id};
     priv[nk++] = (CK_ATTRIBUTE){CKA_CLASS, &c_priv, sizeof c_priv};
     priv[nk++] = (CK_ATTRIBUTE){CKA_KEY_TYPE, &kt, sizeof kt};
-    priv[nk++] = (CK_ATTRIBUTE){CKA_TOKEN, &yes, sizeof yes};
-    priv[nk++] = (CK_ATTRIBUTE){CKA_PRIVATE, &yes, sizeof yes};
-    priv[nk++] = (CK_ATTRIBUTE){CKA_SENSITIVE, &yes, sizeof yes};
-    priv[nk++] = (CK_ATTRIBUTE){CKA_EXTRACTABLE, &no, sizeof no};
-    priv[nk++] = (CK_ATTRIBUTE){CKA_SIGN, &yes, sizeof yes};
+    nk += tc_key_private_policy(priv + nk, kt, 0);
     priv[nk++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)label, (CK_ULONG)strlen(label)};
     priv[nk++] = (CK_ATTRIBUTE){CKA_ID, tmp_id, sizeof tmp_id};
     if (kt == CKK_RSA) {
         pub[np++] = (CK_ATTRIBUTE){CKA_ENCRYPT, &yes, sizeof yes};
         pub[np++] = (CK_ATTRIBUTE){CKA_MODULUS_BITS, &bits, sizeof bits};
         pub[np++] = (CK_ATTRIBUTE){CKA_PUBLIC_EXPONENT, exponent, sizeof exponent};
-        priv[nk++] = (CK_ATTRIBUTE){CKA_DECRYPT, &yes, sizeof yes};
     } else {
         pub[np++] = (CK_ATTRIBUTE){CKA_EC_PARAMS, (void *)d->params, (CK_ULONG)d->params_len};
     }
@@ -456,7 +451,7 @@ tokencert_err tc_keygen(tokencert_ctx *ctx, tc_session *s, const char *type, con
     ret = check_policy(ctx, s, hpriv);
     if (ret != TC_OK)
         goto out;
-    ret = tc_pubkey_read(ctx, s, hpub, kt, &pkey);
+    ret = tc_pubkey_read(ctx, s, hpub, tc_key_type_from_ck(kt), &pkey);
     if (ret != TC_OK)
         goto out;
     ret = tc_key_id_for(ctx, pkey, id);
@@ -492,7 +487,7 @@ tokencert_err tc_keygen(tokencert_ctx *ctx, tc_session *s, const char *type, con
         *id_len = sizeof id;
     /* Signing the request next needs no search: the session knows the key. Not remembering it
      * (out of memory) only costs that search. */
-    tc_key_remember(s, hpriv, hpub, kt, id, sizeof id, label, pkey);
+    tc_key_remember(s, hpriv, hpub, tc_key_type_from_ck(kt), id, sizeof id, label, pkey);
     pkey = NULL;
     ret = TC_OK;
 out:
@@ -531,8 +526,8 @@ tokencert_err tokencert_keygen_ex(tokencert_token *t, const char *type, const ch
     r.type = tc_strdup(type);
     r.label = tc_strdup(label);
     r.id = tc_hex(id, id_len);
-    r.uri = tc_token_object_uri_format(t, CKO_PRIVATE_KEY, id, id_len, label);
-    r.public_uri = tc_token_object_uri_format(t, CKO_PUBLIC_KEY, id, id_len, label);
+    r.uri = tc_token_object_uri_format(t, TC_CLASS_PRIVATE_KEY, id, id_len, label);
+    r.public_uri = tc_token_object_uri_format(t, TC_CLASS_PUBLIC_KEY, id, id_len, label);
     if (r.type == NULL || r.label == NULL || r.id == NULL || r.uri == NULL ||
         r.public_uri == NULL) {
         /* The key pair is on the token and complete; only the description failed. */

@@ -337,7 +337,7 @@ static tokencert_err export_pubkey(tokencert_token *t, const selected *s, unsign
         goto out;
     }
     memcpy(&kt, a.value, sizeof kt);
-    ret = tc_pubkey_read(t->ctx, &t->session, s->h, kt, &pkey);
+    ret = tc_pubkey_read(t->ctx, &t->session, s->h, tc_key_type_from_ck(kt), &pkey);
     if (ret != TC_OK)
         goto out;
     n = i2d_PUBKEY(pkey, NULL);

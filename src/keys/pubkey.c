@@ -1,6 +1,6 @@
 /* pubkey.c — public keys read from a token key object's attributes, and the CKA_ID derived from a
  * public key (the rule OpenSC and NSS use, so that their tools pair our objects too). */
-#include "provider/provider.h"
+#include "keys/keys.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +54,7 @@ static const char *ec_group_name(const unsigned char *der, size_t len, int *nid_
 static tokencert_err pkey_from_params(tokencert_ctx *ctx, const char *alg, OSSL_PARAM *params,
                                       EVP_PKEY **out)
 {
-    OSSL_LIB_CTX *lib = tc_libctx(ctx);
+    OSSL_LIB_CTX *lib = tc_libctx_plain(ctx);
     EVP_PKEY_CTX *pc = NULL;
     tokencert_err ret = TC_ERR_BAD_DATA;
 
@@ -72,8 +72,8 @@ static tokencert_err pkey_from_params(tokencert_ctx *ctx, const char *alg, OSSL_
     return ret;
 }
 
-tokencert_err tc_pubkey_read(tokencert_ctx *ctx, tc_session *s, CK_OBJECT_HANDLE obj,
-                             CK_KEY_TYPE type, EVP_PKEY **out)
+tokencert_err tc_pubkey_read(tokencert_ctx *ctx, tc_session *s, tc_object_ref obj,
+                             tc_key_type key_type, EVP_PKEY **out)
 {
     tokencert_err ret = TC_ERR_INTERNAL;
     tc_attr a[2] = {{0}};
@@ -83,6 +83,7 @@ tokencert_err tc_pubkey_read(tokencert_ctx *ctx, tc_session *s, CK_OBJECT_HANDLE
     const unsigned char *pt = NULL;
     size_t pt_len = 0;
     size_t i;
+    CK_KEY_TYPE type = tc_key_type_to_ck(key_type);
 
     *out = NULL;
     if (type == CKK_RSA) {
@@ -91,6 +92,9 @@ tokencert_err tc_pubkey_read(tokencert_ctx *ctx, tc_session *s, CK_OBJECT_HANDLE
     } else if (type == CKK_EC || type == CKK_EC_EDWARDS) {
         a[0].type = CKA_EC_PARAMS;
         a[1].type = CKA_EC_POINT;
+    } else if (type == CK_UNAVAILABLE_INFORMATION) {
+        /* A type the neutral vocabulary has no name for: its number was not kept. */
+        return tc_error(ctx, TC_ERR_NOT_SUPPORTED, "unsupported key type (not RSA, EC or EdDSA)");
     } else {
         return tc_error(ctx, TC_ERR_NOT_SUPPORTED, "unsupported key type 0x%lx",
                         (unsigned long)type);

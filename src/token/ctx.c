@@ -1,4 +1,5 @@
-/* ctx.c — the library context: error detail, warnings, error names, and module loading through
+/* ctx.c — the library context: error detail, warnings, error names, the private OpenSSL library
+ * context (default and legacy providers), and module loading through
  * p11-kit (the registry, or one module by path). */
 #include "token/token.h"
 
@@ -9,6 +10,9 @@
 #include <sys/stat.h>
 
 #include <p11-kit/p11-kit.h>
+
+#include <openssl/evp.h>
+#include <openssl/provider.h>
 
 const char *tokencert_version(void)
 {
@@ -154,14 +158,55 @@ static void unload_modules(tokencert_ctx *ctx)
     ctx->modules_loaded = 0;
 }
 
+static void libctx_free(tokencert_ctx *ctx)
+{
+    /* The layer above unloads its provider first: it lives in this context. */
+    if (ctx->libctx_free != NULL)
+        ctx->libctx_free(ctx);
+    ctx->libctx_free = NULL;
+    if (ctx->prov_legacy != NULL)
+        OSSL_PROVIDER_unload(ctx->prov_legacy);
+    if (ctx->prov_default != NULL)
+        OSSL_PROVIDER_unload(ctx->prov_default);
+    OSSL_LIB_CTX_free(ctx->libctx);
+    ctx->prov_legacy = ctx->prov_default = NULL;
+    ctx->libctx = NULL;
+}
+
+OSSL_LIB_CTX *tc_libctx_plain(tokencert_ctx *ctx)
+{
+    if (ctx->libctx != NULL)
+        return ctx->libctx;
+    ctx->libctx = OSSL_LIB_CTX_new();
+    if (ctx->libctx == NULL) {
+        tc_error(ctx, TC_ERR_NOMEM, "cannot create an OpenSSL library context");
+        return NULL;
+    }
+    ctx->prov_default = OSSL_PROVIDER_load(ctx->libctx, "default");
+    /* PKCS#12 files from portals still use RC2 and 3DES: the legacy provider decrypts them. */
+    ctx->prov_legacy = OSSL_PROVIDER_load(ctx->libctx, "legacy");
+    if (ctx->prov_default == NULL) {
+        tc_error(ctx, TC_ERR_INTERNAL, "cannot load OpenSSL's default provider");
+        libctx_free(ctx);
+        return NULL;
+    }
+    /* Plain keys are always served by the default provider, also once the token-key provider is
+     * loaded into this context (see provider/libctx.c). */
+    if (!EVP_set_default_properties(ctx->libctx, "?provider=default")) {
+        tc_error(ctx, TC_ERR_INTERNAL, "cannot set the OpenSSL library context's properties");
+        libctx_free(ctx);
+        return NULL;
+    }
+    return ctx->libctx;
+}
+
 void tokencert_ctx_free(tokencert_ctx *ctx)
 {
     size_t i;
 
     if (ctx == NULL)
         return;
-    if (ctx->libctx_free != NULL)
-        ctx->libctx_free(ctx);
+    libctx_free(ctx);
     unload_modules(ctx);
     for (i = 0; i < ctx->warnings.n; i++)
         free(ctx->warnings.v[i]);

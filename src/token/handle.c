@@ -191,10 +191,11 @@ tokencert_err tc_token_object_uri(tokencert_token *t, const char *uri, P11KitUri
     return TC_OK;
 }
 
-char *tc_token_object_uri_format(const tokencert_token *t, CK_OBJECT_CLASS cls,
+char *tc_token_object_uri_format(const tokencert_token *t, tc_obj_class obj_class,
                                  const unsigned char *id, size_t id_len, const char *label)
 {
     P11KitUri *uri = p11_kit_uri_new();
+    CK_OBJECT_CLASS cls = tc_obj_class_to_ck(obj_class);
     CK_ATTRIBUTE a_cls = {CKA_CLASS, &cls, sizeof cls};
     CK_ATTRIBUTE a_id = {CKA_ID, (void *)id, (CK_ULONG)id_len};
     CK_ATTRIBUTE a_label = {CKA_LABEL, (void *)label, label != NULL ? (CK_ULONG)strlen(label) : 0};

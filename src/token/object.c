@@ -53,7 +53,9 @@ tokencert_err tc_find_objects(tokencert_ctx *ctx, tc_session *s, CK_ATTRIBUTE *t
                            max_objects);
             goto out;
         }
-        if (got < FIND_BATCH)
+        /* Only an empty batch ends the search: PKCS#11 lets a token return fewer objects than
+         * asked before the last ones (a batch per store, a cap of its own). */
+        if (got == 0)
             break;
     }
     *out = v;
@@ -177,4 +179,104 @@ out:
     if (ret != TC_OK)
         tc_attrs_clear(attrs, n);
     return ret;
+}
+
+tc_obj_class tc_obj_class_from_ck(CK_OBJECT_CLASS cls)
+{
+    switch (cls) {
+    case CKO_CERTIFICATE:
+        return TC_CLASS_CERTIFICATE;
+    case CKO_PUBLIC_KEY:
+        return TC_CLASS_PUBLIC_KEY;
+    case CKO_PRIVATE_KEY:
+        return TC_CLASS_PRIVATE_KEY;
+    default:
+        return TC_CLASS_OTHER;
+    }
+}
+
+CK_OBJECT_CLASS tc_obj_class_to_ck(tc_obj_class cls)
+{
+    switch (cls) {
+    case TC_CLASS_CERTIFICATE:
+        return CKO_CERTIFICATE;
+    case TC_CLASS_PUBLIC_KEY:
+        return CKO_PUBLIC_KEY;
+    case TC_CLASS_PRIVATE_KEY:
+        return CKO_PRIVATE_KEY;
+    case TC_CLASS_OTHER:
+        break;
+    }
+    return CKO_DATA;
+}
+
+tc_key_type tc_key_type_from_ck(CK_KEY_TYPE type)
+{
+    switch (type) {
+    case CKK_RSA:
+        return TC_KEY_TYPE_RSA;
+    case CKK_EC:
+        return TC_KEY_TYPE_EC;
+    case CKK_EC_EDWARDS:
+        return TC_KEY_TYPE_EDDSA;
+    case CKK_DSA:
+        return TC_KEY_TYPE_DSA;
+    case CK_UNAVAILABLE_INFORMATION:
+        return TC_KEY_TYPE_UNKNOWN;
+    default:
+        return TC_KEY_TYPE_OTHER;
+    }
+}
+
+CK_KEY_TYPE tc_key_type_to_ck(tc_key_type type)
+{
+    switch (type) {
+    case TC_KEY_TYPE_RSA:
+        return CKK_RSA;
+    case TC_KEY_TYPE_EC:
+        return CKK_EC;
+    case TC_KEY_TYPE_EDDSA:
+        return CKK_EC_EDWARDS;
+    case TC_KEY_TYPE_DSA:
+        return CKK_DSA;
+    case TC_KEY_TYPE_UNKNOWN:
+    case TC_KEY_TYPE_OTHER:
+        break;
+    }
+    return CK_UNAVAILABLE_INFORMATION;
+}
+
+char *tc_uri_object_format(P11KitUri *uri, tc_obj_class cls, const unsigned char *id, size_t id_len,
+                           const unsigned char *label, size_t label_len)
+{
+    CK_OBJECT_CLASS ck = tc_obj_class_to_ck(cls);
+    CK_ATTRIBUTE a_cls = {CKA_CLASS, &ck, sizeof ck};
+    CK_ATTRIBUTE a_id = {CKA_ID, (void *)id, (CK_ULONG)id_len};
+    CK_ATTRIBUTE a_label = {CKA_LABEL, (void *)label, (CK_ULONG)label_len};
+    char *s = NULL;
+
+    p11_kit_uri_clear_attributes(uri);
+    p11_kit_uri_set_attribute(uri, &a_cls);
+    if (id_len > 0)
+        p11_kit_uri_set_attribute(uri, &a_id);
+    if (label_len > 0)
+        p11_kit_uri_set_attribute(uri, &a_label);
+    if (p11_kit_uri_format(uri, P11_KIT_URI_FOR_OBJECT_ON_TOKEN, &s) != P11_KIT_URI_OK)
+        return NULL;
+    return s;
+}
+
+int tc_uri_object_matches(P11KitUri *filter, tc_obj_class cls, const unsigned char *id,
+                          size_t id_len, const unsigned char *label, size_t label_len)
+{
+    CK_OBJECT_CLASS ck = tc_obj_class_to_ck(cls);
+    CK_ATTRIBUTE a[3] = {{CKA_CLASS, &ck, sizeof ck},
+                         {CKA_ID, (void *)id, (CK_ULONG)id_len},
+                         {CKA_LABEL, (void *)label, (CK_ULONG)label_len}};
+    return p11_kit_uri_match_attributes(filter, a, 3);
+}
+
+int tc_slot_token_initialized(const tc_slot *slot)
+{
+    return (slot->token_info.flags & CKF_TOKEN_INITIALIZED) != 0;
 }

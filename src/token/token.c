@@ -285,7 +285,17 @@ tokencert_err tc_token_info_fill(const tc_slot *s, tokencert_token_info *out)
         if (out->label == NULL || out->manufacturer == NULL || out->model == NULL ||
             out->serial == NULL)
             goto out;
-        out->flags = ti->flags;
+        out->rng = (ti->flags & CKF_RNG) != 0;
+        out->write_protected = (ti->flags & CKF_WRITE_PROTECTED) != 0;
+        out->login_required = (ti->flags & CKF_LOGIN_REQUIRED) != 0;
+        out->user_pin_initialized = (ti->flags & CKF_USER_PIN_INITIALIZED) != 0;
+        out->protected_auth_path = (ti->flags & CKF_PROTECTED_AUTHENTICATION_PATH) != 0;
+        out->token_initialized = (ti->flags & CKF_TOKEN_INITIALIZED) != 0;
+        out->user_pin_count_low = (ti->flags & CKF_USER_PIN_COUNT_LOW) != 0;
+        out->user_pin_final_try = (ti->flags & CKF_USER_PIN_FINAL_TRY) != 0;
+        out->user_pin_locked = (ti->flags & CKF_USER_PIN_LOCKED) != 0;
+        out->user_pin_to_be_changed = (ti->flags & CKF_USER_PIN_TO_BE_CHANGED) != 0;
+        out->so_pin_locked = (ti->flags & CKF_SO_PIN_LOCKED) != 0;
         out->free_public_memory = mem_value(ti->ulFreePublicMemory);
         out->total_public_memory = mem_value(ti->ulTotalPublicMemory);
         out->free_private_memory = mem_value(ti->ulFreePrivateMemory);

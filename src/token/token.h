@@ -1,5 +1,5 @@
-/* token/token.h — the token layer: the library context, modules, slots, sessions, login, PIN sources,
- * batched object reads, open tokens and one wrapper per PKCS#11 call. Never installed. */
+/* token/token.h — the token layer: the library context, modules, slots, sessions, login, PIN
+ * sources, batched object reads, open tokens and one wrapper per PKCS#11 call. Never installed. */
 #ifndef TOKENCERT_SRC_TOKEN_TOKEN_H
 #define TOKENCERT_SRC_TOKEN_TOKEN_H
 
@@ -26,13 +26,37 @@ struct tokencert_ctx {
     tc_ptrvec warnings;
     tokencert_notice_fn notice;
     void *notice_data;
-    /* The private OpenSSL library context (provider.c): default + legacy + tokencert providers. */
+    /* The private OpenSSL library context: made here with the default and legacy providers (the
+     * keys layer needs it for plain public keys), the provider layer adds the tokencert provider
+     * to it. */
     OSSL_LIB_CTX *libctx;
     OSSL_PROVIDER *prov_default, *prov_legacy, *prov_tokencert;
-    /* Set by the provider layer when it creates libctx, called by tokencert_ctx_free(): the token
-     * layer frees what a layer above it made without depending on it. */
+    /* Set by the provider layer when it loads its provider, called by tokencert_ctx_free() before
+     * libctx goes: the token layer frees what a layer above it made without depending on it. */
     void (*libctx_free)(tokencert_ctx *ctx);
 };
+
+/* ---- a neutral vocabulary for the layers above keys/ (object.c) ----
+ * The layers above the keys layer name objects and key types with these, never with PKCS#11's
+ * own constants, so that only token/ and keys/ speak PKCS#11. */
+typedef enum {
+    TC_CLASS_OTHER = 0,
+    TC_CLASS_CERTIFICATE,
+    TC_CLASS_PUBLIC_KEY,
+    TC_CLASS_PRIVATE_KEY,
+} tc_obj_class;
+
+typedef enum {
+    TC_KEY_TYPE_UNKNOWN = 0, /* the object did not say */
+    TC_KEY_TYPE_RSA,
+    TC_KEY_TYPE_EC,
+    TC_KEY_TYPE_EDDSA,
+    TC_KEY_TYPE_DSA,
+    TC_KEY_TYPE_OTHER,
+} tc_key_type;
+
+/* An object on a session's token, as the layers above keys/ hold it (a PKCS#11 object handle). */
+typedef unsigned long tc_object_ref;
 
 /* Records the detail of the error being returned and returns err, for "return tc_error(...)". */
 tokencert_err tc_error(tokencert_ctx *ctx, tokencert_err err, const char *fmt, ...)
@@ -40,6 +64,11 @@ tokencert_err tc_error(tokencert_ctx *ctx, tokencert_err err, const char *fmt, .
 void tc_warning(tokencert_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Tells the user something now, through the caller's notice callback. */
 void tc_notice(tokencert_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The library's private OSSL_LIB_CTX with OpenSSL's default and legacy providers, created on first
+ * use and freed with ctx; plain keys are served by the default provider. NULL (with the error
+ * recorded) when it cannot be set up. The provider layer's tc_libctx() is the same context with
+ * the token-key provider loaded too. */
+OSSL_LIB_CTX *tc_libctx_plain(tokencert_ctx *ctx);
 
 /* ---- PKCS#11 boundary (p11.c) ---- */
 const char *tc_ckr_name(CK_RV rv);
@@ -144,6 +173,21 @@ tokencert_err tc_get_attribute(tokencert_ctx *ctx, tc_session *s, CK_OBJECT_HAND
                                size_t max_len);
 void tc_attrs_clear(tc_attr *attrs, size_t n);
 
+/* Conversions between the neutral vocabulary and PKCS#11's. */
+tc_obj_class tc_obj_class_from_ck(CK_OBJECT_CLASS cls);
+CK_OBJECT_CLASS tc_obj_class_to_ck(tc_obj_class cls);
+tc_key_type tc_key_type_from_ck(CK_KEY_TYPE type);
+CK_KEY_TYPE tc_key_type_to_ck(tc_key_type type);
+/* The object URI of one object: uri's token attributes plus its class, id and label (id and label
+ * omitted when empty); NULL when out of memory. uri's object attributes are replaced. */
+char *tc_uri_object_format(P11KitUri *uri, tc_obj_class cls, const unsigned char *id, size_t id_len,
+                           const unsigned char *label, size_t label_len);
+/* True when filter's object attributes (type, id, object) match the object described. */
+int tc_uri_object_matches(P11KitUri *filter, tc_obj_class cls, const unsigned char *id,
+                          size_t id_len, const unsigned char *label, size_t label_len);
+/* True when the slot holds a token that has been initialised. */
+int tc_slot_token_initialized(const tc_slot *slot);
+
 /* ---- PIN sources (pin.c) ---- */
 /* Reads a PIN from "file:PATH", "env:VAR", "fd:N" (or a bare path, as RFC 7512 pin-source allows
  * "file:" URIs). The returned string is wiped and freed with tc_secret_free(). */
@@ -167,7 +211,7 @@ tokencert_err tc_token_object_uri(tokencert_token *t, const char *uri, P11KitUri
                                   int *names_object);
 /* The pkcs11: URI of an object on the open token: its token attributes plus type, id and object
  * (label; omitted when NULL or empty, like an empty id). NULL when out of memory. */
-char *tc_token_object_uri_format(const tokencert_token *t, CK_OBJECT_CLASS cls,
+char *tc_token_object_uri_format(const tokencert_token *t, tc_obj_class cls,
                                  const unsigned char *id, size_t id_len, const char *label);
 /* Writes one PKCS#11 attribute template as a new object (C_CreateObject). */
 CK_RV tc_p11_create_object(tc_module *m, CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl, CK_ULONG n,

@@ -1,7 +1,7 @@
 /* import.c — certificates, chains and PKCS#12 files written onto the token: every input parsed and
  * every check made (fingerprint, key match, chain, dates) before the first object is written, and
- * whatever one call wrote destroyed again when a later write fails. Also tc_cert_store(), the one
- * place certificate objects are written (enrollment uses it too). */
+ * whatever one call wrote destroyed again when a later write fails. The objects themselves are
+ * written by the keys layer (tc_cert_store, tc_key_write). */
 #include "x509/x509.h"
 
 #include <limits.h>
@@ -54,8 +54,8 @@ typedef struct {
     unsigned char *id;
     size_t id_len;
     char *label;
-    CK_KEY_TYPE type;
-    CK_OBJECT_HANDLE priv, pub;
+    tc_key_type type;
+    tc_object_ref priv, pub;
     EVP_PKEY *pubkey;
     int pub_tried;
 } tok_key;
@@ -72,7 +72,7 @@ typedef struct {
     size_t n_tkeys;
     int tkeys_loaded;       /* every key on the token is in tkeys, not only those found by id */
     tokencert_err load_err; /* reading the token's keys failed */
-    CK_OBJECT_HANDLE *created;
+    tc_object_ref *created;
     size_t n_created, cap_created;
 } import_state;
 
@@ -119,14 +119,17 @@ static int fingerprint(X509 *x, const EVP_MD *md, unsigned char *raw, unsigned i
     return 1;
 }
 
-static void iso_time(const ASN1_TIME *t, char *out, size_t cap)
+/* A certificate date as a time_t; 0 when it does not convert (malformed, or out of range). */
+static int asn1_time_get(const ASN1_TIME *t, time_t *out)
 {
     struct tm tm;
 
-    if (ASN1_TIME_to_tm(t, &tm))
-        tc_time_iso(timegm(&tm), out, cap);
-    else
-        snprintf(out, cap, "(unreadable date)");
+    memset(&tm, 0, sizeof tm);
+    if (t == NULL || !ASN1_TIME_to_tm(t, &tm))
+        return 0;
+    *out = timegm(&tm);
+    /* timegm answers -1 on overflow too; the one real second it stands for is no certificate's. */
+    return *out != (time_t)-1;
 }
 
 /* Compares two public keys by their SubjectPublicKeyInfo, then through OpenSSL. */
@@ -147,88 +150,6 @@ static int pubkey_equal(EVP_PKEY *a, EVP_PKEY *b)
         eq = EVP_PKEY_eq(a, b) == 1;
     ERR_clear_error();
     return eq;
-}
-
-/* ---- tc_cert_store -------------------------------------------------------------------------- */
-
-static tokencert_err cert_store(tokencert_ctx *ctx, tc_session *s, X509 *cert,
-                                const unsigned char *id, size_t id_len, const char *label,
-                                int authority, int *existed, CK_OBJECT_HANDLE *created)
-{
-    tokencert_err ret = TC_ERR_INTERNAL;
-    unsigned char *der = NULL, *subj = NULL, *iss = NULL, *serial = NULL;
-    int der_len, subj_len, iss_len, serial_len;
-    CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
-    CK_CERTIFICATE_TYPE ctype = CKC_X_509;
-    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-    CK_ULONG category = authority ? 2 : 1;
-    CK_OBJECT_HANDLE *found = NULL, obj = CK_INVALID_HANDLE;
-    size_t n_found = 0;
-    CK_RV rv;
-
-    *existed = 0;
-    if (created != NULL)
-        *created = CK_INVALID_HANDLE;
-    der_len = i2d_X509(cert, &der);
-    subj_len = i2d_X509_NAME(X509_get_subject_name(cert), &subj);
-    iss_len = i2d_X509_NAME(X509_get_issuer_name(cert), &iss);
-    serial_len = i2d_ASN1_INTEGER(X509_get0_serialNumber(cert), &serial);
-    if (der_len <= 0 || subj_len <= 0 || iss_len <= 0 || serial_len <= 0) {
-        ret = tc_error(ctx, TC_ERR_BAD_DATA, "cannot encode the certificate");
-        goto out;
-    }
-    {
-        CK_ATTRIBUTE q[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_VALUE, der, (CK_ULONG)der_len}};
-        ret = tc_find_objects(ctx, s, q, 2, 1000, &found, &n_found);
-        if (ret != TC_OK)
-            goto out;
-    }
-    if (n_found > 0) {
-        *existed = 1;
-        ret = TC_OK;
-        goto out;
-    }
-    {
-        /* CKA_CERTIFICATE_CATEGORY last: dropped when the token does not know it. */
-        CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof cls},
-                               {CKA_CERTIFICATE_TYPE, &ctype, sizeof ctype},
-                               {CKA_TOKEN, &yes, sizeof yes},
-                               {CKA_PRIVATE, &no, sizeof no},
-                               {CKA_ID, (void *)id, (CK_ULONG)id_len},
-                               {CKA_LABEL, (void *)label, (CK_ULONG)strlen(label)},
-                               {CKA_SUBJECT, subj, (CK_ULONG)subj_len},
-                               {CKA_ISSUER, iss, (CK_ULONG)iss_len},
-                               {CKA_SERIAL_NUMBER, serial, (CK_ULONG)serial_len},
-                               {CKA_VALUE, der, (CK_ULONG)der_len},
-                               {CKA_CERTIFICATE_CATEGORY, &category, sizeof category}};
-        CK_ULONG n = sizeof tmpl / sizeof tmpl[0];
-        rv = tc_p11_create_object(s->slot->module, s->h, tmpl, n, &obj);
-        if (rv == CKR_ATTRIBUTE_TYPE_INVALID)
-            rv = tc_p11_create_object(s->slot->module, s->h, tmpl, n - 1, &obj);
-        if (rv != CKR_OK) {
-            ret = tc_session_error(ctx, s, "C_CreateObject (certificate)", rv);
-            goto out;
-        }
-    }
-    if (created != NULL)
-        *created = obj;
-    ret = TC_OK;
-out:
-    free(found);
-    OPENSSL_free(der);
-    OPENSSL_free(subj);
-    OPENSSL_free(iss);
-    OPENSSL_free(serial);
-    return ret;
-}
-
-tokencert_err tc_cert_store(tokencert_ctx *ctx, tc_session *s, X509 *cert, const unsigned char *id,
-                            size_t id_len, const char *label, int authority, int *existed)
-{
-    tc_return_val_if_fail(ctx != NULL && s != NULL && cert != NULL && existed != NULL,
-                          TC_ERR_INVALID_ARG);
-    return cert_store(ctx, s, cert, id, id_len, label != NULL ? label : "", authority, existed,
-                      NULL);
 }
 
 /* ---- reading the inputs --------------------------------------------------------------------- */
@@ -564,82 +485,34 @@ static void tkeys_clear(import_state *st)
 static tokencert_err load_token_keys(import_state *st)
 {
     tokencert_err ret = TC_ERR_INTERNAL;
-    tc_session *s = &st->t->session;
-    static const CK_OBJECT_CLASS classes[2] = {CKO_PRIVATE_KEY, CKO_PUBLIC_KEY};
-    CK_OBJECT_HANDLE *objs = NULL;
-    size_t n = 0, i, k, c, cap = 0;
+    tc_key_entry *v = NULL;
+    size_t n = 0, i;
 
     tkeys_clear(st);
     st->tkeys_loaded = 1;
-
-    for (c = 0; c < 2; c++) {
-        CK_OBJECT_CLASS cls = classes[c];
-        CK_ATTRIBUTE q = {CKA_CLASS, &cls, sizeof cls};
-        free(objs);
-        objs = NULL;
-        ret = tc_find_objects(st->ctx, s, &q, 1, MAX_TOKEN_KEYS, &objs, &n);
-        if (ret != TC_OK)
-            goto out;
-        for (i = 0; i < n; i++) {
-            tc_attr a[3] = {{CKA_KEY_TYPE, NULL, 0, 0, sizeof(CK_ULONG)},
-                            {CKA_ID, NULL, 0, 0, 0},
-                            {CKA_LABEL, NULL, 0, 0, 0}};
-            CK_KEY_TYPE type;
-            tok_key *tk = NULL;
-
-            ret = tc_get_attributes(st->ctx, s, objs[i], a, 3, KEY_ATTR_MAX);
-            if (ret != TC_OK)
-                goto out;
-            if (!a[0].available) {
-                tc_attrs_clear(a, 3);
-                continue;
-            }
-            memcpy(&type, a[0].value, sizeof type);
-            /* A public key joins the private key with the same CKA_ID and type. */
-            for (k = 0; cls == CKO_PUBLIC_KEY && k < st->n_tkeys; k++) {
-                tok_key *o = &st->tkeys[k];
-                if (o->pub == CK_INVALID_HANDLE && o->type == type && a[1].len > 0 &&
-                    o->id_len == a[1].len && memcmp(o->id, a[1].value, a[1].len) == 0) {
-                    tk = o;
-                    break;
-                }
-            }
-            if (tk == NULL) {
-                if (st->n_tkeys == cap) {
-                    size_t ncap = cap ? cap * 2 : 16;
-                    tok_key *nv = realloc(st->tkeys, ncap * sizeof *nv);
-                    if (nv == NULL) {
-                        tc_attrs_clear(a, 3);
-                        ret = TC_ERR_NOMEM;
-                        goto out;
-                    }
-                    st->tkeys = nv;
-                    cap = ncap;
-                }
-                tk = &st->tkeys[st->n_tkeys++];
-                memset(tk, 0, sizeof *tk);
-                tk->type = type;
-                tk->priv = tk->pub = CK_INVALID_HANDLE;
-                tk->id = a[1].value;
-                tk->id_len = a[1].len;
-                a[1].value = NULL;
-                tk->label = tc_printable(a[2].value, a[2].len, LABEL_MAX);
-                if (tk->label == NULL) {
-                    tc_attrs_clear(a, 3);
-                    ret = TC_ERR_NOMEM;
-                    goto out;
-                }
-            }
-            if (cls == CKO_PRIVATE_KEY)
-                tk->priv = objs[i];
-            else
-                tk->pub = objs[i];
-            tc_attrs_clear(a, 3);
-        }
+    ret = tc_keys_list(st->ctx, &st->t->session, MAX_TOKEN_KEYS, &v, &n);
+    if (ret != TC_OK)
+        goto out;
+    st->tkeys = calloc(n ? n : 1, sizeof *st->tkeys);
+    if (st->tkeys == NULL) {
+        ret = TC_ERR_NOMEM;
+        goto out;
     }
+    for (i = 0; i < n; i++) {
+        tok_key *tk = &st->tkeys[i];
+        tk->id = v[i].id;
+        tk->id_len = v[i].id_len;
+        tk->label = v[i].label;
+        tk->type = v[i].type;
+        tk->priv = v[i].priv;
+        tk->pub = v[i].pub;
+        v[i].id = NULL;
+        v[i].label = NULL;
+    }
+    st->n_tkeys = n;
     ret = TC_OK;
 out:
-    free(objs);
+    tc_key_entries_free(v, n);
     return ret;
 }
 
@@ -649,10 +522,10 @@ static EVP_PKEY *token_key_pub(import_state *st, tok_key *tk)
 {
     if (!tk->pub_tried) {
         tk->pub_tried = 1;
-        if (tk->pub != CK_INVALID_HANDLE &&
+        if (tk->pub != TC_OBJECT_NONE &&
             tc_pubkey_read(st->ctx, &st->t->session, tk->pub, tk->type, &tk->pubkey) != TC_OK)
             tk->pubkey = NULL;
-        if (tk->pubkey == NULL && tk->priv != CK_INVALID_HANDLE &&
+        if (tk->pubkey == NULL && tk->priv != TC_OBJECT_NONE &&
             tc_pubkey_read(st->ctx, &st->t->session, tk->priv, tk->type, &tk->pubkey) != TC_OK)
             tk->pubkey = NULL;
     }
@@ -688,7 +561,7 @@ static int token_key_by_id(import_state *st, EVP_PKEY *pub, const unsigned char 
     }
     memcpy(tk->id, k->id, k->id_len);
     tk->id_len = k->id_len;
-    tk->type = k->ck_type;
+    tk->type = k->type;
     tk->priv = k->priv;
     tk->pub = k->pub;
     tk->pubkey = k->pub_pkey;
@@ -878,7 +751,7 @@ static tokencert_err match_keys(import_state *st)
                 tok_key *tk = &st->tkeys[c->token_key];
                 if (tk->id_len > sizeof c->id)
                     return tc_error(st->ctx, TC_ERR_BAD_DATA,
-                                    "the token key for '%s' has a CKA_ID of %zu bytes", c->subject,
+                                    "the token key for '%s' has an id of %zu bytes", c->subject,
                                     tk->id_len);
                 memcpy(c->id, tk->id, tk->id_len);
                 c->id_len = tk->id_len;
@@ -994,14 +867,20 @@ static tokencert_err check_dates(import_state *st)
 
     for (i = 0; i < st->n_certs; i++) {
         in_cert *c = &st->certs[i];
-        const ASN1_TIME *nb = X509_get0_notBefore(c->x), *na = X509_get0_notAfter(c->x);
+        time_t now = tc_now(), nb, na;
         char date[32], *msg;
-        time_t now = tc_now();
-        if (X509_cmp_time(na, &now) < 0) {
-            iso_time(na, date, sizeof date);
+        /* A date that does not convert is refused whatever --allow-invalid-dates says: checking
+         * it against now would compare garbage. */
+        if (!asn1_time_get(X509_get0_notBefore(c->x), &nb) ||
+            !asn1_time_get(X509_get0_notAfter(c->x), &na))
+            return tc_error(st->ctx, TC_ERR_BAD_DATA,
+                            "%s: certificate '%s' has a malformed validity date", c->src,
+                            c->subject);
+        if (na <= now) {
+            tc_time_iso(na, date, sizeof date);
             msg = tc_asprintf("%s: certificate '%s' expired on %s", c->src, c->subject, date);
-        } else if (X509_cmp_time(nb, &now) > 0) {
-            iso_time(nb, date, sizeof date);
+        } else if (nb > now) {
+            tc_time_iso(nb, date, sizeof date);
             msg = tc_asprintf("%s: certificate '%s' is not valid before %s", c->src, c->subject,
                               date);
         } else {
@@ -1022,11 +901,11 @@ static tokencert_err check_dates(import_state *st)
 
 /* ---- writing -------------------------------------------------------------------------------- */
 
-static tokencert_err remember(import_state *st, CK_OBJECT_HANDLE h)
+static tokencert_err remember(import_state *st, tc_object_ref h)
 {
     if (st->n_created == st->cap_created) {
         size_t ncap = st->cap_created ? st->cap_created * 2 : 8;
-        CK_OBJECT_HANDLE *nv = realloc(st->created, ncap * sizeof *nv);
+        tc_object_ref *nv = realloc(st->created, ncap * sizeof *nv);
         if (nv == NULL)
             return TC_ERR_NOMEM;
         st->created = nv;
@@ -1036,300 +915,28 @@ static tokencert_err remember(import_state *st, CK_OBJECT_HANDLE h)
     return TC_OK;
 }
 
-/* Buffers that hold key material, wiped and freed together. */
-typedef struct {
-    unsigned char *p[12];
-    size_t len[12];
-    size_t n;
-} secret_bufs;
-
-static void secret_bufs_free(secret_bufs *b)
-{
-    size_t i;
-    for (i = 0; i < b->n; i++) {
-        if (b->p[i] != NULL)
-            tc_memzero(b->p[i], b->len[i]);
-        free(b->p[i]);
-    }
-    b->n = 0;
-}
-
-/* Big-endian bytes of a BIGNUM parameter into a wiped-on-free buffer; pad 0 for minimal. */
-static int bn_param(EVP_PKEY *pkey, const char *name, size_t pad, secret_bufs *b, CK_ATTRIBUTE *a,
-                    CK_ATTRIBUTE_TYPE type)
-{
-    BIGNUM *bn = NULL;
-    size_t len;
-    unsigned char *buf;
-
-    if (b->n >= 12 || !EVP_PKEY_get_bn_param(pkey, name, &bn))
-        return 0;
-    len = pad ? pad : (size_t)BN_num_bytes(bn);
-    buf = malloc(len ? len : 1);
-    if (buf == NULL || BN_bn2binpad(bn, buf, (int)len) < 0) {
-        free(buf);
-        BN_clear_free(bn);
-        return 0;
-    }
-    BN_clear_free(bn);
-    b->p[b->n] = buf;
-    b->len[b->n++] = len;
-    a->type = type;
-    a->pValue = buf;
-    a->ulValueLen = (CK_ULONG)len;
-    return 1;
-}
-
-static int plain_buf(secret_bufs *b, unsigned char *buf, size_t len, CK_ATTRIBUTE *a,
-                     CK_ATTRIBUTE_TYPE type)
-{
-    if (b->n >= 12) {
-        free(buf);
-        return 0;
-    }
-    b->p[b->n] = buf;
-    b->len[b->n++] = len;
-    a->type = type;
-    a->pValue = buf;
-    a->ulValueLen = (CK_ULONG)len;
-    return 1;
-}
-
-/* DER of the named-curve OID (or the Ed25519 OID) for CKA_EC_PARAMS. */
-static unsigned char *curve_oid_der(EVP_PKEY *pkey, size_t *len)
-{
-    char group[80];
-    int nid = NID_undef, n;
-    ASN1_OBJECT *obj;
-    unsigned char *der = NULL, *out = NULL;
-
-    if (EVP_PKEY_is_a(pkey, "ED25519"))
-        nid = NID_ED25519;
-    else if (EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group,
-                                            NULL)) {
-        nid = OBJ_txt2nid(group);
-        if (nid == NID_undef)
-            nid = EC_curve_nist2nid(group);
-    }
-    if (nid == NID_undef || (obj = OBJ_nid2obj(nid)) == NULL)
-        return NULL;
-    n = i2d_ASN1_OBJECT(obj, &der);
-    if (n > 0) {
-        out = malloc((size_t)n);
-        if (out != NULL) {
-            memcpy(out, der, (size_t)n);
-            *len = (size_t)n;
-        }
-    }
-    OPENSSL_free(der);
-    return out;
-}
-
-/* The EC or EdDSA public point as CKA_EC_POINT wants it: a DER OCTET STRING. */
-static unsigned char *ec_point_der(EVP_PKEY *pkey, size_t *len)
-{
-    unsigned char pt[256], *der = NULL, *out = NULL;
-    size_t pt_len = 0;
-    ASN1_OCTET_STRING *os = NULL;
-    int n;
-
-    if (EVP_PKEY_is_a(pkey, "ED25519")) {
-        pt_len = sizeof pt;
-        if (!EVP_PKEY_get_raw_public_key(pkey, pt, &pt_len))
-            return NULL;
-    } else if (!EVP_PKEY_get_octet_string_param(pkey, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt,
-                                                sizeof pt, &pt_len)) {
-        return NULL;
-    }
-    os = ASN1_OCTET_STRING_new();
-    if (os != NULL && ASN1_OCTET_STRING_set(os, pt, (int)pt_len) &&
-        (n = i2d_ASN1_OCTET_STRING(os, &der)) > 0) {
-        out = malloc((size_t)n);
-        if (out != NULL) {
-            memcpy(out, der, (size_t)n);
-            *len = (size_t)n;
-        }
-    }
-    OPENSSL_free(der);
-    ASN1_OCTET_STRING_free(os);
-    return out;
-}
-
-static int is_refusal(CK_RV rv)
-{
-    return rv == CKR_ATTRIBUTE_VALUE_INVALID || rv == CKR_ATTRIBUTE_TYPE_INVALID ||
-           rv == CKR_TEMPLATE_INCONSISTENT || rv == CKR_TEMPLATE_INCOMPLETE ||
-           rv == CKR_FUNCTION_NOT_SUPPORTED || rv == CKR_KEY_TYPE_INCONSISTENT ||
-           rv == CKR_DOMAIN_PARAMS_INVALID || rv == CKR_CURVE_NOT_SUPPORTED;
-}
-
+/* Writes a PKCS#12 key and its public key; both are remembered for a roll-back. */
 static tokencert_err write_key(import_state *st, in_key *ik)
 {
     tokencert_err ret = TC_ERR_INTERNAL;
     tc_session *s = &st->t->session;
-    secret_bufs priv_b = {0}, pub_b = {0};
-    CK_OBJECT_CLASS priv_cls = CKO_PRIVATE_KEY, pub_cls = CKO_PUBLIC_KEY;
-    CK_KEY_TYPE type;
-    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-    CK_ATTRIBUTE pv[24], pb[16];
-    CK_ULONG npv = 0, npb = 0;
-    CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
-    int rsa = EVP_PKEY_is_a(ik->pkey, "RSA");
-    CK_RV rv;
+    tc_object_ref priv = TC_OBJECT_NONE, pub = TC_OBJECT_NONE;
 
-    if (rsa)
-        type = CKK_RSA;
-    else if (EVP_PKEY_is_a(ik->pkey, "EC"))
-        type = CKK_EC;
-    else if (EVP_PKEY_is_a(ik->pkey, "ED25519"))
-        type = CKK_EC_EDWARDS;
-    else
-        return tc_error(st->ctx, TC_ERR_NOT_SUPPORTED,
-                        "%s: the PKCS#12 key is of type %s: RSA, EC and Ed25519 keys can be "
-                        "imported",
-                        ik->src, EVP_PKEY_get0_type_name(ik->pkey));
-
-#define ADD(arr, n, t, v, l)                                                                       \
-    do {                                                                                           \
-        (arr)[(n)].type = (t);                                                                     \
-        (arr)[(n)].pValue = (v);                                                                   \
-        (arr)[(n)].ulValueLen = (CK_ULONG)(l);                                                     \
-        (n)++;                                                                                     \
-    } while (0)
-    ADD(pv, npv, CKA_CLASS, &priv_cls, sizeof priv_cls);
-    ADD(pv, npv, CKA_KEY_TYPE, &type, sizeof type);
-    ADD(pv, npv, CKA_TOKEN, &yes, sizeof yes);
-    ADD(pv, npv, CKA_PRIVATE, &yes, sizeof yes);
-    ADD(pv, npv, CKA_SENSITIVE, &yes, sizeof yes);
-    ADD(pv, npv, CKA_EXTRACTABLE, &no, sizeof no);
-    ADD(pv, npv, CKA_SIGN, &yes, sizeof yes);
-    /* Signing (and RSA decryption) only: tokens default the other usages inconsistently. */
-    ADD(pv, npv, CKA_DECRYPT, rsa ? &yes : &no, sizeof yes);
-    ADD(pv, npv, CKA_UNWRAP, &no, sizeof no);
-    ADD(pv, npv, CKA_ID, ik->id, 20);
-    ADD(pv, npv, CKA_LABEL, ik->label, strlen(ik->label));
-    ADD(pb, npb, CKA_CLASS, &pub_cls, sizeof pub_cls);
-    ADD(pb, npb, CKA_KEY_TYPE, &type, sizeof type);
-    ADD(pb, npb, CKA_TOKEN, &yes, sizeof yes);
-    ADD(pb, npb, CKA_PRIVATE, &no, sizeof no);
-    ADD(pb, npb, CKA_VERIFY, &yes, sizeof yes);
-    ADD(pb, npb, CKA_ENCRYPT, rsa ? &yes : &no, sizeof yes);
-    ADD(pb, npb, CKA_WRAP, &no, sizeof no);
-    ADD(pb, npb, CKA_ID, ik->id, 20);
-    ADD(pb, npb, CKA_LABEL, ik->label, strlen(ik->label));
-    if (rsa) {
-        static const struct {
-            const char *param;
-            CK_ATTRIBUTE_TYPE attr;
-        } parts[] = {{OSSL_PKEY_PARAM_RSA_N, CKA_MODULUS},
-                     {OSSL_PKEY_PARAM_RSA_E, CKA_PUBLIC_EXPONENT},
-                     {OSSL_PKEY_PARAM_RSA_D, CKA_PRIVATE_EXPONENT},
-                     {OSSL_PKEY_PARAM_RSA_FACTOR1, CKA_PRIME_1},
-                     {OSSL_PKEY_PARAM_RSA_FACTOR2, CKA_PRIME_2},
-                     {OSSL_PKEY_PARAM_RSA_EXPONENT1, CKA_EXPONENT_1},
-                     {OSSL_PKEY_PARAM_RSA_EXPONENT2, CKA_EXPONENT_2},
-                     {OSSL_PKEY_PARAM_RSA_COEFFICIENT1, CKA_COEFFICIENT}};
-        BIGNUM *f3 = NULL;
-        size_t i;
-        if (EVP_PKEY_get_bn_param(ik->pkey, OSSL_PKEY_PARAM_RSA_FACTOR3, &f3)) {
-            BN_clear_free(f3);
-            ret = tc_error(st->ctx, TC_ERR_NOT_SUPPORTED,
-                           "%s: multi-prime RSA keys cannot be written to a token", ik->src);
-            goto out;
-        }
-        for (i = 0; i < sizeof parts / sizeof parts[0]; i++) {
-            if (!bn_param(ik->pkey, parts[i].param, 0, &priv_b, &pv[npv], parts[i].attr)) {
-                ret = tc_error(st->ctx, TC_ERR_BAD_DATA,
-                               "%s: the PKCS#12 RSA key lacks a component the token needs "
-                               "(%s)",
-                               ik->src, parts[i].param);
-                goto out;
-            }
-            npv++;
-            if (i < 2) {
-                pb[npb] = pv[npv - 1];
-                npb++;
-            }
-        }
-    } else {
-        size_t plen = 0, ptlen = 0, plen2 = 0;
-        unsigned char *params = curve_oid_der(ik->pkey, &plen);
-        unsigned char *params2 = params != NULL ? malloc(plen) : NULL;
-        unsigned char *point = ec_point_der(ik->pkey, &ptlen);
-
-        if (params2 != NULL) {
-            memcpy(params2, params, plen);
-            plen2 = plen;
-        }
-        if (params == NULL || params2 == NULL || point == NULL) {
-            free(params);
-            free(params2);
-            free(point);
-            ret = tc_error(st->ctx, TC_ERR_NOT_SUPPORTED,
-                           "%s: the PKCS#12 key's curve has no name a token knows", ik->src);
-            goto out;
-        }
-        if (!plain_buf(&priv_b, params, plen, &pv[npv++], CKA_EC_PARAMS) ||
-            !plain_buf(&pub_b, params2, plen2, &pb[npb++], CKA_EC_PARAMS) ||
-            !plain_buf(&pub_b, point, ptlen, &pb[npb++], CKA_EC_POINT)) {
-            ret = TC_ERR_NOMEM;
-            goto out;
-        }
-        if (type == CKK_EC_EDWARDS) {
-            size_t len = 64;
-            unsigned char *raw = malloc(len);
-            if (raw == NULL || !EVP_PKEY_get_raw_private_key(ik->pkey, raw, &len)) {
-                free(raw);
-                ret =
-                    tc_error(st->ctx, TC_ERR_BAD_DATA, "%s: cannot read the Ed25519 key", ik->src);
-                goto out;
-            }
-            if (!plain_buf(&priv_b, raw, len, &pv[npv++], CKA_VALUE)) {
-                ret = TC_ERR_NOMEM;
-                goto out;
-            }
-        } else if (!bn_param(ik->pkey, OSSL_PKEY_PARAM_PRIV_KEY,
-                             (size_t)(EVP_PKEY_get_bits(ik->pkey) + 7) / 8, &priv_b, &pv[npv],
-                             CKA_VALUE)) {
-            ret = tc_error(st->ctx, TC_ERR_BAD_DATA, "%s: cannot read the EC private key", ik->src);
-            goto out;
-        } else {
-            npv++;
-        }
-    }
-#undef ADD
-    rv = tc_p11_create_object(s->slot->module, s->h, pv, npv, &h);
-    if (rv != CKR_OK) {
-        if (is_refusal(rv))
-            ret = tc_error(st->ctx, TC_ERR_NOT_SUPPORTED,
-                           "%s: token '%s' does not accept private keys from outside "
-                           "(C_CreateObject: %s): generate the key on the token (tokencert "
-                           "keygen) and import only the certificate",
-                           ik->src, st->t->info.label, tc_ckr_name(rv));
-        else
-            ret = tc_session_error(st->ctx, s, "C_CreateObject (private key)", rv);
+    ret = tc_key_write(st->ctx, s, ik->pkey, ik->id, ik->label, ik->src, &priv, &pub);
+    if (ret != TC_OK)
         goto out;
-    }
-    ret = remember(st, h);
-    if (ret != TC_OK) {
-        tc_p11_destroy_object(s->slot->module, s->h, h);
+    ret = remember(st, priv);
+    if (ret != TC_OK)
         goto out;
-    }
-    rv = tc_p11_create_object(s->slot->module, s->h, pb, npb, &h);
-    if (rv != CKR_OK) {
-        ret = tc_session_error(st->ctx, s, "C_CreateObject (public key)", rv);
+    priv = TC_OBJECT_NONE;
+    ret = remember(st, pub);
+    if (ret != TC_OK)
         goto out;
-    }
-    ret = remember(st, h);
-    if (ret != TC_OK) {
-        tc_p11_destroy_object(s->slot->module, s->h, h);
-        goto out;
-    }
+    pub = TC_OBJECT_NONE;
     ret = TC_OK;
 out:
-    /* The public key's RSA parts point into priv_b: wiped and freed once, here. */
-    secret_bufs_free(&priv_b);
-    secret_bufs_free(&pub_b);
+    tc_object_destroy(s, pub);
+    tc_object_destroy(s, priv);
     return ret;
 }
 
@@ -1339,7 +946,7 @@ static void roll_back(import_state *st)
     size_t i;
 
     for (i = st->n_created; i > 0; i--)
-        tc_p11_destroy_object(s->slot->module, s->h, st->created[i - 1]);
+        tc_object_destroy(s, st->created[i - 1]);
     st->n_created = 0;
 }
 
@@ -1364,8 +971,8 @@ static tokencert_err add_item(import_state *st, tokencert_import_item **items, s
     it->label = tc_strdup(label);
     it->id = tc_hex(id, id_len);
     it->uri = tc_token_object_uri_format(
-        st->t, kind == TOKENCERT_IMPORTED_KEY ? CKO_PRIVATE_KEY : CKO_CERTIFICATE, id, id_len,
-        label);
+        st->t, kind == TOKENCERT_IMPORTED_KEY ? TC_CLASS_PRIVATE_KEY : TC_CLASS_CERTIFICATE, id,
+        id_len, label);
     if (x != NULL) {
         it->subject = tc_name_string(X509_get_subject_name(x));
         if (fingerprint(x, EVP_sha256(), raw, &raw_len, fp))
@@ -1489,17 +1096,17 @@ tokencert_err tokencert_import(tokencert_token *t, const tokencert_import_input 
     for (pass = 0; pass < 2; pass++) {
         for (i = 0; i < st.n_certs; i++) {
             in_cert *c = &st.certs[i];
-            CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+            tc_object_ref h = TC_OBJECT_NONE;
             if (c->authority != (pass == 1))
                 continue;
-            ret = cert_store(t->ctx, &t->session, c->x, c->id, c->id_len, c->label, c->authority,
-                             &c->existed, &h);
+            ret = tc_cert_store(t->ctx, &t->session, c->x, c->id, c->id_len, c->label, c->authority,
+                                &c->existed, &h);
             if (ret != TC_OK)
                 goto out;
-            if (h != CK_INVALID_HANDLE) {
+            if (h != TC_OBJECT_NONE) {
                 ret = remember(&st, h);
                 if (ret != TC_OK) {
-                    tc_p11_destroy_object(t->session.slot->module, t->session.h, h);
+                    tc_object_destroy(&t->session, h);
                     goto out;
                 }
             }

@@ -164,10 +164,13 @@ static char *serial_string(const ASN1_INTEGER *serial)
 static int asn1_time_to_time_t(const ASN1_TIME *t, time_t *out)
 {
     struct tm tm;
-    if (!ASN1_TIME_to_tm(t, &tm))
+
+    memset(&tm, 0, sizeof tm);
+    if (t == NULL || !ASN1_TIME_to_tm(t, &tm))
         return -1;
     *out = timegm(&tm);
-    return 0;
+    /* timegm answers -1 on overflow too; the one real second it stands for is no certificate's. */
+    return *out == (time_t)-1 ? -1 : 0;
 }
 
 static int push_str(char ***v, size_t *n, const char *s)
@@ -352,9 +355,12 @@ tokencert_err tc_cert_decode(const unsigned char *der, size_t len, tokencert_cer
         ret = TC_ERR_NOMEM;
         goto out;
     }
-    if (asn1_time_to_time_t(tbs->validity->not_before, &out->not_before) != 0 ||
-        asn1_time_to_time_t(tbs->validity->not_after, &out->not_after) != 0) {
-        *why = tc_strdup("the certificate's validity dates are malformed");
+    if (asn1_time_to_time_t(tbs->validity->not_before, &out->not_before) != 0) {
+        *why = tc_strdup("the certificate's notBefore date is malformed");
+        goto out;
+    }
+    if (asn1_time_to_time_t(tbs->validity->not_after, &out->not_after) != 0) {
+        *why = tc_strdup("the certificate's notAfter date is malformed");
         goto out;
     }
     out->self_signed = X509_NAME_cmp(tbs->subject, tbs->issuer) == 0;

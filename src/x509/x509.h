@@ -1,5 +1,5 @@
-/* x509/x509.h — certificates, names, requests and certificates written to the token. Never
- * installed. */
+/* x509/x509.h — certificates, names and requests (certificates are written to the token by the
+ * keys layer, tc_cert_store). Never installed. */
 #ifndef TOKENCERT_SRC_X509_X509_H
 #define TOKENCERT_SRC_X509_X509_H
 
@@ -11,7 +11,7 @@
 /* Decodes what a listing needs from a DER certificate without a full X509 parse: fingerprints
  * always (so even an unreadable certificate can be identified), the rest when it parses.
  * keyhash receives SHA-256 of the public key material (RSA modulus, or EC/EdDSA point), the
- * value the inventory pairs keys and certificates by when their CKA_IDs differ. On malformed
+ * value the inventory pairs keys and certificates by when their ids differ. On malformed
  * data returns TC_ERR_BAD_DATA with *why saying what was wrong. */
 tokencert_err tc_cert_decode(const unsigned char *der, size_t len, tokencert_cert *out,
                              unsigned char keyhash[32], char **why);
@@ -19,13 +19,6 @@ void tc_cert_clear(tokencert_cert *c);
 /* A name as RFC 4514 text (most specific RDN first), UTF-8 kept readable, control characters
  * escaped; NULL when out of memory. */
 char *tc_name_string(const X509_NAME *name);
-
-/* ---- certificates written to the token (import.c) ---- */
-/* Stores cert as a CKO_CERTIFICATE object (CKA_ID id, CKA_LABEL label, CKA_SUBJECT, CKA_ISSUER,
- * CKA_SERIAL_NUMBER, CKA_VALUE; CKA_CERTIFICATE_CATEGORY 2 when authority). An identical
- * certificate already on the token is not written again (*existed set). */
-tokencert_err tc_cert_store(tokencert_ctx *ctx, tc_session *s, X509 *cert, const unsigned char *id,
-                            size_t id_len, const char *label, int authority, int *existed);
 
 /* ---- requests (request.c) ---- */
 /* An X509_NAME from an RFC 4514 string (most specific RDN first; parsed by OpenLDAP), in DER order.

@@ -1,5 +1,5 @@
 /* test_x509.c — the shallow certificate decode agrees with OpenSSL's full parse, and refuses
- * garbage, truncated and trailing-data values without crashing. */
+ * garbage, truncated and trailing-data values and malformed dates without crashing. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -211,12 +211,50 @@ static void garbage_truncated_and_trailing_are_refused(void **state)
     fixture_free(f);
 }
 
+/* The i-th UTCTime (0x17, 13 bytes) of a DER certificate: notBefore is the first, notAfter the
+ * second. */
+static unsigned char *utctime(unsigned char *der, int len, int nth)
+{
+    int i;
+    for (i = 0; i + 15 <= len; i++)
+        if (der[i] == 0x17 && der[i + 1] == 0x0d && der[i + 14] == 'Z' && nth-- == 0)
+            return der + i + 2;
+    return NULL;
+}
+
+static void malformed_dates_are_refused(void **state)
+{
+    (void)state;
+    static const char *const expect[2] = {"the certificate's notBefore date is malformed",
+                                          "the certificate's notAfter date is malformed"};
+    unsigned char kh[32];
+    tokencert_cert c;
+    char *why = NULL;
+    int nth;
+
+    /* A month 13 is no date: the certificate is unreadable, not dated in garbage. */
+    for (nth = 0; nth < 2; nth++) {
+        fixture *f = make_cert("P-256", 0);
+        unsigned char *t = utctime(f->der, f->len, nth);
+        assert_non_null(t);
+        memcpy(t + 2, "13", 2);
+        memset(&c, 0, sizeof c);
+        assert_int_equal(tc_cert_decode(f->der, (size_t)f->len, &c, kh, &why), TC_ERR_BAD_DATA);
+        assert_string_equal(why, expect[nth]);
+        free(why);
+        why = NULL;
+        tc_cert_clear(&c);
+        fixture_free(f);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(rsa_matches_openssl),
         cmocka_unit_test(ec_and_eddsa_and_ca),
         cmocka_unit_test(garbage_truncated_and_trailing_are_refused),
+        cmocka_unit_test(malformed_dates_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
