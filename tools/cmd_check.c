@@ -2,8 +2,9 @@
  * 3 UNKNOWN), a one-line summary, JSON, and the node_exporter textfile format.
  *
  * Each credential is judged by its current certificate, as the library's one rule picks it (the
- * valid one that lasts longest). A credential whose old certificate is about to expire but whose
- * successor is already installed is OK. */
+ * valid one that lasts longest) among everything under its name on the token. A credential whose
+ * old certificate is about to expire but whose successor is already installed — beside the same
+ * key or, after a renewal with a new key, beside another — is OK. */
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdlib.h>
@@ -47,6 +48,19 @@ static void judge(judged *j, time_t now, long long warn, long long crit)
         j->state = ST_UNKNOWN;
         snprintf(j->reason, sizeof j->reason, "cannot be judged");
         return;
+    }
+    /* A renewal with a new key leaves the predecessor as a credential of its own under the same
+     * name: it is judged by the name's current certificate, so that the old certificate running
+     * out beside a newer one raises no alarm. */
+    if (j->cred->name != NULL && j->cred->name[0] != '\0') {
+        tokencert_credential_state nw, nk;
+        if (tokencert_named_classify(j->token, j->cred->name, now, &warn_p, &nw) == TC_OK &&
+            tokencert_named_classify(j->token, j->cred->name, now, &crit_p, &nk) == TC_OK &&
+            nw.current != NULL && nw.current != w.current &&
+            (w.current == NULL || nw.current->not_after > w.current->not_after)) {
+            w = nw;
+            k = nk;
+        }
     }
     if (w.current != NULL) {
         j->best = w.current;

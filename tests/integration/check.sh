@@ -175,4 +175,23 @@ tc_assert_eq 3 "$(awk '$1 == "tokencert_check_status" { print $2 }' "$M/tc.prom"
 tc_assert_eq "" "$(grep '^tokencert_certificate_not_after_seconds' "$M/tc.prom" || true)" \
     "--metrics on error: no certificate is reported"
 
+# --- a renewal with a new key: the predecessor is judged by its name's current certificate ----
+# Two keys under one label (a renewal with a new key, the lifecycle's default): the old one's
+# certificate runs out in 5.5 days, the new one's lasts two years. Neither is an alarm.
+d=$TC_DAY
+tc_fixture_keypair rekeyed c1d1 EC:prime256v1
+tc_fixture_issue rekeyed c1d1 0x10B1 $((-360 * d)) $((5 * d + 12 * TC_HOUR))
+tc_fixture_keypair rekeyed c1d2 EC:prime256v1
+tc_fixture_issue rekeyed c1d2 0x10B2 $((-1 * d)) $((730 * d + 12 * TC_HOUR))
+check_case 0 OK "pkcs11:object=rekeyed"
+check_case 0 OK "pkcs11:object=rekeyed" --warn 7d --critical 6d
+json_case 0 "$W/c-rekeyed.json" "pkcs11:object=rekeyed"
+tc_jexprs "$W/c-rekeyed.json" "sorted([c['id'], c['state'], c['sha256']] for c in j['credentials'])"
+tc_assert_eq "$(printf '[["c1d1","OK","%s"],["c1d2","OK","%s"]]' "$(tc_expected rekeyed sha256 2)" \
+    "$(tc_expected rekeyed sha256 2)")" "${R[0]-}" \
+    "rekeyed: both keys of the name are OK, judged by the new certificate"
+# The new key's certificate deleted: the old one alone is judged again, and warns.
+tc__fix_log tc_p11_login --delete-object --type cert --id c1d2
+check_case 2 CRITICAL "pkcs11:object=rekeyed" --warn 7d --critical 6d
+
 tc_finish
