@@ -8,6 +8,7 @@
  * its error message becomes the caller's error detail. */
 #include "ca/ca.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -92,14 +93,38 @@ static tokencert_err build_env(const char *softhsm_conf, const char *pin_env, ch
     return ret;
 }
 
-/* The signer's path: $TOKENCERT_LIBEXECDIR (build trees, tests) or the installed libexec
- * directory. secure_getenv: a set-id caller never takes the signer from its environment. */
+/* The signer's path: $TOKENCERT_LIBEXECDIR when set (tests); else the installed libexec
+ * directory; else, when that has no signer, the one beside this library in a build tree
+ * (BUILD/src/libtokencert.so and BUILD/libexec/tokencert-ca-sign), found through the library's
+ * own file name, so that a CLI run from the build tree (scripts/demo.sh, the benchmarks) works
+ * without an environment variable. secure_getenv: a set-id caller never takes the signer from its
+ * environment. */
 static char *signer_path(void)
 {
     const char *dir = secure_getenv("TOKENCERT_LIBEXECDIR");
-    if (dir == NULL || dir[0] == '\0')
-        dir = TOKENCERT_LIBEXECDIR_DEFAULT;
-    return tc_asprintf("%s/%s", dir, TC_CA_SIGNER);
+    char *path, *lib = NULL, *slash;
+    Dl_info info;
+
+    if (dir != NULL && dir[0] != '\0')
+        return tc_asprintf("%s/%s", dir, TC_CA_SIGNER);
+    path = tc_asprintf("%s/%s", TOKENCERT_LIBEXECDIR_DEFAULT, TC_CA_SIGNER);
+    if (path == NULL || access(path, X_OK) == 0)
+        return path;
+    if (dladdr((void *)signer_path, &info) != 0 && info.dli_fname != NULL &&
+        info.dli_fname[0] == '/' && (lib = tc_strdup(info.dli_fname)) != NULL &&
+        (slash = strrchr(lib, '/')) != NULL) {
+        char *beside;
+        *slash = '\0';
+        beside = tc_asprintf("%s/../libexec/%s", lib, TC_CA_SIGNER);
+        if (beside != NULL && access(beside, X_OK) == 0) {
+            free(path);
+            path = beside;
+        } else {
+            free(beside);
+        }
+    }
+    free(lib);
+    return path;
 }
 
 /* In the child, between fork and execve: async-signal-safe calls only. max_fd was read before
@@ -257,8 +282,8 @@ tokencert_err tc_ca_signer_run(tokencert_ctx *ctx, const char *const *args,
         wait_child(pid, &status);
         pid = -1;
         ret = tc_error(ctx, TC_ERR_INTERNAL,
-                       "the CA signer %s could not be run: %s (a build tree sets "
-                       "TOKENCERT_LIBEXECDIR to its libexec folder)",
+                       "the CA signer %s could not be run: %s (installed with tokencert; "
+                       "TOKENCERT_LIBEXECDIR names another folder)",
                        path, strerror(exec_errno));
         goto out;
     }
