@@ -37,4 +37,13 @@ ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:fast_unwind_on_mall
 UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
 LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$top/tests/lsan.supp:print_suppressions=0:fast_unwind_on_malloc=0} \
     run_suite build/asan -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DTOKENCERT_SANITIZE=ON
+# The README's first command, as a user runs it from this checkout: the whole story must end with
+# the old generation pruned and the new one the only certificate the check judges.
+echo "== demo (scripts/demo.sh, the README's first command)"
+bash scripts/demo.sh >build/demo.log 2>&1 || { cat build/demo.log; echo "demo.sh failed"; exit 1; }
+for want in "is pending" "generation 2 active" "pruned           ok       generation 1" \
+    "tokencert OK - 1 credential"; do
+    grep -q -- "$want" build/demo.log || { cat build/demo.log; echo "demo.sh: no '$want'"; exit 1; }
+done
+echo "demo: the whole story ran ($(grep -c '^\$ ' build/demo.log) commands)"
 echo "== all suites passed"
