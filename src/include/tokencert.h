@@ -319,6 +319,13 @@ TOKENCERT_API tokencert_err tokencert_token_open(tokencert_ctx *ctx, const char 
 TOKENCERT_API void tokencert_token_close(tokencert_token *t);
 TOKENCERT_API const tokencert_token_info *tokencert_token_get_info(const tokencert_token *t);
 
+/* The pkcs11: URI selecting the objects labelled label (NULL: any) with the CKA_ID id_hex (hex;
+ * NULL: any) and of class cls ("cert", "private", "public"; NULL: any) on the token token_uri
+ * selects (NULL: any token), every value percent-encoded as RFC 7512 says. NULL when token_uri,
+ * id_hex or cls is malformed, or out of memory. Free with free(). */
+TOKENCERT_API char *tokencert_object_uri(const char *token_uri, const char *label,
+                                         const char *id_hex, const char *cls);
+
 /* ---- key generation (keygen.c) ------------------------------------------------------------ */
 /* Key types, as "rsa:2048", "rsa:3072", "rsa:4096", "ec:p256", "ec:p384", "ed25519". */
 #define TOKENCERT_KEY_TYPE_DEFAULT "rsa:2048"
