@@ -96,6 +96,7 @@ int cmd_renew(int argc, char **argv)
         l.named = !due;
         code = cr != NULL ? lc_renew(&l, cr, !due, &result) : EXIT_NOT_FOUND;
     }
+    code = lc_summary(code, lc_flush(&l));
 out:
     lc_close(&l);
     return code;

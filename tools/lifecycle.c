@@ -26,6 +26,9 @@
 
 extern char **environ;
 
+static void cache_free(struct lc_cache *k);
+static int records_flush(lc *l);
+
 /* ---- small helpers ---------------------------------------------------------------------- */
 
 int lc_run_self(const char *const *args)
@@ -327,9 +330,16 @@ int lc_open(lc *l, int create, int lock)
     return creds_load(l);
 }
 
+int lc_flush(lc *l)
+{
+    return records_flush(l);
+}
+
 void lc_close(lc *l)
 {
     size_t i;
+    records_flush(l); /* what lc_flush() was not called for; its failure is said */
+    cache_free(l->cache);
     for (i = 0; i < l->n_creds; i++)
         cred_clear(&l->creds[i]);
     free(l->creds);
@@ -387,16 +397,326 @@ int lc_option(lc *l, const char *cmd, int opt, const char *arg)
     }
 }
 
+/* ---- what a run shares across its credentials ------------------------------------------ */
+
+/* A run touches each token once, however many credentials live on it: each module is loaded
+ * once, each token read once (all its objects, without logging in; each credential then picks its
+ * label out of that in memory) and opened read-write and logged in to at most once, only when a
+ * credential needs its key. A failure is remembered as well, so that the credentials after the
+ * first are told the same without asking the token (or its PIN source) again: a PIN the token
+ * rejected is never tried twice, and a one-shot PIN source (fd:N) is read once. */
+typedef struct {
+    char *module; /* NULL: the registry */
+    tokencert_ctx *ctx;
+    tokencert_err err; /* of loading */
+    char *error;       /* its detail, said again to the credentials after the first */
+} lc_module;
+
+typedef struct {
+    tokencert_ctx *ctx; /* the module's */
+    char *token_uri;    /* as the credential names it */
+    tokencert_inventory *inv;
+    tokencert_err err;
+    char *error;
+    char **written; /* labels whose objects this run changed since inv was read */
+    size_t n_written;
+} lc_scan;
+
+typedef struct {
+    tokencert_ctx *ctx;
+    char *token_uri; /* as the credential that opened it names it */
+    char *serial;    /* NULL when opening failed */
+    tokencert_token *t;
+    tokencert_err err; /* of opening */
+    int code;          /* EXIT_OK, else what opening (or locking) it gave */
+    char *error;
+    char *
+        *anchors; /* directories of the local CAs whose certificate this run put (or found) on it */
+    size_t n_anchors;
+} lc_opened;
+
+/* A result written at the end of the run (see cred_record()). */
+typedef struct {
+    const lc_cred *c;
+    char *serial;
+    time_t when;
+} lc_record;
+
+struct lc_cache {
+    lc_record *records;
+    size_t n_records;
+    lc_module **mods;
+    size_t n_mods;
+    lc_scan **scans;
+    size_t n_scans;
+    lc_opened **toks;
+    size_t n_toks;
+};
+
+static int same_str(const char *a, const char *b)
+{
+    return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
+}
+
+/* Appends p to the array *v of *n pointers; 0, or -1 when out of memory (p not taken). */
+static int ptr_push(void *vp, size_t *n, void *p)
+{
+    void ***v = vp;
+    void **nv = realloc(*v, (*n + 1) * sizeof **v);
+    if (nv == NULL)
+        return -1;
+    nv[(*n)++] = p;
+    *v = nv;
+    return 0;
+}
+
+static void cache_free(struct lc_cache *k)
+{
+    size_t i, j;
+    if (k == NULL)
+        return;
+    /* Tokens and inventories first: they belong to the modules' contexts. */
+    for (i = 0; i < k->n_toks; i++) {
+        tokencert_token_close(k->toks[i]->t);
+        free(k->toks[i]->token_uri);
+        free(k->toks[i]->serial);
+        free(k->toks[i]->error);
+        for (j = 0; j < k->toks[i]->n_anchors; j++)
+            free(k->toks[i]->anchors[j]);
+        free(k->toks[i]->anchors);
+        free(k->toks[i]);
+    }
+    for (i = 0; i < k->n_scans; i++) {
+        tokencert_inventory_free(k->scans[i]->inv);
+        free(k->scans[i]->token_uri);
+        free(k->scans[i]->error);
+        for (j = 0; j < k->scans[i]->n_written; j++)
+            free(k->scans[i]->written[j]);
+        free(k->scans[i]->written);
+        free(k->scans[i]);
+    }
+    for (i = 0; i < k->n_mods; i++) {
+        tokencert_ctx_free(k->mods[i]->ctx);
+        free(k->mods[i]->module);
+        free(k->mods[i]->error);
+        free(k->mods[i]);
+    }
+    for (i = 0; i < k->n_records; i++)
+        free(k->records[i].serial);
+    free(k->records);
+    free(k->toks);
+    free(k->scans);
+    free(k->mods);
+    free(k);
+}
+
+/* Says what failed, as cli_fail() does, with a detail kept from the first time. */
+static int fail_again(tokencert_ctx *ctx, tokencert_err err, const char *what, const char *detail)
+{
+    cli_print_warnings(ctx);
+    fprintf(stderr, "tokencert: %s: %s\n", what,
+            detail != NULL && detail[0] != '\0' ? detail : tokencert_strerror(err));
+    return cli_exit_code(err);
+}
+
+/* The context of module (NULL: the registry), loaded once per run. */
+static int cache_module(lc *l, const char *module, tokencert_ctx **out)
+{
+    lc_module *m = NULL;
+    size_t i;
+    int code;
+
+    *out = NULL;
+    if (l->cache == NULL && (l->cache = calloc(1, sizeof *l->cache)) == NULL)
+        return cli_fail(l->ctx, TC_ERR_NOMEM, "loading modules");
+    for (i = 0; i < l->cache->n_mods && m == NULL; i++)
+        if (same_str(l->cache->mods[i]->module, module))
+            m = l->cache->mods[i];
+    if (m == NULL) {
+        m = calloc(1, sizeof *m);
+        if (m == NULL || (module != NULL && (m->module = tc_strdup(module)) == NULL) ||
+            ptr_push(&l->cache->mods, &l->cache->n_mods, m) != 0) {
+            if (m != NULL)
+                free(m->module);
+            free(m);
+            return cli_fail(l->ctx, TC_ERR_NOMEM, "loading modules");
+        }
+        code = cli_new_ctx(&m->ctx);
+        if (code != EXIT_OK) {
+            m->err = TC_ERR_NOMEM;
+            return code;
+        }
+        m->err = tokencert_load_modules(m->ctx, module);
+        if (m->err != TC_OK)
+            m->error = xstrdup(tokencert_ctx_error(m->ctx));
+    }
+    if (m->ctx == NULL)
+        return EXIT_ERROR;
+    if (m->err != TC_OK)
+        return fail_again(m->ctx, m->err, "loading modules", m->error);
+    *out = m->ctx;
+    return EXIT_OK;
+}
+
+static int scan_written(const lc_scan *s, const char *label)
+{
+    size_t i;
+    for (i = 0; i < s->n_written; i++)
+        if (strcmp(s->written[i], label) == 0)
+            return 1;
+    return 0;
+}
+
+/* Everything on the tokens token_uri selects, read once per run; read again only for a label
+ * whose objects this run has changed since. */
+static lc_scan *cache_scan(lc *l, tokencert_ctx *ctx, const char *token_uri, const char *label)
+{
+    lc_scan *s = NULL;
+    size_t i;
+
+    for (i = 0; i < l->cache->n_scans && s == NULL; i++)
+        if (l->cache->scans[i]->ctx == ctx && strcmp(l->cache->scans[i]->token_uri, token_uri) == 0)
+            s = l->cache->scans[i];
+    if (s == NULL) {
+        s = calloc(1, sizeof *s);
+        if (s == NULL || (s->token_uri = tc_strdup(token_uri)) == NULL ||
+            ptr_push(&l->cache->scans, &l->cache->n_scans, s) != 0) {
+            if (s != NULL)
+                free(s->token_uri);
+            free(s);
+            return NULL;
+        }
+        s->ctx = ctx;
+    } else if (!scan_written(s, label)) {
+        return s;
+    }
+    tokencert_inventory_free(s->inv);
+    s->inv = NULL;
+    free(s->error);
+    s->error = NULL;
+    while (s->n_written > 0)
+        free(s->written[--s->n_written]);
+    s->err = tokencert_inventory_load(ctx, token_uri, NULL, 0, &s->inv);
+    if (s->err != TC_OK)
+        s->error = xstrdup(tokencert_ctx_error(ctx));
+    return s;
+}
+
+/* Notes that this run is about to change label's objects on the tokens of ctx: a later reading
+ * of that label reads the token again. */
+static void cache_written(lc *l, tokencert_ctx *ctx, const char *label)
+{
+    size_t i;
+    char *dup;
+    for (i = 0; l->cache != NULL && i < l->cache->n_scans; i++) {
+        lc_scan *s = l->cache->scans[i];
+        if (s->ctx != ctx || s->inv == NULL || scan_written(s, label))
+            continue;
+        dup = tc_strdup(label);
+        if (dup == NULL || ptr_push(&s->written, &s->n_written, dup) != 0) {
+            /* Out of memory: the whole reading is dropped instead, and made again. */
+            free(dup);
+            tokencert_inventory_free(s->inv);
+            s->inv = NULL;
+            s->err = TC_ERR_NOMEM;
+            free(s->error);
+            s->error = NULL;
+        }
+    }
+}
+
+/* Whether a credential (as the inventory groups objects) has an object labelled label. */
+static int cert_labelled(const tokencert_cert *ct, const char *label)
+{
+    return ct->label != NULL && strcmp(ct->label, label) == 0;
+}
+
+static void view_free(tokencert_inventory *v)
+{
+    size_t i, j;
+    if (v == NULL)
+        return;
+    for (i = 0; i < v->n_tokens; i++) {
+        for (j = 0; j < v->tokens[i].n_creds; j++)
+            free(v->tokens[i].creds[j].certs);
+        free(v->tokens[i].creds);
+    }
+    free(v->tokens);
+    free(v);
+}
+
+/* What tokencert_inventory_load() gives for the URI with object=label, taken out of the reading
+ * of the whole token: the credentials having an object labelled label (for a key, all its
+ * certificates; without a key, only the certificates labelled so). The view borrows every string
+ * from all; free it with view_free(). NULL with TC_ERR_NOT_FOUND when nothing is labelled so. */
+static tokencert_err inventory_view(const tokencert_inventory *all, const char *label,
+                                    tokencert_inventory **out)
+{
+    tokencert_err ret = TC_ERR_NOMEM;
+    tokencert_inventory *v = calloc(1, sizeof *v);
+    size_t i, j, k, matched = 0;
+
+    *out = NULL;
+    if (v == NULL)
+        goto out;
+    *v = *all;
+    v->tokens = NULL;
+    v->n_tokens = 0;
+    if (all->n_tokens > 0 && (v->tokens = calloc(all->n_tokens, sizeof *v->tokens)) == NULL)
+        goto out;
+    for (i = 0; i < all->n_tokens; i++) {
+        const tokencert_token_inventory *ta = &all->tokens[i];
+        tokencert_token_inventory *tv = &v->tokens[v->n_tokens++];
+        *tv = *ta;
+        tv->creds = NULL;
+        tv->n_creds = 0;
+        if (ta->n_creds > 0 && (tv->creds = calloc(ta->n_creds, sizeof *tv->creds)) == NULL)
+            goto out;
+        for (j = 0; j < ta->n_creds; j++) {
+            const tokencert_credential *ca = &ta->creds[j];
+            tokencert_credential *cv = &tv->creds[tv->n_creds];
+            int keyed =
+                ca->key != NULL && ca->key->label != NULL && strcmp(ca->key->label, label) == 0;
+            size_t n = 0;
+            for (k = 0; k < ca->n_certs; k++)
+                n += cert_labelled(&ca->certs[k], label);
+            if (!keyed && n == 0)
+                continue;
+            *cv = *ca;
+            cv->certs = NULL;
+            cv->n_certs = 0;
+            if (ca->n_certs > 0 && (cv->certs = calloc(ca->n_certs, sizeof *cv->certs)) == NULL)
+                goto out;
+            for (k = 0; k < ca->n_certs; k++)
+                if (ca->key != NULL || cert_labelled(&ca->certs[k], label))
+                    cv->certs[cv->n_certs++] = ca->certs[k];
+            tv->n_creds++;
+            matched++;
+        }
+    }
+    if (matched == 0) {
+        ret = TC_ERR_NOT_FOUND;
+        goto out;
+    }
+    *out = v;
+    v = NULL;
+    ret = TC_OK;
+out:
+    view_free(v);
+    return ret;
+}
+
 /* ---- one run on one credential ---------------------------------------------------------- */
 
 typedef struct {
     lc *l;
     lc_cred *c;
-    tokencert_ctx *ctx;
-    tokencert_token *t;
-    char *token_uri; /* the opened token's own URI */
+    tokencert_ctx *ctx; /* the run's, for the credential's module */
+    tokencert_token *t; /* the run's, opened and logged in to */
+    lc_opened *opened;  /* what the run knows of t */
+    char *token_uri;    /* the opened token's own URI */
     char *serial;
-    tokencert_inventory *inv;
+    tokencert_inventory *inv; /* the credential's label, out of the run's reading of the token */
     tokencert_state_generation *gens;
     size_t n_gens;
     tokencert_state_generation *active;
@@ -407,9 +727,7 @@ typedef struct {
 static void run_clear(run *r)
 {
     tokencert_state_generations_free(r->gens, r->n_gens);
-    tokencert_inventory_free(r->inv);
-    tokencert_token_close(r->t);
-    tokencert_ctx_free(r->ctx);
+    view_free(r->inv);
     free(r->token_uri);
     free(r->serial);
     memset(r, 0, sizeof *r);
@@ -417,15 +735,10 @@ static void run_clear(run *r)
 
 static int run_ctx(run *r)
 {
-    tokencert_err err;
     const char *module = r->l->c->module != NULL ? r->l->c->module : r->c->module;
-    int code = cli_new_ctx(&r->ctx);
-    if (code != EXIT_OK)
-        return code;
-    err = tokencert_load_modules(r->ctx, module);
-    if (err != TC_OK)
-        return cli_fail(r->ctx, err, "loading modules");
-    return EXIT_OK;
+    if (r->ctx != NULL)
+        return EXIT_OK;
+    return cache_module(r->l, module, &r->ctx);
 }
 
 static int gens_reload(run *r)
@@ -518,14 +831,22 @@ static int reconcile_with(run *r, const tokencert_state_request *open_rq, size_t
     int code;
     char home[128];
     const char *h;
+    lc_scan *scan;
 
     if (uri == NULL) {
         fprintf(stderr, "tokencert: credential '%s': token URI '%s' is not a pkcs11: URI\n",
                 r->c->name, r->c->token_uri);
         return EXIT_BAD_INPUT;
     }
-    err = tokencert_inventory_load(r->ctx, uri, NULL, 0, &r->inv);
     free(uri);
+    scan = cache_scan(l, r->ctx, r->c->token_uri, r->c->label);
+    if (scan == NULL)
+        return cli_fail(r->ctx, TC_ERR_NOMEM, "reading the token");
+    if (scan->err != TC_OK)
+        return fail_again(r->ctx, scan->err, "reading the token", scan->error);
+    view_free(r->inv);
+    r->inv = NULL;
+    err = inventory_view(scan->inv, r->c->label, &r->inv);
     if (err == TC_ERR_NOT_FOUND) {
         r->inv = NULL;
     } else if (err != TC_OK) {
@@ -627,29 +948,75 @@ static int reconcile(run *r)
     return code;
 }
 
+/* Opens the credential's token read-write and logs in, once per run: the credentials after the
+ * first on the same token share the session, the login and the token lock (and a failure). */
 static int open_token(run *r)
 {
     tokencert_login_opts lo;
     tokencert_err err;
     const tokencert_token_info *ti;
+    lc *l = r->l;
+    lc_opened *o = NULL;
+    const char *serial = NULL;
+    size_t i;
+    int code = run_ctx(r);
 
-    cli_login_opts(r->l->c, &lo);
-    if (lo.pin_source == NULL)
-        lo.pin_source = r->c->pin_source;
-    err = tokencert_token_open(r->ctx, r->c->token_uri, &lo,
-                               TOKENCERT_OPEN_RW | TOKENCERT_OPEN_LOGIN, &r->t);
-    if (err != TC_OK)
-        return cli_fail(r->ctx, err, "opening the token");
-    ti = tokencert_token_get_info(r->t);
+    if (code != EXIT_OK)
+        return code;
+    /* The same token named by another URI is the same token: the reading says which it is. */
+    if (r->inv != NULL && r->inv->n_tokens == 1)
+        serial = r->inv->tokens[0].token.serial;
+    for (i = 0; i < l->cache->n_toks && o == NULL; i++) {
+        lc_opened *k = l->cache->toks[i];
+        if (k->ctx == r->ctx && (strcmp(k->token_uri, r->c->token_uri) == 0 ||
+                                 (serial != NULL && same_str(k->serial, serial))))
+            o = k;
+    }
+    if (o == NULL) {
+        o = calloc(1, sizeof *o);
+        if (o == NULL || (o->token_uri = tc_strdup(r->c->token_uri)) == NULL ||
+            ptr_push(&l->cache->toks, &l->cache->n_toks, o) != 0) {
+            if (o != NULL)
+                free(o->token_uri);
+            free(o);
+            return cli_fail(r->ctx, TC_ERR_NOMEM, "opening the token");
+        }
+        o->ctx = r->ctx;
+        cli_login_opts(l->c, &lo);
+        if (lo.pin_source == NULL)
+            lo.pin_source = r->c->pin_source;
+        err = tokencert_token_open(r->ctx, r->c->token_uri, &lo,
+                                   TOKENCERT_OPEN_RW | TOKENCERT_OPEN_LOGIN, &o->t);
+        if (err != TC_OK) {
+            o->err = err;
+            o->error = xstrdup(tokencert_ctx_error(r->ctx));
+            o->code = fail_again(r->ctx, err, "opening the token", o->error);
+            return o->code;
+        }
+        ti = tokencert_token_get_info(o->t);
+        o->serial = xstrdup(ti->serial);
+        err = tokencert_state_lock_token(l->st, ti->serial, l->wait_seconds);
+        if (err != TC_OK) {
+            o->error = tc_asprintf("tokencert: %s\n", tokencert_ctx_error(l->ctx));
+            o->code = EXIT_IO;
+            fputs(o->error != NULL ? o->error : "tokencert: locking the token failed\n", stderr);
+            return o->code;
+        }
+    } else if (o->code != EXIT_OK) {
+        if (o->t == NULL)
+            return fail_again(r->ctx, o->err, "opening the token", o->error);
+        fputs(o->error != NULL ? o->error : "tokencert: locking the token failed\n", stderr);
+        return o->code;
+    }
+    ti = tokencert_token_get_info(o->t);
+    r->t = o->t;
+    r->opened = o;
     free(r->token_uri);
     r->token_uri = xstrdup(ti->uri);
     free(r->serial);
     r->serial = xstrdup(ti->serial);
-    err = tokencert_state_lock_token(r->l->st, ti->serial, r->l->wait_seconds);
-    if (err != TC_OK) {
-        fprintf(stderr, "tokencert: %s\n", tokencert_ctx_error(r->l->ctx));
-        return EXIT_IO;
-    }
+    /* What this credential does next changes its objects on the token. */
+    cache_written(l, r->ctx, r->c->label);
     return EXIT_OK;
 }
 
@@ -696,28 +1063,26 @@ static int defer(run *r, const char **result)
 }
 
 /* Records the credential in the store (first run, or after a deferral). */
-static int cred_record(run *r, const char *last_result, const char *last_error)
+static int record_put(lc *l, const lc_cred *c, const char *serial, time_t when,
+                      const char *last_result, const char *last_error)
 {
-    lc *l = r->l;
     tokencert_state_credential sc, old;
     int had;
 
-    if (l->st == NULL || l->dry_run)
-        return EXIT_OK;
     memset(&old, 0, sizeof old);
-    had = tokencert_state_credential_get(l->st, r->c->name, &old) == TC_OK;
+    had = tokencert_state_credential_get(l->st, c->name, &old) == TC_OK;
     sc = old;
-    sc.name = r->c->name;
+    sc.name = c->name;
     if (!had) {
-        sc.token_uri = r->c->token_uri;
-        sc.label = r->c->label;
-        sc.ca = r->c->ca;
-        sc.module = r->c->module;
-        sc.created = tc_now();
+        sc.token_uri = c->token_uri;
+        sc.label = c->label;
+        sc.ca = c->ca;
+        sc.module = c->module;
+        sc.created = when;
     }
-    if (r->serial != NULL)
-        sc.token_serial = r->serial;
-    sc.last_run = tc_now();
+    if (serial != NULL)
+        sc.token_serial = (char *)serial;
+    sc.last_run = when;
     sc.last_result = (char *)last_result;
     sc.last_error = (char *)last_error;
     sc.deferred_since = 0;
@@ -727,6 +1092,57 @@ static int cred_record(run *r, const char *last_result, const char *last_error)
     }
     tokencert_state_credential_clear(&old);
     return EXIT_OK;
+}
+
+/* Records the credential in the store (first run, or after a deferral). "Not due" — what most
+ * credentials are at most runs — is kept until the end of the run and written for all of them in
+ * one transaction (records_flush()): one write per credential would make the timer's run cost
+ * more than the listing it amounts to. Losing it to a crash loses only the time of that run. */
+static int cred_record(run *r, const char *last_result, const char *last_error)
+{
+    lc *l = r->l;
+    lc_record *rec;
+
+    if (l->st == NULL || l->dry_run)
+        return EXIT_OK;
+    if (l->cache != NULL && last_error == NULL && strcmp(last_result, "not due") == 0) {
+        rec = realloc(l->cache->records, (l->cache->n_records + 1) * sizeof *rec);
+        if (rec != NULL) {
+            l->cache->records = rec;
+            rec = &rec[l->cache->n_records++];
+            rec->c = r->c;
+            rec->serial = xstrdup(r->serial);
+            rec->when = tc_now();
+            return EXIT_OK;
+        }
+    }
+    return record_put(l, r->c, r->serial, tc_now(), last_result, last_error);
+}
+
+/* Writes the records cred_record() kept: the exit code of the first failure, else EXIT_OK. */
+static int records_flush(lc *l)
+{
+    size_t i;
+    int code = EXIT_OK, c;
+
+    if (l->cache == NULL || l->cache->n_records == 0 || l->st == NULL)
+        return EXIT_OK;
+    if (tokencert_state_begin(l->st) != TC_OK)
+        code = cli_fail(l->ctx, TC_ERR_IO, "recording the credentials");
+    for (i = 0; code == EXIT_OK && i < l->cache->n_records; i++) {
+        c = record_put(l, l->cache->records[i].c, l->cache->records[i].serial,
+                       l->cache->records[i].when, "not due", NULL);
+        if (c != EXIT_OK)
+            code = c;
+    }
+    if (code == EXIT_OK && tokencert_state_commit(l->st) != TC_OK)
+        code = cli_fail(l->ctx, TC_ERR_IO, "recording the credentials");
+    if (code != EXIT_OK)
+        tokencert_state_rollback(l->st);
+    for (i = 0; i < l->cache->n_records; i++)
+        free(l->cache->records[i].serial);
+    l->cache->n_records = 0;
+    return code;
 }
 
 /* ---- hooks ------------------------------------------------------------------------------ */
@@ -1322,24 +1738,36 @@ static const tokencert_state_request *newest_completed(const tokencert_state_req
  * by hand, or on another token), from the certificate the last completed request installed. */
 static char *current_sans(run *r)
 {
-    unsigned char *der = NULL;
+    unsigned char *der = NULL, md[32];
+    unsigned int md_len = 0;
     size_t len = 0, n = 0;
     tokencert_state_request *rqs = NULL;
-    const tokencert_state_request *q;
-    char *out = NULL;
+    const tokencert_state_request *q = NULL;
+    char *out = NULL, sha[96];
 
+    if (tokencert_state_requests(r->l->st, r->c->name, 0, &rqs, &n) == TC_OK)
+        q = newest_completed(rqs, n);
     if (r->active_cert != NULL) {
-        if (tokencert_export(r->t, r->active_cert->uri, 0, &der, &len) != TC_OK)
-            return tc_strdup("");
-        out = sans_of_der(der, len);
+        /* The store's copy when it is the certificate on the token: the token is not read. */
+        if (q != NULL && q->cert != NULL &&
+            EVP_Digest(q->cert, q->cert_len, md, &md_len, EVP_sha256(), NULL) == 1 &&
+            md_len == sizeof md) {
+            tc_hex_upper(md, md_len, ':', sha);
+            if (strcmp(sha, r->active_cert->sha256) == 0) {
+                out = sans_of_der(q->cert, q->cert_len);
+                goto out;
+            }
+        }
+        if (tokencert_export(r->t, r->active_cert->uri, 0, &der, &len) == TC_OK)
+            out = sans_of_der(der, len);
         free(der);
-        return out;
+        goto out;
     }
-    if (tokencert_state_requests(r->l->st, r->c->name, 0, &rqs, &n) == TC_OK &&
-        (q = newest_completed(rqs, n)) != NULL)
+    if (q != NULL)
         /* The certificate, else what was requested (enroll keeps no copy). */
         out = q->cert != NULL ? sans_of_der(q->cert, q->cert_len)
                               : tc_strdup(q->san != NULL ? q->san : "");
+out:
     tokencert_state_requests_free(rqs, n);
     return out != NULL ? out : tc_strdup("");
 }
@@ -1376,6 +1804,26 @@ static char *current_key_type(run *r)
 }
 
 /* Installs the issued certificate (and the CA's) and switches over in one transaction. */
+static int anchor_on_token(const run *r)
+{
+    size_t i;
+    for (i = 0; r->opened != NULL && r->c->ca_dir != NULL && i < r->opened->n_anchors; i++)
+        if (strcmp(r->opened->anchors[i], r->c->ca_dir) == 0)
+            return 1;
+    return 0;
+}
+
+static void anchor_put(run *r)
+{
+    char *dir;
+    if (r->opened == NULL || r->c->ca_dir == NULL || anchor_on_token(r))
+        return;
+    dir = tc_strdup(r->c->ca_dir);
+    /* Out of memory: the next credential only asks the token again. */
+    if (dir != NULL && ptr_push(&r->opened->anchors, &r->opened->n_anchors, dir) != 0)
+        free(dir);
+}
+
 static int install(run *r, tokencert_state_request *rq, const char **result)
 {
     lc *l = r->l;
@@ -1429,7 +1877,9 @@ static int install(run *r, tokencert_state_request *rq, const char **result)
         in[0].data = rq->cert;
         in[0].len = rq->cert_len;
         in[0].name = "the issued certificate";
-        if (strcmp(r->c->ca_protocol, "local") == 0 &&
+        /* The local CA's certificate goes onto the token beside the first certificate it issued
+         * there; once this run has put it there (or found it), the others need not ask. */
+        if (strcmp(r->c->ca_protocol, "local") == 0 && !anchor_on_token(r) &&
             tokencert_ca_cert(r->ctx, r->c->ca_dir, &ca_der, &ca_len) == TC_OK) {
             in[1].data = ca_der;
             in[1].len = ca_len;
@@ -1448,6 +1898,8 @@ static int install(run *r, tokencert_state_request *rq, const char **result)
             return cli_exit_code(err) != EXIT_OK ? cli_exit_code(err) : EXIT_ERROR;
         }
         tokencert_import_items_free(items, n_items);
+        if (n_in == 2)
+            anchor_put(r);
         if (!again) {
             code = set_state(r, rq, TOKENCERT_RS_INSTALLED);
             if (code != EXIT_OK)
@@ -2036,9 +2488,9 @@ int lc_prune(lc *l, lc_cred *c, long long grace, int *n_pruned)
     memset(&r, 0, sizeof r);
     r.l = l;
     r.c = c;
-    code = run_ctx(&r);
-    if (code == EXIT_OK)
-        code = gens_reload(&r);
+    /* Decided from the store: the token is opened (its module loaded) only for something to
+     * delete. */
+    code = gens_reload(&r);
     if (code != EXIT_OK)
         goto out;
     tokencert_state_requests(l->st, c->name, 0, &rqs, &n_rqs);
@@ -2185,7 +2637,7 @@ int lc_status(lc *l, lc_cred *c, json_object *out)
     memset(&sc, 0, sizeof sc);
     r.l = l;
     r.c = c;
-    code = run_ctx(&r);
+    code = l->st != NULL ? run_ctx(&r) : EXIT_OK;
     if (code != EXIT_OK)
         goto out;
     {
