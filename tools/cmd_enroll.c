@@ -89,8 +89,9 @@ static void record_state(lc *l, tokencert_state_request *rq, tokencert_request_s
         free(rq->last_error);
         rq->last_error = tc_strdup(why);
     }
-    if (rq->id != 0)
-        tokencert_state_request_update(l->st, rq);
+    if (rq->id != 0 && tokencert_state_request_update(l->st, rq) != TC_OK)
+        fprintf(stderr, "tokencert: recording request %lld failed: %s\n", rq->id,
+                tokencert_ctx_error(l->ctx));
 }
 
 /* The enrollment failed and left the token as it found it: the store forgets the credential and
@@ -162,7 +163,9 @@ static void record_installed(lc *l, tokencert_state_request *rq, const tokencert
         sc.token_serial = tc_strdup(ti->serial);
         free(sc.last_result);
         sc.last_result = tc_strdup("enrolled");
-        tokencert_state_credential_put(l->st, &sc);
+        if (tokencert_state_credential_put(l->st, &sc) != TC_OK)
+            fprintf(stderr, "tokencert: recording the credential failed: %s\n",
+                    tokencert_ctx_error(l->ctx));
         tokencert_state_credential_clear(&sc);
     }
     lc_event(l, rq->credential, "installed", "ok", "generation 1 active (serial %s)",

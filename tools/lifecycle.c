@@ -918,14 +918,21 @@ static int reconcile_with(run *r, const tokencert_state_request *open_rq, size_t
         /* Only among what is on the tokens present: an active certificate on a token that is
          * not here stays active (it is not gone, only elsewhere). */
         if (best != NULL && best != r->active && foreign_token(r, NULL) == NULL) {
-            if (r->active != NULL) {
+            /* Both or neither: never two active generations, nor none. */
+            int ok = tokencert_state_begin(l->st) == TC_OK;
+            if (ok && r->active != NULL) {
                 r->active->state = TOKENCERT_GEN_SUPERSEDED;
                 r->active->superseded = now;
-                tokencert_state_generation_update(l->st, r->active);
+                ok = tokencert_state_generation_update(l->st, r->active) == TC_OK;
             }
             best->state = TOKENCERT_GEN_ACTIVE;
-            if (tokencert_state_generation_update(l->st, best) != TC_OK)
-                return cli_fail(l->ctx, TC_ERR_IO, "recording a generation");
+            ok = ok && tokencert_state_generation_update(l->st, best) == TC_OK &&
+                 tokencert_state_commit(l->st) == TC_OK;
+            if (!ok) {
+                code = cli_fail(l->ctx, TC_ERR_IO, "recording a generation");
+                tokencert_state_rollback(l->st);
+                return code;
+            }
             code = gens_reload(r);
             if (code != EXIT_OK)
                 return code;
@@ -1045,7 +1052,10 @@ static int defer_on(run *r, const char **result, const char *foreign, const char
                 r->c->name, r->c->token_uri);
     if (l->st != NULL && !l->dry_run && sc.name != NULL) {
         sc.deferred_since = tc_now();
-        tokencert_state_credential_put(l->st, &sc);
+        if (tokencert_state_credential_put(l->st, &sc) != TC_OK) {
+            tokencert_state_credential_clear(&sc);
+            return cli_fail(l->ctx, TC_ERR_IO, "recording the deferral");
+        }
         if (foreign != NULL)
             lc_event(l, r->c->name, "deferred", "other token",
                      "token serial %s present; the credential is on serial %s", foreign, home);
@@ -1246,7 +1256,18 @@ typedef struct {
     size_t cert_len;
     char *handle;
     char *reason;
+    long long retry_after; /* pending: seconds the CA asked to wait (Retry-After); 0: not said */
 } ca_result;
+
+/* When to ask the CA again about a pending request: when it said (Retry-After; a week at most, so
+ * that a wild value does not silence the timer), else in an hour. */
+static time_t next_poll_after(const ca_result *res)
+{
+    long long wait = res->retry_after > 0 ? res->retry_after : 3600;
+    if (wait > 7 * 86400)
+        wait = 7 * 86400;
+    return tc_now() + (time_t)wait;
+}
 
 static void ca_result_clear(ca_result *res)
 {
@@ -1386,7 +1407,13 @@ static void local_submit(run *r, tokencert_state_request *rq, const unsigned cha
     free(rq->ca_request_id);
     rq->ca_request_id = tc_asprintf("%lld", req.id);
     rq->state = TOKENCERT_RS_PENDING;
-    tokencert_state_request_update(r->l->st, rq);
+    if (tokencert_state_request_update(r->l->st, rq) != TC_OK) {
+        /* Not asked to issue what the store could not record: the next run submits anew. */
+        res->kind = CA_ERROR;
+        res->reason =
+            tc_asprintf("recording CA request %lld: %s", req.id, tokencert_ctx_error(r->l->ctx));
+        return;
+    }
     if (auto_approve)
         local_issue(r->ctx, c->ca_dir, req.id, res);
     else
@@ -1612,7 +1639,9 @@ static void request_fail(run *r, tokencert_state_request *rq, tokencert_request_
     rq->next_poll = tc_now() + backoff;
     free(rq->last_error);
     rq->last_error = xstrdup(why);
-    tokencert_state_request_update(r->l->st, rq);
+    if (tokencert_state_request_update(r->l->st, rq) != TC_OK)
+        fprintf(stderr, "tokencert: %s: recording the failure of request %lld: %s\n", r->c->name,
+                rq->id, tokencert_ctx_error(r->l->ctx));
     lc_event(r->l, r->c->name, "failed", "failed", "request %lld: %s", rq->id, why);
     fprintf(stderr, "tokencert: %s: request %lld failed: %s\n", r->c->name, rq->id, why);
 }
@@ -2104,7 +2133,7 @@ static int drive(run *r, tokencert_state_request *rq, const char **result)
             lc_event(l, r->c->name, "issued", "ok", "request %lld", rq->id);
             continue;
         case CA_PENDING:
-            rq->next_poll = tc_now() + 3600;
+            rq->next_poll = next_poll_after(&res);
             code = set_state(r, rq, TOKENCERT_RS_PENDING);
             ca_result_clear(&res);
             if (code != EXIT_OK)
@@ -2152,7 +2181,12 @@ static int newest_open(lc *l, const char *name, tokencert_state_request *out)
     for (i = 0; i + 1 < n; i++) {
         /* Older open requests were overtaken by a newer one. */
         v[i].state = TOKENCERT_RS_ABANDONED;
-        tokencert_state_request_update(l->st, &v[i]);
+        if (tokencert_state_request_update(l->st, &v[i]) != TC_OK) {
+            tokencert_state_request_clear(out);
+            memset(out, 0, sizeof *out);
+            tokencert_state_requests_free(v, n);
+            return -1;
+        }
     }
     tokencert_state_requests_free(v, n);
     return 1;
@@ -2237,7 +2271,10 @@ static int renew_one(lc *l, lc_cred *c, int force, int poll_only, const char **r
             rq.state = TOKENCERT_RS_ABANDONED;
             free(rq.last_error);
             rq.last_error = tc_asprintf("given up: its key is on token serial %s", home);
-            tokencert_state_request_update(l->st, &rq);
+            if (tokencert_state_request_update(l->st, &rq) != TC_OK) {
+                code = cli_fail(l->ctx, TC_ERR_IO, "recording the request");
+                goto out;
+            }
             lc_event(l, c->name, "abandoned", "other token",
                      "request %lld: its key is on token serial %s; renewing on serial %s", rq.id,
                      home, foreign);
@@ -2332,8 +2369,12 @@ static int renew_one(lc *l, lc_cred *c, int force, int poll_only, const char **r
         ca_poll(&r, &rq, &res);
         if (res.kind == CA_PENDING) {
             rq.state = TOKENCERT_RS_PENDING;
-            rq.next_poll = tc_now() + 3600;
-            tokencert_state_request_update(l->st, &rq);
+            rq.next_poll = next_poll_after(&res);
+            if (tokencert_state_request_update(l->st, &rq) != TC_OK) {
+                ca_result_clear(&res);
+                code = cli_fail(l->ctx, TC_ERR_IO, "recording the request");
+                goto out;
+            }
             printf("%s: request %lld is pending at CA '%s' (CA request %s); tokencert poll "
                    "installs the certificate once it is issued\n",
                    c->name, rq.id, c->ca, rq.ca_request_id ? rq.ca_request_id : "-");
@@ -2349,7 +2390,11 @@ static int renew_one(lc *l, lc_cred *c, int force, int poll_only, const char **r
             rq.cert_len = res.cert_len;
             res.cert = NULL;
             rq.state = TOKENCERT_RS_ISSUED;
-            tokencert_state_request_update(l->st, &rq);
+            if (tokencert_state_request_update(l->st, &rq) != TC_OK) {
+                ca_result_clear(&res);
+                code = cli_fail(l->ctx, TC_ERR_IO, "recording the issued certificate");
+                goto out;
+            }
             lc_event(l, c->name, "issued", "ok", "request %lld", rq.id);
         }
         ca_result_clear(&res);
@@ -2585,8 +2630,11 @@ int lc_prune(lc *l, lc_cred *c, long long grace, int *n_pruned)
         }
         free(q->key_id);
         q->key_id = NULL;
-        tokencert_state_request_update(l->st, q);
         free(uri);
+        if (tokencert_state_request_update(l->st, q) != TC_OK) {
+            code = cli_fail(l->ctx, TC_ERR_IO, "recording the prune");
+            goto out;
+        }
     }
     code = EXIT_OK;
 out:
