@@ -8,14 +8,21 @@ set -euo pipefail
 . "$(dirname "$0")/../lib/harness.sh"
 
 tc_require_tokencert
-tc_require_tool openssl sqlite3 python3 pkcs11-tool
+tc_require_tool openssl python3 pkcs11-tool
 tc_world_init
 W=$TC_WORLD
+# What the store holds, read through history --json (its file's schema is not a test interface):
+# store PY-EXPR over j, the history document (docs/json-schema.md) [STATE_DIR]
+store() {
+    TOKENCERT_STATE_DIR=${2:-$TOKENCERT_STATE_DIR} "$TOKENCERT" history --json \
+        >"$TC_WORLD/history.json" 2>"$TC_WORLD/history.err" ||
+        tc_fail "history --json: $(cat "$TC_WORLD/history.err")"
+    tc_json "$TC_WORLD/history.json" "$1"
+}
 SECOND=tokencert-second
 tc_world_new_token "$SECOND"
 T1="pkcs11:token=$TOKEN_LABEL"
 T2="pkcs11:token=$SECOND"
-DB=$TOKENCERT_STATE_DIR/state.db
 mkdir -p "$W/etc"
 
 tc_expect_exit 0 "$TOKENCERT" ca init --ca-dir "$W/ca-north" --subject "CN=North Federation CA"
@@ -64,7 +71,7 @@ tc_assert_eq "CN=3333333333,O=Practice C" "$(cert_field "$SECOND" office-c subje
 tc_assert_eq "CN=North Federation CA" "$(cert_field "$SECOND" office-c issuer)" "office-c: from its CA"
 tc_assert_eq 0 "$(n_objects "$TOKEN_LABEL" office-c)" "office-c: nothing on the first token"
 tc_assert_eq 2 "$(n_objects "$TOKEN_LABEL" office-d)" "office-d: its new key pair waits for the retry, no certificate"
-tc_assert_eq "failed" "$(sqlite3 "$DB" "SELECT state FROM requests WHERE credential = 'office-d'")" \
+tc_assert_eq "failed" "$(store '[r["state"] for r in j["requests"] if r["credential"] == "office-d"][0]')" \
     "office-d: its request is marked failed"
 
 "$TOKENCERT" status --json >"$W/s.json" 2>/dev/null || true
@@ -77,16 +84,16 @@ tc_assert_match "$(tc_json "$W/s.json" '[c["last_error"] for c in j if c["name"]
 tc_expect_exit 1 "$TOKENCERT" renew --all --due
 tc_assert_match "$TC_OUT" "office-a: not due" "second run: office-a not due"
 tc_assert_match "$TC_ERR" "office-d: request [0-9]+ failed .*next try after" "second run: office-d waits"
-tc_assert_eq 3 "$(sqlite3 "$DB" "SELECT count(*) FROM generations")" "second run: no new generation"
+tc_assert_eq 3 "$(store 'len(j["generations"])')" "second run: no new generation"
 
 # office-a renewed with its current key (--reuse-key): a second certificate under the same
 # CKA_ID; once the first has expired beyond the grace period, prune deletes that certificate and
 # keeps the key the second one still uses.
 export TOKENCERT_TEST_CLOCK=enable
-key_a=$(sqlite3 "$DB" "SELECT key_id FROM generations WHERE credential = 'office-a' AND number = 1")
+key_a=$(store '[g["key_id"] for g in j["generations"] if g["credential"] == "office-a" and g["generation"] == 1][0]')
 TOKENCERT_TEST_NOW=+300d tc_expect_exit 0 "$TOKENCERT" renew office-a --reuse-key
 tc_assert_match "$TC_OUT" "office-a: generation 2 installed and active" "reuse-key: generation 2"
-tc_assert_eq "$key_a" "$(sqlite3 "$DB" "SELECT key_id FROM generations WHERE credential = 'office-a' AND number = 2")" \
+tc_assert_eq "$key_a" "$(TOKENCERT_TEST_NOW=+300d store '[g["key_id"] for g in j["generations"] if g["credential"] == "office-a" and g["generation"] == 2][0]')" \
     "reuse-key: the same key"
 tc_assert_eq 4 "$(n_objects "$TOKEN_LABEL" office-a)" "reuse-key: one key pair, two certificates"
 TOKENCERT_TEST_NOW=+400d tc_expect_exit 0 "$TOKENCERT" prune --module "$MODULE" --pin-source env:PIN
