@@ -412,10 +412,18 @@ typedef struct {
     char *error;       /* its detail, said again to the credentials after the first */
 } lc_module;
 
+/* Where a label occurs in a reading: the credential creds[cred] of tokens[token]. */
+typedef struct {
+    const char *label;
+    size_t token, cred;
+} lc_label_at;
+
 typedef struct {
     tokencert_ctx *ctx; /* the module's */
     char *token_uri;    /* as the credential names it */
     tokencert_inventory *inv;
+    lc_label_at *index; /* every label in inv, sorted: each credential finds its own in O(log N) */
+    size_t n_index;
     tokencert_err err;
     char *error;
     char **written; /* labels whose objects this run changed since inv was read */
@@ -487,6 +495,7 @@ static void cache_free(struct lc_cache *k)
         free(k->toks[i]);
     }
     for (i = 0; i < k->n_scans; i++) {
+        free(k->scans[i]->index);
         tokencert_inventory_free(k->scans[i]->inv);
         free(k->scans[i]->token_uri);
         free(k->scans[i]->error);
@@ -567,6 +576,43 @@ static int scan_written(const lc_scan *s, const char *label)
     return 0;
 }
 
+static int cmp_label_at(const void *pa, const void *pb)
+{
+    const lc_label_at *a = pa, *b = pb;
+    int c = strcmp(a->label, b->label);
+    if (c != 0)
+        return c;
+    if (a->token != b->token)
+        return a->token < b->token ? -1 : 1;
+    return a->cred < b->cred ? -1 : a->cred > b->cred;
+}
+
+/* Indexes the reading by label: the key's label and every certificate's, per credential. */
+static tokencert_err scan_index(lc_scan *s)
+{
+    size_t i, j, k, n = 0;
+    const tokencert_inventory *inv = s->inv;
+
+    for (i = 0; i < inv->n_tokens; i++)
+        for (j = 0; j < inv->tokens[i].n_creds; j++)
+            n += 1 + inv->tokens[i].creds[j].n_certs;
+    s->index = calloc(n > 0 ? n : 1, sizeof *s->index);
+    if (s->index == NULL)
+        return TC_ERR_NOMEM;
+    for (i = 0; i < inv->n_tokens; i++)
+        for (j = 0; j < inv->tokens[i].n_creds; j++) {
+            const tokencert_credential *c = &inv->tokens[i].creds[j];
+            if (c->key != NULL && c->key->label != NULL)
+                s->index[s->n_index++] = (lc_label_at){c->key->label, i, j};
+            for (k = 0; k < c->n_certs; k++)
+                if (c->certs[k].label != NULL)
+                    s->index[s->n_index++] = (lc_label_at){c->certs[k].label, i, j};
+        }
+    if (s->n_index > 1)
+        qsort(s->index, s->n_index, sizeof *s->index, cmp_label_at);
+    return TC_OK;
+}
+
 /* Everything on the tokens token_uri selects, read once per run; read again only for a label
  * whose objects this run has changed since. */
 static lc_scan *cache_scan(lc *l, tokencert_ctx *ctx, const char *token_uri, const char *label)
@@ -592,11 +638,16 @@ static lc_scan *cache_scan(lc *l, tokencert_ctx *ctx, const char *token_uri, con
     }
     tokencert_inventory_free(s->inv);
     s->inv = NULL;
+    free(s->index);
+    s->index = NULL;
+    s->n_index = 0;
     free(s->error);
     s->error = NULL;
     while (s->n_written > 0)
         free(s->written[--s->n_written]);
     s->err = tokencert_inventory_load(ctx, token_uri, NULL, 0, &s->inv);
+    if (s->err == TC_OK)
+        s->err = scan_index(s);
     if (s->err != TC_OK)
         s->error = xstrdup(tokencert_ctx_error(ctx));
     return s;
@@ -647,14 +698,16 @@ static void view_free(tokencert_inventory *v)
 
 /* What tokencert_inventory_load() gives for the URI with object=label, taken out of the reading
  * of the whole token: the credentials having an object labelled label (for a key, all its
- * certificates; without a key, only the certificates labelled so). The view borrows every string
- * from all; free it with view_free(). NULL with TC_ERR_NOT_FOUND when nothing is labelled so. */
-static tokencert_err inventory_view(const tokencert_inventory *all, const char *label,
+ * certificates; without a key, only the certificates labelled so), found through the reading's
+ * label index. The view borrows every string from the reading; free it with view_free(). NULL with
+ * TC_ERR_NOT_FOUND when nothing is labelled so. */
+static tokencert_err inventory_view(const lc_scan *scan, const char *label,
                                     tokencert_inventory **out)
 {
     tokencert_err ret = TC_ERR_NOMEM;
+    const tokencert_inventory *all = scan->inv;
     tokencert_inventory *v = calloc(1, sizeof *v);
-    size_t i, j, k, matched = 0;
+    size_t lo = 0, hi = scan->n_index, i, k, matched = 0;
 
     *out = NULL;
     if (v == NULL)
@@ -665,34 +718,40 @@ static tokencert_err inventory_view(const tokencert_inventory *all, const char *
     if (all->n_tokens > 0 && (v->tokens = calloc(all->n_tokens, sizeof *v->tokens)) == NULL)
         goto out;
     for (i = 0; i < all->n_tokens; i++) {
-        const tokencert_token_inventory *ta = &all->tokens[i];
-        tokencert_token_inventory *tv = &v->tokens[v->n_tokens++];
-        *tv = *ta;
-        tv->creds = NULL;
-        tv->n_creds = 0;
-        if (ta->n_creds > 0 && (tv->creds = calloc(ta->n_creds, sizeof *tv->creds)) == NULL)
+        v->tokens[i] = all->tokens[i];
+        v->tokens[i].creds = NULL;
+        v->tokens[i].n_creds = 0;
+    }
+    v->n_tokens = all->n_tokens;
+    /* The first entry of the label (the index is sorted by label, token, credential). */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(scan->index[mid].label, label) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (i = lo; i < scan->n_index && strcmp(scan->index[i].label, label) == 0; i++) {
+        const lc_label_at *at = &scan->index[i];
+        const tokencert_credential *ca = &all->tokens[at->token].creds[at->cred];
+        tokencert_token_inventory *tv = &v->tokens[at->token];
+        tokencert_credential *cv, *grown;
+        if (i > lo && at->token == at[-1].token && at->cred == at[-1].cred)
+            continue; /* the key and a certificate, or two certificates, with the label */
+        grown = realloc(tv->creds, (tv->n_creds + 1) * sizeof *tv->creds);
+        if (grown == NULL)
             goto out;
-        for (j = 0; j < ta->n_creds; j++) {
-            const tokencert_credential *ca = &ta->creds[j];
-            tokencert_credential *cv = &tv->creds[tv->n_creds];
-            int keyed =
-                ca->key != NULL && ca->key->label != NULL && strcmp(ca->key->label, label) == 0;
-            size_t n = 0;
-            for (k = 0; k < ca->n_certs; k++)
-                n += cert_labelled(&ca->certs[k], label);
-            if (!keyed && n == 0)
-                continue;
-            *cv = *ca;
-            cv->certs = NULL;
-            cv->n_certs = 0;
-            if (ca->n_certs > 0 && (cv->certs = calloc(ca->n_certs, sizeof *cv->certs)) == NULL)
-                goto out;
-            for (k = 0; k < ca->n_certs; k++)
-                if (ca->key != NULL || cert_labelled(&ca->certs[k], label))
-                    cv->certs[cv->n_certs++] = ca->certs[k];
-            tv->n_creds++;
-            matched++;
-        }
+        tv->creds = grown;
+        cv = &tv->creds[tv->n_creds++];
+        *cv = *ca;
+        cv->certs = NULL;
+        cv->n_certs = 0;
+        if (ca->n_certs > 0 && (cv->certs = calloc(ca->n_certs, sizeof *cv->certs)) == NULL)
+            goto out;
+        for (k = 0; k < ca->n_certs; k++)
+            if (ca->key != NULL || cert_labelled(&ca->certs[k], label))
+                cv->certs[cv->n_certs++] = ca->certs[k];
+        matched++;
     }
     if (matched == 0) {
         ret = TC_ERR_NOT_FOUND;
@@ -846,7 +905,7 @@ static int reconcile_with(run *r, const tokencert_state_request *open_rq, size_t
         return fail_again(r->ctx, scan->err, "reading the token", scan->error);
     view_free(r->inv);
     r->inv = NULL;
-    err = inventory_view(scan->inv, r->c->label, &r->inv);
+    err = inventory_view(scan, r->c->label, &r->inv);
     if (err == TC_ERR_NOT_FOUND) {
         r->inv = NULL;
     } else if (err != TC_OK) {

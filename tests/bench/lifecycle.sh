@@ -22,6 +22,7 @@ options:
   --min-runs N      hyperfine runs per timed command (default 5)
   --tmpdir DIR      where the tokens go (default: /dev/shm when writable, else $TMPDIR or /tmp)
   --keep            keep the work directory (tokens, spy logs, outputs)
+  --no-renewals     skip the two "all due" runs (the longest part: N renewals each)
   --module PATH     SoftHSM module (default /usr/lib/softhsm/libsofthsm2.so)
   --spy PATH        OpenSC pkcs11-spy (default /usr/lib/x86_64-linux-gnu/pkcs11-spy.so)
 EOF
@@ -31,6 +32,7 @@ counts="10 100 1000"
 min_runs=5
 tmpbase=""
 keep=0
+renewals=1
 module=/usr/lib/softhsm/libsofthsm2.so
 spy=/usr/lib/x86_64-linux-gnu/pkcs11-spy.so
 label=bench
@@ -48,6 +50,7 @@ while [ $# -gt 0 ]; do
     --min-runs) need_arg "$1" $#; min_runs=$2; shift 2 ;;
     --tmpdir) need_arg "$1" $#; tmpbase=$2; shift 2 ;;
     --keep) keep=1; shift ;;
+    --no-renewals) renewals=0; shift ;;
     --module) need_arg "$1" $#; module=$2; shift 2 ;;
     --spy) need_arg "$1" $#; spy=$2; shift 2 ;;
     -h | --help) usage; exit 0 ;;
@@ -215,6 +218,7 @@ for n in $counts; do
     done
     # Everything due: renewed in one run (one login, one reading of the token). First the
     # adopted certificates (their SANs read from the token), then again (the store has them).
+    [ "$renewals" -eq 1 ] || continue
     conf "$tok/spy.conf" "$spy" 100y
     for pass in "all due" "all due again"; do
         name=renew_${pass// /_}
