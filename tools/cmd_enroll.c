@@ -108,10 +108,15 @@ static void forget_request(lc *l, tokencert_state_request *rq, const char *why)
  * found, and the enrollment forgotten. When the key cannot be removed (the token went away), the
  * request stays open (failed after key generation): the next run uses that key. */
 static void drop_request(lc *l, tokencert_state_request *rq, tokencert_token *t,
-                         const tokencert_keygen_result *kr, const char *why)
+                         const tokencert_keygen_result *kr, const char *why_in)
 {
+    /* A copy: why is often the context's error detail, which removing the key replaces (and a
+     * dangling detail used to end up in the store as the request's last error). */
+    char *why = why_in != NULL ? tc_strdup(why_in) : NULL;
+
     if (remove_key(t, kr)) {
         forget_request(l, rq, why);
+        free(why);
         return;
     }
     rq->failed_at = TOKENCERT_RS_KEY_GENERATED;
@@ -121,6 +126,7 @@ static void drop_request(lc *l, tokencert_state_request *rq, tokencert_token *t,
             "tokencert: the key '%s' stays on the token; tokencert enroll (the same command) or "
             "tokencert renew %s continues with it\n",
             rq->credential, rq->credential);
+    free(why);
 }
 
 /* The first generation: active at once. */

@@ -450,7 +450,20 @@ typedef struct {
     time_t when;
 } lc_record;
 
+/* The store as it was when a read-only run (status) first asked: one query per table for the run
+ * instead of several per credential. */
+typedef struct {
+    int loaded;
+    tokencert_state_generation *gens; /* pruned left out */
+    size_t n_gens;
+    tokencert_state_request *rqs;
+    size_t n_rqs;
+    tokencert_state_credential *creds;
+    size_t n_creds;
+} lc_snapshot;
+
 struct lc_cache {
+    lc_snapshot snap;
     lc_record *records;
     size_t n_records;
     lc_module **mods;
@@ -510,6 +523,9 @@ static void cache_free(struct lc_cache *k)
         free(k->mods[i]->error);
         free(k->mods[i]);
     }
+    tokencert_state_generations_free(k->snap.gens, k->snap.n_gens);
+    tokencert_state_requests_free(k->snap.rqs, k->snap.n_rqs);
+    tokencert_state_credentials_free(k->snap.creds, k->snap.n_creds);
     for (i = 0; i < k->n_records; i++)
         free(k->records[i].serial);
     free(k->records);
@@ -765,6 +781,170 @@ out:
     return ret;
 }
 
+/* ---- reading the store ------------------------------------------------------------------ */
+
+static char *dup_or_null(const char *v, int *failed)
+{
+    char *d;
+    if (v == NULL)
+        return NULL;
+    d = tc_strdup(v);
+    if (d == NULL)
+        *failed = 1;
+    return d;
+}
+
+static int snapshot(lc *l)
+{
+    lc_snapshot *sn = &l->cache->snap;
+    if (sn->loaded)
+        return 0;
+    if (tokencert_state_generations(l->st, NULL, 0, &sn->gens, &sn->n_gens) != TC_OK ||
+        tokencert_state_requests(l->st, NULL, 0, &sn->rqs, &sn->n_rqs) != TC_OK ||
+        tokencert_state_credentials(l->st, &sn->creds, &sn->n_creds) != TC_OK)
+        return -1;
+    sn->loaded = 1;
+    return 0;
+}
+
+static int use_snapshot(lc *l)
+{
+    return l->read_only && l->cache != NULL && snapshot(l) == 0;
+}
+
+/* tokencert_state_generations(), from the snapshot in a read-only run. */
+static tokencert_err st_generations(lc *l, const char *name, tokencert_state_generation **out,
+                                    size_t *n)
+{
+    const lc_snapshot *sn;
+    size_t i, k = 0;
+    int failed = 0;
+
+    if (!use_snapshot(l))
+        return tokencert_state_generations(l->st, name, 0, out, n);
+    sn = &l->cache->snap;
+    *out = NULL;
+    *n = 0;
+    for (i = 0; i < sn->n_gens; i++)
+        k += strcmp(sn->gens[i].credential, name) == 0;
+    if (k == 0)
+        return TC_OK;
+    if ((*out = calloc(k, sizeof **out)) == NULL)
+        return TC_ERR_NOMEM;
+    for (i = 0; i < sn->n_gens; i++) {
+        const tokencert_state_generation *g = &sn->gens[i];
+        tokencert_state_generation *d;
+        if (strcmp(g->credential, name) != 0)
+            continue;
+        d = &(*out)[(*n)++];
+        *d = *g;
+        d->credential = dup_or_null(g->credential, &failed);
+        d->token_serial = dup_or_null(g->token_serial, &failed);
+        d->key_id = dup_or_null(g->key_id, &failed);
+        d->cert_sha256 = dup_or_null(g->cert_sha256, &failed);
+        d->serial = dup_or_null(g->serial, &failed);
+        d->subject = dup_or_null(g->subject, &failed);
+        d->issuer = dup_or_null(g->issuer, &failed);
+    }
+    if (failed) {
+        tokencert_state_generations_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+        return TC_ERR_NOMEM;
+    }
+    return TC_OK;
+}
+
+/* tokencert_state_requests(), from the snapshot in a read-only run. */
+static tokencert_err st_requests(lc *l, const char *name, int open_only,
+                                 tokencert_state_request **out, size_t *n)
+{
+    const lc_snapshot *sn;
+    size_t i, k = 0;
+    int failed = 0;
+
+    if (!use_snapshot(l))
+        return tokencert_state_requests(l->st, name, open_only, out, n);
+    sn = &l->cache->snap;
+    *out = NULL;
+    *n = 0;
+    for (i = 0; i < sn->n_rqs; i++)
+        k += strcmp(sn->rqs[i].credential, name) == 0 &&
+             (!open_only || tokencert_request_state_open(sn->rqs[i].state));
+    if (k == 0)
+        return TC_OK;
+    if ((*out = calloc(k, sizeof **out)) == NULL)
+        return TC_ERR_NOMEM;
+    for (i = 0; i < sn->n_rqs; i++) {
+        const tokencert_state_request *q = &sn->rqs[i];
+        tokencert_state_request *d;
+        if (strcmp(q->credential, name) != 0 ||
+            (open_only && !tokencert_request_state_open(q->state)))
+            continue;
+        d = &(*out)[(*n)++];
+        *d = *q;
+        d->credential = dup_or_null(q->credential, &failed);
+        d->token_serial = dup_or_null(q->token_serial, &failed);
+        d->key_id = dup_or_null(q->key_id, &failed);
+        d->key_type = dup_or_null(q->key_type, &failed);
+        d->subject = dup_or_null(q->subject, &failed);
+        d->san = dup_or_null(q->san, &failed);
+        d->ca = dup_or_null(q->ca, &failed);
+        d->ca_request_id = dup_or_null(q->ca_request_id, &failed);
+        d->transaction_id = dup_or_null(q->transaction_id, &failed);
+        d->last_error = dup_or_null(q->last_error, &failed);
+        d->cert = NULL;
+        if (q->cert != NULL) {
+            d->cert = malloc(q->cert_len > 0 ? q->cert_len : 1);
+            if (d->cert == NULL)
+                failed = 1;
+            else
+                memcpy(d->cert, q->cert, q->cert_len);
+        }
+    }
+    if (failed) {
+        tokencert_state_requests_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+        return TC_ERR_NOMEM;
+    }
+    return TC_OK;
+}
+
+/* tokencert_state_credential_get(), from the snapshot in a read-only run. */
+static tokencert_err st_credential_get(lc *l, const char *name, tokencert_state_credential *out)
+{
+    const lc_snapshot *sn;
+    size_t i;
+    int failed = 0;
+
+    if (!use_snapshot(l))
+        return tokencert_state_credential_get(l->st, name, out);
+    sn = &l->cache->snap;
+    for (i = 0; i < sn->n_creds; i++) {
+        const tokencert_state_credential *c = &sn->creds[i];
+        if (strcmp(c->name, name) != 0)
+            continue;
+        *out = *c;
+        out->name = dup_or_null(c->name, &failed);
+        out->token_uri = dup_or_null(c->token_uri, &failed);
+        out->token_serial = dup_or_null(c->token_serial, &failed);
+        out->label = dup_or_null(c->label, &failed);
+        out->ca = dup_or_null(c->ca, &failed);
+        out->ca_dir = dup_or_null(c->ca_dir, &failed);
+        out->module = dup_or_null(c->module, &failed);
+        out->last_result = dup_or_null(c->last_result, &failed);
+        out->last_error = dup_or_null(c->last_error, &failed);
+        if (failed) {
+            tokencert_state_credential_clear(out);
+            memset(out, 0, sizeof *out);
+            return TC_ERR_NOMEM;
+        }
+        return TC_OK;
+    }
+    return TC_ERR_NOT_FOUND;
+}
+
 /* ---- one run on one credential ---------------------------------------------------------- */
 
 typedef struct {
@@ -807,7 +987,7 @@ static int gens_reload(run *r)
     r->gens = NULL;
     r->n_gens = 0;
     r->active = NULL;
-    if (tokencert_state_generations(r->l->st, r->c->name, 0, &r->gens, &r->n_gens) != TC_OK)
+    if (st_generations(r->l, r->c->name, &r->gens, &r->n_gens) != TC_OK)
         return cli_fail(r->l->ctx, TC_ERR_IO, "reading the state store");
     for (i = 0; i < r->n_gens; i++)
         if (r->gens[i].state == TOKENCERT_GEN_ACTIVE)
@@ -1007,7 +1187,7 @@ static int reconcile(run *r)
     size_t n_open = 0;
     int code;
 
-    if (tokencert_state_requests(r->l->st, r->c->name, 1, &open_rq, &n_open) != TC_OK)
+    if (st_requests(r->l, r->c->name, 1, &open_rq, &n_open) != TC_OK)
         return cli_fail(r->l->ctx, TC_ERR_IO, "reading the state store");
     code = reconcile_with(r, open_rq, n_open);
     tokencert_state_requests_free(open_rq, n_open);
@@ -2229,7 +2409,7 @@ static int newest_open(lc *l, const char *name, tokencert_state_request *out)
 {
     tokencert_state_request *v = NULL;
     size_t n = 0, i;
-    if (tokencert_state_requests(l->st, name, 1, &v, &n) != TC_OK)
+    if (st_requests(l, name, 1, &v, &n) != TC_OK)
         return -1;
     if (n == 0) {
         tokencert_state_requests_free(v, n);
@@ -2759,8 +2939,8 @@ int lc_status(lc *l, lc_cred *c, json_object *out)
     code = EXIT_OK;
     if (l->st != NULL) {
         have = newest_open(l, c->name, &rq) > 0;
-        tokencert_state_credential_get(l->st, c->name, &sc);
-        tokencert_state_requests(l->st, c->name, 0, &all, &n_all);
+        st_credential_get(l, c->name, &sc);
+        st_requests(l, c->name, 0, &all, &n_all);
     }
     foreign = present ? foreign_token(&r, have ? &rq : NULL) : NULL;
     home = home_token(&r, have ? &rq : NULL);
