@@ -454,6 +454,9 @@ typedef struct {
  * instead of several per credential. */
 typedef struct {
     int loaded;
+    int failed;     /* given up: everything is read from the store */
+    char **written; /* credentials this run wrote: read from the store again, not from here */
+    size_t n_written;
     tokencert_state_generation *gens; /* pruned left out */
     size_t n_gens;
     tokencert_state_request *rqs;
@@ -523,6 +526,9 @@ static void cache_free(struct lc_cache *k)
         free(k->mods[i]->error);
         free(k->mods[i]);
     }
+    for (i = 0; i < k->snap.n_written; i++)
+        free(k->snap.written[i]);
+    free(k->snap.written);
     tokencert_state_generations_free(k->snap.gens, k->snap.n_gens);
     tokencert_state_requests_free(k->snap.rqs, k->snap.n_rqs);
     tokencert_state_credentials_free(k->snap.creds, k->snap.n_creds);
@@ -801,18 +807,76 @@ static int snapshot(lc *l)
         return 0;
     if (tokencert_state_generations(l->st, NULL, 0, &sn->gens, &sn->n_gens) != TC_OK ||
         tokencert_state_requests(l->st, NULL, 0, &sn->rqs, &sn->n_rqs) != TC_OK ||
-        tokencert_state_credentials(l->st, &sn->creds, &sn->n_creds) != TC_OK)
+        tokencert_state_credentials(l->st, &sn->creds, &sn->n_creds) != TC_OK) {
+        sn->failed = 1; /* each credential then reads (and reports) for itself */
         return -1;
+    }
     sn->loaded = 1;
     return 0;
 }
 
-static int use_snapshot(lc *l)
+static int snapshot_written(const lc *l, const char *name)
 {
-    return l->read_only && l->cache != NULL && snapshot(l) == 0;
+    size_t i;
+    for (i = 0; i < l->cache->snap.n_written; i++)
+        if (strcmp(l->cache->snap.written[i], name) == 0)
+            return 1;
+    return 0;
 }
 
-/* tokencert_state_generations(), from the snapshot in a read-only run. */
+/* Whether name's rows may be read from the snapshot: a run that reads it (status, renew, poll:
+ * the only writer while it holds the store's lock, or a reader) and has not written them since. */
+static int use_snapshot(lc *l, const char *name)
+{
+    return l->snapshot && l->cache != NULL && !l->cache->snap.failed &&
+           !snapshot_written(l, name) && snapshot(l) == 0;
+}
+
+/* Every write of the engine goes through these: the credential's rows are read from the store
+ * from then on. When that cannot be noted (out of memory), the snapshot is given up. */
+static void note_written(lc *l, const char *name)
+{
+    char *dup;
+    if (l->cache == NULL || name == NULL || snapshot_written(l, name))
+        return;
+    dup = tc_strdup(name);
+    if (dup == NULL || ptr_push(&l->cache->snap.written, &l->cache->snap.n_written, dup) != 0) {
+        free(dup);
+        l->cache->snap.failed = 1;
+    }
+}
+
+static tokencert_err st_generation_add(lc *l, tokencert_state_generation *g)
+{
+    note_written(l, g->credential);
+    return tokencert_state_generation_add(l->st, g);
+}
+
+static tokencert_err st_generation_update(lc *l, const tokencert_state_generation *g)
+{
+    note_written(l, g->credential);
+    return tokencert_state_generation_update(l->st, g);
+}
+
+static tokencert_err st_request_add(lc *l, tokencert_state_request *q)
+{
+    note_written(l, q->credential);
+    return tokencert_state_request_add(l->st, q);
+}
+
+static tokencert_err st_request_update(lc *l, tokencert_state_request *q)
+{
+    note_written(l, q->credential);
+    return tokencert_state_request_update(l->st, q);
+}
+
+static tokencert_err st_credential_put(lc *l, const tokencert_state_credential *c)
+{
+    note_written(l, c->name);
+    return tokencert_state_credential_put(l->st, c);
+}
+
+/* tokencert_state_generations(), from the snapshot when it may be used. */
 static tokencert_err st_generations(lc *l, const char *name, tokencert_state_generation **out,
                                     size_t *n)
 {
@@ -820,7 +884,7 @@ static tokencert_err st_generations(lc *l, const char *name, tokencert_state_gen
     size_t i, k = 0;
     int failed = 0;
 
-    if (!use_snapshot(l))
+    if (!use_snapshot(l, name))
         return tokencert_state_generations(l->st, name, 0, out, n);
     sn = &l->cache->snap;
     *out = NULL;
@@ -855,7 +919,7 @@ static tokencert_err st_generations(lc *l, const char *name, tokencert_state_gen
     return TC_OK;
 }
 
-/* tokencert_state_requests(), from the snapshot in a read-only run. */
+/* tokencert_state_requests(), from the snapshot when it may be used. */
 static tokencert_err st_requests(lc *l, const char *name, int open_only,
                                  tokencert_state_request **out, size_t *n)
 {
@@ -863,7 +927,7 @@ static tokencert_err st_requests(lc *l, const char *name, int open_only,
     size_t i, k = 0;
     int failed = 0;
 
-    if (!use_snapshot(l))
+    if (!use_snapshot(l, name))
         return tokencert_state_requests(l->st, name, open_only, out, n);
     sn = &l->cache->snap;
     *out = NULL;
@@ -911,14 +975,14 @@ static tokencert_err st_requests(lc *l, const char *name, int open_only,
     return TC_OK;
 }
 
-/* tokencert_state_credential_get(), from the snapshot in a read-only run. */
+/* tokencert_state_credential_get(), from the snapshot when it may be used. */
 static tokencert_err st_credential_get(lc *l, const char *name, tokencert_state_credential *out)
 {
     const lc_snapshot *sn;
     size_t i;
     int failed = 0;
 
-    if (!use_snapshot(l))
+    if (!use_snapshot(l, name))
         return tokencert_state_credential_get(l->st, name, out);
     sn = &l->cache->snap;
     for (i = 0; i < sn->n_creds; i++) {
@@ -1133,7 +1197,7 @@ static int reconcile_with(run *r, const tokencert_state_request *open_rq, size_t
                 g.not_before = ct->not_before;
                 g.not_after = ct->not_after;
                 g.installed = now;
-                if (tokencert_state_generation_add(l->st, &g) != TC_OK)
+                if (st_generation_add(l, &g) != TC_OK)
                     return cli_fail(l->ctx, TC_ERR_IO, "recording a generation");
                 lc_event(l, r->c->name, "adopted", "ok",
                          "certificate %s (serial %s) found on the token", ct->sha256, ct->serial);
@@ -1162,10 +1226,10 @@ static int reconcile_with(run *r, const tokencert_state_request *open_rq, size_t
             if (ok && r->active != NULL) {
                 r->active->state = TOKENCERT_GEN_SUPERSEDED;
                 r->active->superseded = now;
-                ok = tokencert_state_generation_update(l->st, r->active) == TC_OK;
+                ok = st_generation_update(l, r->active) == TC_OK;
             }
             best->state = TOKENCERT_GEN_ACTIVE;
-            ok = ok && tokencert_state_generation_update(l->st, best) == TC_OK &&
+            ok = ok && st_generation_update(l, best) == TC_OK &&
                  tokencert_state_commit(l->st) == TC_OK;
             if (!ok) {
                 code = cli_fail(l->ctx, TC_ERR_IO, "recording a generation");
@@ -1291,7 +1355,7 @@ static int defer_on(run *r, const char **result, const char *foreign, const char
                 r->c->name, r->c->token_uri);
     if (l->st != NULL && !l->dry_run && sc.name != NULL) {
         sc.deferred_since = tc_now();
-        if (tokencert_state_credential_put(l->st, &sc) != TC_OK) {
+        if (st_credential_put(l, &sc) != TC_OK) {
             tokencert_state_credential_clear(&sc);
             return cli_fail(l->ctx, TC_ERR_IO, "recording the deferral");
         }
@@ -1335,7 +1399,7 @@ static int record_put(lc *l, const lc_cred *c, const char *serial, time_t when,
     sc.last_result = (char *)last_result;
     sc.last_error = (char *)last_error;
     sc.deferred_since = 0;
-    if (tokencert_state_credential_put(l->st, &sc) != TC_OK) {
+    if (st_credential_put(l, &sc) != TC_OK) {
         tokencert_state_credential_clear(&old);
         return cli_fail(l->ctx, TC_ERR_IO, "recording the credential");
     }
@@ -1646,7 +1710,7 @@ static void local_submit(run *r, tokencert_state_request *rq, const unsigned cha
     free(rq->ca_request_id);
     rq->ca_request_id = tc_asprintf("%lld", req.id);
     rq->state = TOKENCERT_RS_PENDING;
-    if (tokencert_state_request_update(r->l->st, rq) != TC_OK) {
+    if (st_request_update(r->l, rq) != TC_OK) {
         /* Not asked to issue what the store could not record: the next run submits anew. */
         res->kind = CA_ERROR;
         res->reason =
@@ -1878,7 +1942,7 @@ static void request_fail(run *r, tokencert_state_request *rq, tokencert_request_
     rq->next_poll = tc_now() + backoff;
     free(rq->last_error);
     rq->last_error = xstrdup(why);
-    if (tokencert_state_request_update(r->l->st, rq) != TC_OK)
+    if (st_request_update(r->l, rq) != TC_OK)
         fprintf(stderr, "tokencert: %s: recording the failure of request %lld: %s\n", r->c->name,
                 rq->id, tokencert_ctx_error(r->l->ctx));
     lc_event(r->l, r->c->name, "failed", "failed", "request %lld: %s", rq->id, why);
@@ -1888,7 +1952,7 @@ static void request_fail(run *r, tokencert_state_request *rq, tokencert_request_
 static int set_state(run *r, tokencert_state_request *rq, tokencert_request_state s)
 {
     rq->state = s;
-    if (tokencert_state_request_update(r->l->st, rq) != TC_OK)
+    if (st_request_update(r->l, rq) != TC_OK)
         return cli_fail(r->l->ctx, TC_ERR_IO, "recording the request");
     return EXIT_OK;
 }
@@ -2217,13 +2281,13 @@ static int install(run *r, tokencert_state_request *rq, const char **result)
             continue;
         r->gens[i].state = TOKENCERT_GEN_SUPERSEDED;
         r->gens[i].superseded = g.installed;
-        if (tokencert_state_generation_update(l->st, &r->gens[i]) != TC_OK)
+        if (st_generation_update(l, &r->gens[i]) != TC_OK)
             goto db_fail;
     }
-    if (tokencert_state_generation_add(l->st, &g) != TC_OK)
+    if (st_generation_add(l, &g) != TC_OK)
         goto db_fail;
     rq->state = TOKENCERT_RS_ACTIVE;
-    if (tokencert_state_request_update(l->st, rq) != TC_OK)
+    if (st_request_update(l, rq) != TC_OK)
         goto db_fail;
     if (tokencert_state_commit(l->st) != TC_OK)
         goto db_fail;
@@ -2420,7 +2484,7 @@ static int newest_open(lc *l, const char *name, tokencert_state_request *out)
     for (i = 0; i + 1 < n; i++) {
         /* Older open requests were overtaken by a newer one. */
         v[i].state = TOKENCERT_RS_ABANDONED;
-        if (tokencert_state_request_update(l->st, &v[i]) != TC_OK) {
+        if (st_request_update(l, &v[i]) != TC_OK) {
             tokencert_state_request_clear(out);
             memset(out, 0, sizeof *out);
             tokencert_state_requests_free(v, n);
@@ -2510,7 +2574,7 @@ static int renew_one(lc *l, lc_cred *c, int force, int poll_only, const char **r
             rq.state = TOKENCERT_RS_ABANDONED;
             free(rq.last_error);
             rq.last_error = tc_asprintf("given up: its key is on token serial %s", home);
-            if (tokencert_state_request_update(l->st, &rq) != TC_OK) {
+            if (st_request_update(l, &rq) != TC_OK) {
                 code = cli_fail(l->ctx, TC_ERR_IO, "recording the request");
                 goto out;
             }
@@ -2609,7 +2673,7 @@ static int renew_one(lc *l, lc_cred *c, int force, int poll_only, const char **r
         if (res.kind == CA_PENDING) {
             rq.state = TOKENCERT_RS_PENDING;
             rq.next_poll = next_poll_after(&res);
-            if (tokencert_state_request_update(l->st, &rq) != TC_OK) {
+            if (st_request_update(l, &rq) != TC_OK) {
                 ca_result_clear(&res);
                 code = cli_fail(l->ctx, TC_ERR_IO, "recording the request");
                 goto out;
@@ -2629,7 +2693,7 @@ static int renew_one(lc *l, lc_cred *c, int force, int poll_only, const char **r
             rq.cert_len = res.cert_len;
             res.cert = NULL;
             rq.state = TOKENCERT_RS_ISSUED;
-            if (tokencert_state_request_update(l->st, &rq) != TC_OK) {
+            if (st_request_update(l, &rq) != TC_OK) {
                 ca_result_clear(&res);
                 code = cli_fail(l->ctx, TC_ERR_IO, "recording the issued certificate");
                 goto out;
@@ -2714,7 +2778,7 @@ static int renew_one(lc *l, lc_cred *c, int force, int poll_only, const char **r
         code = cred_record(&r, "renewing", NULL);
         if (code != EXIT_OK)
             goto out;
-        if (tokencert_state_request_add(l->st, &rq) != TC_OK) {
+        if (st_request_add(l, &rq) != TC_OK) {
             code = cli_fail(l->ctx, TC_ERR_IO, "recording the request");
             goto out;
         }
@@ -2827,7 +2891,7 @@ int lc_prune(lc *l, lc_cred *c, long long grace, int *n_pruned)
         free(uri);
         g->state = TOKENCERT_GEN_PRUNED;
         g->pruned = now;
-        if (tokencert_state_generation_update(l->st, g) != TC_OK) {
+        if (st_generation_update(l, g) != TC_OK) {
             code = cli_fail(l->ctx, TC_ERR_IO, "recording the prune");
             goto out;
         }
@@ -2870,7 +2934,7 @@ int lc_prune(lc *l, lc_cred *c, long long grace, int *n_pruned)
         free(q->key_id);
         q->key_id = NULL;
         free(uri);
-        if (tokencert_state_request_update(l->st, q) != TC_OK) {
+        if (st_request_update(l, q) != TC_OK) {
             code = cli_fail(l->ctx, TC_ERR_IO, "recording the prune");
             goto out;
         }

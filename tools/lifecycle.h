@@ -43,9 +43,9 @@ typedef struct {
     int dry_run;
     int key_policy; /* 0 as configured, 1 --rekey, 2 --reuse-key */
     int wait_seconds;
-    int quiet;     /* no per-credential "not due" lines */
-    int named;     /* renew NAME: the credential may move onto another token with its label */
-    int read_only; /* status: the store is read once for the run (it writes nothing) */
+    int quiet;    /* no per-credential "not due" lines */
+    int named;    /* renew NAME: the credential may move onto another token with its label */
+    int snapshot; /* status, renew, poll: the store is read once for the run (see st_requests) */
     time_t started;
     tokencert_ctx *ctx; /* for configuration and state errors */
     tokencert_config *cfg;
