@@ -89,8 +89,9 @@ static void record_state(lc *l, tokencert_state_request *rq, tokencert_request_s
         free(rq->last_error);
         rq->last_error = tc_strdup(why);
     }
-    if (rq->id != 0)
-        tokencert_state_request_update(l->st, rq);
+    if (rq->id != 0 && tokencert_state_request_update(l->st, rq) != TC_OK)
+        fprintf(stderr, "tokencert: recording request %lld failed: %s\n", rq->id,
+                tokencert_ctx_error(l->ctx));
 }
 
 /* The enrollment failed and left the token as it found it: the store forgets the credential and
@@ -107,10 +108,15 @@ static void forget_request(lc *l, tokencert_state_request *rq, const char *why)
  * found, and the enrollment forgotten. When the key cannot be removed (the token went away), the
  * request stays open (failed after key generation): the next run uses that key. */
 static void drop_request(lc *l, tokencert_state_request *rq, tokencert_token *t,
-                         const tokencert_keygen_result *kr, const char *why)
+                         const tokencert_keygen_result *kr, const char *why_in)
 {
+    /* A copy: why is often the context's error detail, which removing the key replaces (and a
+     * dangling detail used to end up in the store as the request's last error). */
+    char *why = why_in != NULL ? tc_strdup(why_in) : NULL;
+
     if (remove_key(t, kr)) {
         forget_request(l, rq, why);
+        free(why);
         return;
     }
     rq->failed_at = TOKENCERT_RS_KEY_GENERATED;
@@ -120,6 +126,7 @@ static void drop_request(lc *l, tokencert_state_request *rq, tokencert_token *t,
             "tokencert: the key '%s' stays on the token; tokencert enroll (the same command) or "
             "tokencert renew %s continues with it\n",
             rq->credential, rq->credential);
+    free(why);
 }
 
 /* The first generation: active at once. */
@@ -162,7 +169,9 @@ static void record_installed(lc *l, tokencert_state_request *rq, const tokencert
         sc.token_serial = tc_strdup(ti->serial);
         free(sc.last_result);
         sc.last_result = tc_strdup("enrolled");
-        tokencert_state_credential_put(l->st, &sc);
+        if (tokencert_state_credential_put(l->st, &sc) != TC_OK)
+            fprintf(stderr, "tokencert: recording the credential failed: %s\n",
+                    tokencert_ctx_error(l->ctx));
         tokencert_state_credential_clear(&sc);
     }
     lc_event(l, rq->credential, "installed", "ok", "generation 1 active (serial %s)",

@@ -6,6 +6,114 @@
 #include "help_history.h"
 #include "lifecycle.h"
 
+static void jstr(json_object *o, const char *k, const char *v)
+{
+    json_object_object_add(o, k, v != NULL ? json_object_new_string(v) : NULL);
+}
+
+static void jtime(json_object *o, const char *k, time_t t)
+{
+    char iso[32];
+    if (t == 0) {
+        json_object_object_add(o, k, NULL);
+        return;
+    }
+    tc_time_iso(t, iso, sizeof iso);
+    json_object_object_add(o, k, json_object_new_string(iso));
+}
+
+static json_object *request_json(const tokencert_state_request *q)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "id", json_object_new_int64(q->id));
+    jstr(o, "credential", q->credential);
+    jstr(o, "state", tokencert_request_state_name(q->state));
+    jstr(o, "failed_at",
+         q->state == TOKENCERT_RS_FAILED ? tokencert_request_state_name(q->failed_at) : NULL);
+    jstr(o, "ca", q->ca);
+    jstr(o, "ca_request_id", q->ca_request_id);
+    jstr(o, "token_serial", q->token_serial);
+    jstr(o, "key_id", q->key_id);
+    json_object_object_add(o, "key_reused", json_object_new_boolean(q->key_reused));
+    jstr(o, "key_type", q->key_type);
+    jstr(o, "subject", q->subject);
+    jstr(o, "san", q->san);
+    json_object_object_add(o, "certificate", json_object_new_boolean(q->cert != NULL));
+    jtime(o, "created", q->created);
+    jtime(o, "updated", q->updated);
+    jtime(o, "next_poll", q->next_poll);
+    json_object_object_add(o, "attempts", json_object_new_int(q->attempts));
+    jstr(o, "last_error", q->last_error);
+    return o;
+}
+
+static json_object *generation_json(const tokencert_state_generation *g)
+{
+    json_object *o = json_object_new_object();
+    jstr(o, "credential", g->credential);
+    json_object_object_add(o, "generation", json_object_new_int64(g->number));
+    jstr(o, "state", tokencert_generation_state_name(g->state));
+    jstr(o, "token_serial", g->token_serial);
+    jstr(o, "key_id", g->key_id);
+    jstr(o, "sha256", g->cert_sha256);
+    jstr(o, "serial", g->serial);
+    jstr(o, "subject", g->subject);
+    jstr(o, "issuer", g->issuer);
+    jtime(o, "not_before", g->not_before);
+    jtime(o, "not_after", g->not_after);
+    jtime(o, "installed", g->installed);
+    jtime(o, "superseded", g->superseded);
+    jtime(o, "pruned", g->pruned);
+    json_object_object_add(o, "request",
+                           g->request != 0 ? json_object_new_int64(g->request) : NULL);
+    return o;
+}
+
+/* The history document (docs/json-schema.md): the events, and every request and generation the
+ * store holds for the credential (or all), pruned and abandoned ones included. */
+static int history_json(lc *l, const char *name, const tokencert_state_event *ev, size_t n)
+{
+    json_object *doc = json_object_new_object(), *arr = json_object_new_array();
+    tokencert_state_request *rq = NULL;
+    tokencert_state_generation *gen = NULL;
+    size_t n_rq = 0, n_gen = 0, i;
+    int code = EXIT_OK;
+
+    if (l->st != NULL && (tokencert_state_requests(l->st, name, 0, &rq, &n_rq) != TC_OK ||
+                          tokencert_state_generations(l->st, name, 1, &gen, &n_gen) != TC_OK)) {
+        code = cli_fail(l->ctx, TC_ERR_IO, "reading the state store");
+        goto out;
+    }
+    json_object_object_add(doc, "version", json_object_new_int(1));
+    for (i = 0; i < n; i++) {
+        json_object *o = json_object_new_object();
+        jtime(o, "time", ev[i].time);
+        jstr(o, "credential", ev[i].credential);
+        jstr(o, "event", ev[i].event);
+        jstr(o, "result", ev[i].result);
+        jstr(o, "detail", ev[i].detail);
+        json_object_array_add(arr, o);
+    }
+    json_object_object_add(doc, "events", arr);
+    arr = json_object_new_array();
+    for (i = 0; i < n_rq; i++)
+        json_object_array_add(arr, request_json(&rq[i]));
+    json_object_object_add(doc, "requests", arr);
+    arr = json_object_new_array();
+    for (i = 0; i < n_gen; i++)
+        json_object_array_add(arr, generation_json(&gen[i]));
+    json_object_object_add(doc, "generations", arr);
+    arr = NULL;
+    printf("%s\n", json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY |
+                                                           JSON_C_TO_STRING_NOSLASHESCAPE));
+out:
+    json_object_put(arr);
+    json_object_put(doc);
+    tokencert_state_requests_free(rq, n_rq);
+    tokencert_state_generations_free(gen, n_gen);
+    return code;
+}
+
 int cmd_history(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -55,23 +163,7 @@ int cmd_history(int argc, char **argv)
         goto out;
     }
     if (json) {
-        json_object *arr = json_object_new_array();
-        for (i = 0; i < n; i++) {
-            json_object *o = json_object_new_object();
-            tc_time_iso(ev[i].time, when, sizeof when);
-            json_object_object_add(o, "time", json_object_new_string(when));
-            json_object_object_add(o, "credential",
-                                   ev[i].credential ? json_object_new_string(ev[i].credential)
-                                                    : NULL);
-            json_object_object_add(o, "event", json_object_new_string(ev[i].event));
-            json_object_object_add(o, "result", json_object_new_string(ev[i].result));
-            json_object_object_add(o, "detail",
-                                   ev[i].detail ? json_object_new_string(ev[i].detail) : NULL);
-            json_object_array_add(arr, o);
-        }
-        printf("%s\n", json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PRETTY |
-                                                               JSON_C_TO_STRING_NOSLASHESCAPE));
-        json_object_put(arr);
+        code = history_json(&l, name, ev, n);
     } else if (n == 0) {
         printf("no history yet\n");
     } else {

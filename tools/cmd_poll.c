@@ -36,6 +36,7 @@ int cmd_poll(int argc, char **argv)
     }
     if (argc - optind > 1)
         return cli_usage_error("poll", "at most one credential name");
+    l.snapshot = 1;
     code = lc_open(&l, 1, 1);
     if (code != EXIT_OK)
         goto out;

@@ -79,6 +79,7 @@ int cmd_renew(int argc, char **argv)
     }
     if (all == (argc - optind == 1) || argc - optind > 1)
         return cli_usage_error("renew", "name one credential, or give --all");
+    l.snapshot = 1;
     code = lc_open(&l, !l.dry_run, !l.dry_run);
     if (code != EXIT_OK)
         goto out;
@@ -96,6 +97,7 @@ int cmd_renew(int argc, char **argv)
         l.named = !due;
         code = cr != NULL ? lc_renew(&l, cr, !due, &result) : EXIT_NOT_FOUND;
     }
+    code = lc_summary(code, lc_flush(&l));
 out:
     lc_close(&l);
     return code;

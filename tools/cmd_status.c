@@ -39,6 +39,7 @@ int cmd_status(int argc, char **argv)
     }
     if (argc - optind > 1)
         return cli_usage_error("status", "at most one credential name");
+    l.snapshot = 1;
     code = lc_open(&l, 0, 0);
     if (code != EXIT_OK)
         goto out;

@@ -26,6 +26,9 @@
 
 extern char **environ;
 
+static void cache_free(struct lc_cache *k);
+static int records_flush(lc *l);
+
 /* ---- small helpers ---------------------------------------------------------------------- */
 
 int lc_run_self(const char *const *args)
@@ -327,9 +330,16 @@ int lc_open(lc *l, int create, int lock)
     return creds_load(l);
 }
 
+int lc_flush(lc *l)
+{
+    return records_flush(l);
+}
+
 void lc_close(lc *l)
 {
     size_t i;
+    records_flush(l); /* what lc_flush() was not called for; its failure is said */
+    cache_free(l->cache);
     for (i = 0; i < l->n_creds; i++)
         cred_clear(&l->creds[i]);
     free(l->creds);
@@ -387,16 +397,629 @@ int lc_option(lc *l, const char *cmd, int opt, const char *arg)
     }
 }
 
+/* ---- what a run shares across its credentials ------------------------------------------ */
+
+/* A run touches each token once, however many credentials live on it: each module is loaded
+ * once, each token read once (all its objects, without logging in; each credential then picks its
+ * label out of that in memory) and opened read-write and logged in to at most once, only when a
+ * credential needs its key. A failure is remembered as well, so that the credentials after the
+ * first are told the same without asking the token (or its PIN source) again: a PIN the token
+ * rejected is never tried twice, and a one-shot PIN source (fd:N) is read once. */
+typedef struct {
+    char *module; /* NULL: the registry */
+    tokencert_ctx *ctx;
+    tokencert_err err; /* of loading */
+    char *error;       /* its detail, said again to the credentials after the first */
+} lc_module;
+
+/* Where a label occurs in a reading: the credential creds[cred] of tokens[token]. */
+typedef struct {
+    const char *label;
+    size_t token, cred;
+} lc_label_at;
+
+typedef struct {
+    tokencert_ctx *ctx; /* the module's */
+    char *token_uri;    /* as the credential names it */
+    tokencert_inventory *inv;
+    lc_label_at *index; /* every label in inv, sorted: each credential finds its own in O(log N) */
+    size_t n_index;
+    tokencert_err err;
+    char *error;
+    char **written; /* labels whose objects this run changed since inv was read */
+    size_t n_written;
+} lc_scan;
+
+typedef struct {
+    tokencert_ctx *ctx;
+    char *token_uri; /* as the credential that opened it names it */
+    char *serial;    /* NULL when opening failed */
+    tokencert_token *t;
+    tokencert_err err; /* of opening */
+    int code;          /* EXIT_OK, else what opening (or locking) it gave */
+    char *error;
+    char *
+        *anchors; /* directories of the local CAs whose certificate this run put (or found) on it */
+    size_t n_anchors;
+} lc_opened;
+
+/* A result written at the end of the run (see cred_record()). */
+typedef struct {
+    const lc_cred *c;
+    char *serial;
+    time_t when;
+} lc_record;
+
+/* The store as it was when a read-only run (status) first asked: one query per table for the run
+ * instead of several per credential. */
+typedef struct {
+    int loaded;
+    int failed;     /* given up: everything is read from the store */
+    char **written; /* credentials this run wrote: read from the store again, not from here */
+    size_t n_written;
+    tokencert_state_generation *gens; /* pruned left out */
+    size_t n_gens;
+    tokencert_state_request *rqs;
+    size_t n_rqs;
+    tokencert_state_credential *creds;
+    size_t n_creds;
+} lc_snapshot;
+
+struct lc_cache {
+    lc_snapshot snap;
+    lc_record *records;
+    size_t n_records;
+    lc_module **mods;
+    size_t n_mods;
+    lc_scan **scans;
+    size_t n_scans;
+    lc_opened **toks;
+    size_t n_toks;
+};
+
+static int same_str(const char *a, const char *b)
+{
+    return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
+}
+
+/* Appends p to the array *v of *n pointers; 0, or -1 when out of memory (p not taken). */
+static int ptr_push(void *vp, size_t *n, void *p)
+{
+    void ***v = vp;
+    void **nv = realloc(*v, (*n + 1) * sizeof **v);
+    if (nv == NULL)
+        return -1;
+    nv[(*n)++] = p;
+    *v = nv;
+    return 0;
+}
+
+static void cache_free(struct lc_cache *k)
+{
+    size_t i, j;
+    if (k == NULL)
+        return;
+    /* Tokens and inventories first: they belong to the modules' contexts. */
+    for (i = 0; i < k->n_toks; i++) {
+        tokencert_token_close(k->toks[i]->t);
+        free(k->toks[i]->token_uri);
+        free(k->toks[i]->serial);
+        free(k->toks[i]->error);
+        for (j = 0; j < k->toks[i]->n_anchors; j++)
+            free(k->toks[i]->anchors[j]);
+        free(k->toks[i]->anchors);
+        free(k->toks[i]);
+    }
+    for (i = 0; i < k->n_scans; i++) {
+        free(k->scans[i]->index);
+        tokencert_inventory_free(k->scans[i]->inv);
+        free(k->scans[i]->token_uri);
+        free(k->scans[i]->error);
+        for (j = 0; j < k->scans[i]->n_written; j++)
+            free(k->scans[i]->written[j]);
+        free(k->scans[i]->written);
+        free(k->scans[i]);
+    }
+    for (i = 0; i < k->n_mods; i++) {
+        tokencert_ctx_free(k->mods[i]->ctx);
+        free(k->mods[i]->module);
+        free(k->mods[i]->error);
+        free(k->mods[i]);
+    }
+    for (i = 0; i < k->snap.n_written; i++)
+        free(k->snap.written[i]);
+    free(k->snap.written);
+    tokencert_state_generations_free(k->snap.gens, k->snap.n_gens);
+    tokencert_state_requests_free(k->snap.rqs, k->snap.n_rqs);
+    tokencert_state_credentials_free(k->snap.creds, k->snap.n_creds);
+    for (i = 0; i < k->n_records; i++)
+        free(k->records[i].serial);
+    free(k->records);
+    free(k->toks);
+    free(k->scans);
+    free(k->mods);
+    free(k);
+}
+
+/* Says what failed, as cli_fail() does, with a detail kept from the first time. */
+static int fail_again(tokencert_ctx *ctx, tokencert_err err, const char *what, const char *detail)
+{
+    cli_print_warnings(ctx);
+    fprintf(stderr, "tokencert: %s: %s\n", what,
+            detail != NULL && detail[0] != '\0' ? detail : tokencert_strerror(err));
+    return cli_exit_code(err);
+}
+
+/* The context of module (NULL: the registry), loaded once per run. */
+static int cache_module(lc *l, const char *module, tokencert_ctx **out)
+{
+    lc_module *m = NULL;
+    size_t i;
+    int code;
+
+    *out = NULL;
+    if (l->cache == NULL && (l->cache = calloc(1, sizeof *l->cache)) == NULL)
+        return cli_fail(l->ctx, TC_ERR_NOMEM, "loading modules");
+    for (i = 0; i < l->cache->n_mods && m == NULL; i++)
+        if (same_str(l->cache->mods[i]->module, module))
+            m = l->cache->mods[i];
+    if (m == NULL) {
+        m = calloc(1, sizeof *m);
+        if (m == NULL || (module != NULL && (m->module = tc_strdup(module)) == NULL) ||
+            ptr_push(&l->cache->mods, &l->cache->n_mods, m) != 0) {
+            if (m != NULL)
+                free(m->module);
+            free(m);
+            return cli_fail(l->ctx, TC_ERR_NOMEM, "loading modules");
+        }
+        code = cli_new_ctx(&m->ctx);
+        if (code != EXIT_OK) {
+            m->err = TC_ERR_NOMEM;
+            return code;
+        }
+        m->err = tokencert_load_modules(m->ctx, module);
+        if (m->err != TC_OK)
+            m->error = xstrdup(tokencert_ctx_error(m->ctx));
+    }
+    if (m->ctx == NULL)
+        return EXIT_ERROR;
+    if (m->err != TC_OK)
+        return fail_again(m->ctx, m->err, "loading modules", m->error);
+    *out = m->ctx;
+    return EXIT_OK;
+}
+
+static int scan_written(const lc_scan *s, const char *label)
+{
+    size_t i;
+    for (i = 0; i < s->n_written; i++)
+        if (strcmp(s->written[i], label) == 0)
+            return 1;
+    return 0;
+}
+
+static int cmp_label_at(const void *pa, const void *pb)
+{
+    const lc_label_at *a = pa, *b = pb;
+    int c = strcmp(a->label, b->label);
+    if (c != 0)
+        return c;
+    if (a->token != b->token)
+        return a->token < b->token ? -1 : 1;
+    return a->cred < b->cred ? -1 : a->cred > b->cred;
+}
+
+/* Indexes the reading by label: the key's label and every certificate's, per credential. */
+static tokencert_err scan_index(lc_scan *s)
+{
+    size_t i, j, k, n = 0;
+    const tokencert_inventory *inv = s->inv;
+
+    for (i = 0; i < inv->n_tokens; i++)
+        for (j = 0; j < inv->tokens[i].n_creds; j++)
+            n += 1 + inv->tokens[i].creds[j].n_certs;
+    s->index = calloc(n > 0 ? n : 1, sizeof *s->index);
+    if (s->index == NULL)
+        return TC_ERR_NOMEM;
+    for (i = 0; i < inv->n_tokens; i++)
+        for (j = 0; j < inv->tokens[i].n_creds; j++) {
+            const tokencert_credential *c = &inv->tokens[i].creds[j];
+            if (c->key != NULL && c->key->label != NULL)
+                s->index[s->n_index++] = (lc_label_at){c->key->label, i, j};
+            for (k = 0; k < c->n_certs; k++)
+                if (c->certs[k].label != NULL)
+                    s->index[s->n_index++] = (lc_label_at){c->certs[k].label, i, j};
+        }
+    if (s->n_index > 1)
+        qsort(s->index, s->n_index, sizeof *s->index, cmp_label_at);
+    return TC_OK;
+}
+
+/* Everything on the tokens token_uri selects, read once per run; read again only for a label
+ * whose objects this run has changed since. */
+static lc_scan *cache_scan(lc *l, tokencert_ctx *ctx, const char *token_uri, const char *label)
+{
+    lc_scan *s = NULL;
+    size_t i;
+
+    for (i = 0; i < l->cache->n_scans && s == NULL; i++)
+        if (l->cache->scans[i]->ctx == ctx && strcmp(l->cache->scans[i]->token_uri, token_uri) == 0)
+            s = l->cache->scans[i];
+    if (s == NULL) {
+        s = calloc(1, sizeof *s);
+        if (s == NULL || (s->token_uri = tc_strdup(token_uri)) == NULL ||
+            ptr_push(&l->cache->scans, &l->cache->n_scans, s) != 0) {
+            if (s != NULL)
+                free(s->token_uri);
+            free(s);
+            return NULL;
+        }
+        s->ctx = ctx;
+    } else if (!scan_written(s, label)) {
+        return s;
+    }
+    tokencert_inventory_free(s->inv);
+    s->inv = NULL;
+    free(s->index);
+    s->index = NULL;
+    s->n_index = 0;
+    free(s->error);
+    s->error = NULL;
+    while (s->n_written > 0)
+        free(s->written[--s->n_written]);
+    s->err = tokencert_inventory_load(ctx, token_uri, NULL, 0, &s->inv);
+    if (s->err == TC_OK)
+        s->err = scan_index(s);
+    if (s->err != TC_OK)
+        s->error = xstrdup(tokencert_ctx_error(ctx));
+    return s;
+}
+
+/* Notes that this run is about to change label's objects on the tokens of ctx: a later reading
+ * of that label reads the token again. */
+static void cache_written(lc *l, tokencert_ctx *ctx, const char *label)
+{
+    size_t i;
+    char *dup;
+    for (i = 0; l->cache != NULL && i < l->cache->n_scans; i++) {
+        lc_scan *s = l->cache->scans[i];
+        if (s->ctx != ctx || s->inv == NULL || scan_written(s, label))
+            continue;
+        dup = tc_strdup(label);
+        if (dup == NULL || ptr_push(&s->written, &s->n_written, dup) != 0) {
+            /* Out of memory: the whole reading is dropped instead, and made again. */
+            free(dup);
+            tokencert_inventory_free(s->inv);
+            s->inv = NULL;
+            s->err = TC_ERR_NOMEM;
+            free(s->error);
+            s->error = NULL;
+        }
+    }
+}
+
+/* Whether a credential (as the inventory groups objects) has an object labelled label. */
+static int cert_labelled(const tokencert_cert *ct, const char *label)
+{
+    return ct->label != NULL && strcmp(ct->label, label) == 0;
+}
+
+static void view_free(tokencert_inventory *v)
+{
+    size_t i, j;
+    if (v == NULL)
+        return;
+    for (i = 0; i < v->n_tokens; i++) {
+        for (j = 0; j < v->tokens[i].n_creds; j++)
+            free(v->tokens[i].creds[j].certs);
+        free(v->tokens[i].creds);
+    }
+    free(v->tokens);
+    free(v);
+}
+
+/* What tokencert_inventory_load() gives for the URI with object=label, taken out of the reading
+ * of the whole token: the credentials having an object labelled label (for a key, all its
+ * certificates; without a key, only the certificates labelled so), found through the reading's
+ * label index. The view borrows every string from the reading; free it with view_free(). NULL with
+ * TC_ERR_NOT_FOUND when nothing is labelled so. */
+static tokencert_err inventory_view(const lc_scan *scan, const char *label,
+                                    tokencert_inventory **out)
+{
+    tokencert_err ret = TC_ERR_NOMEM;
+    const tokencert_inventory *all = scan->inv;
+    tokencert_inventory *v = calloc(1, sizeof *v);
+    size_t lo = 0, hi = scan->n_index, i, k, matched = 0;
+
+    *out = NULL;
+    if (v == NULL)
+        goto out;
+    *v = *all;
+    v->tokens = NULL;
+    v->n_tokens = 0;
+    if (all->n_tokens > 0 && (v->tokens = calloc(all->n_tokens, sizeof *v->tokens)) == NULL)
+        goto out;
+    for (i = 0; i < all->n_tokens; i++) {
+        v->tokens[i] = all->tokens[i];
+        v->tokens[i].creds = NULL;
+        v->tokens[i].n_creds = 0;
+    }
+    v->n_tokens = all->n_tokens;
+    /* The first entry of the label (the index is sorted by label, token, credential). */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(scan->index[mid].label, label) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (i = lo; i < scan->n_index && strcmp(scan->index[i].label, label) == 0; i++) {
+        const lc_label_at *at = &scan->index[i];
+        const tokencert_credential *ca = &all->tokens[at->token].creds[at->cred];
+        tokencert_token_inventory *tv = &v->tokens[at->token];
+        tokencert_credential *cv, *grown;
+        if (i > lo && at->token == at[-1].token && at->cred == at[-1].cred)
+            continue; /* the key and a certificate, or two certificates, with the label */
+        grown = realloc(tv->creds, (tv->n_creds + 1) * sizeof *tv->creds);
+        if (grown == NULL)
+            goto out;
+        tv->creds = grown;
+        cv = &tv->creds[tv->n_creds++];
+        *cv = *ca;
+        cv->certs = NULL;
+        cv->n_certs = 0;
+        if (ca->n_certs > 0 && (cv->certs = calloc(ca->n_certs, sizeof *cv->certs)) == NULL)
+            goto out;
+        for (k = 0; k < ca->n_certs; k++)
+            if (ca->key != NULL || cert_labelled(&ca->certs[k], label))
+                cv->certs[cv->n_certs++] = ca->certs[k];
+        matched++;
+    }
+    if (matched == 0) {
+        ret = TC_ERR_NOT_FOUND;
+        goto out;
+    }
+    *out = v;
+    v = NULL;
+    ret = TC_OK;
+out:
+    view_free(v);
+    return ret;
+}
+
+/* ---- reading the store ------------------------------------------------------------------ */
+
+static char *dup_or_null(const char *v, int *failed)
+{
+    char *d;
+    if (v == NULL)
+        return NULL;
+    d = tc_strdup(v);
+    if (d == NULL)
+        *failed = 1;
+    return d;
+}
+
+static int snapshot(lc *l)
+{
+    lc_snapshot *sn = &l->cache->snap;
+    if (sn->loaded)
+        return 0;
+    if (tokencert_state_generations(l->st, NULL, 0, &sn->gens, &sn->n_gens) != TC_OK ||
+        tokencert_state_requests(l->st, NULL, 0, &sn->rqs, &sn->n_rqs) != TC_OK ||
+        tokencert_state_credentials(l->st, &sn->creds, &sn->n_creds) != TC_OK) {
+        sn->failed = 1; /* each credential then reads (and reports) for itself */
+        return -1;
+    }
+    sn->loaded = 1;
+    return 0;
+}
+
+static int snapshot_written(const lc *l, const char *name)
+{
+    size_t i;
+    for (i = 0; i < l->cache->snap.n_written; i++)
+        if (strcmp(l->cache->snap.written[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+/* Whether name's rows may be read from the snapshot: a run that reads it (status, renew, poll:
+ * the only writer while it holds the store's lock, or a reader) and has not written them since. */
+static int use_snapshot(lc *l, const char *name)
+{
+    return l->snapshot && l->cache != NULL && !l->cache->snap.failed &&
+           !snapshot_written(l, name) && snapshot(l) == 0;
+}
+
+/* Every write of the engine goes through these: the credential's rows are read from the store
+ * from then on. When that cannot be noted (out of memory), the snapshot is given up. */
+static void note_written(lc *l, const char *name)
+{
+    char *dup;
+    if (l->cache == NULL || name == NULL || snapshot_written(l, name))
+        return;
+    dup = tc_strdup(name);
+    if (dup == NULL || ptr_push(&l->cache->snap.written, &l->cache->snap.n_written, dup) != 0) {
+        free(dup);
+        l->cache->snap.failed = 1;
+    }
+}
+
+static tokencert_err st_generation_add(lc *l, tokencert_state_generation *g)
+{
+    note_written(l, g->credential);
+    return tokencert_state_generation_add(l->st, g);
+}
+
+static tokencert_err st_generation_update(lc *l, const tokencert_state_generation *g)
+{
+    note_written(l, g->credential);
+    return tokencert_state_generation_update(l->st, g);
+}
+
+static tokencert_err st_request_add(lc *l, tokencert_state_request *q)
+{
+    note_written(l, q->credential);
+    return tokencert_state_request_add(l->st, q);
+}
+
+static tokencert_err st_request_update(lc *l, tokencert_state_request *q)
+{
+    note_written(l, q->credential);
+    return tokencert_state_request_update(l->st, q);
+}
+
+static tokencert_err st_credential_put(lc *l, const tokencert_state_credential *c)
+{
+    note_written(l, c->name);
+    return tokencert_state_credential_put(l->st, c);
+}
+
+/* tokencert_state_generations(), from the snapshot when it may be used. */
+static tokencert_err st_generations(lc *l, const char *name, tokencert_state_generation **out,
+                                    size_t *n)
+{
+    const lc_snapshot *sn;
+    size_t i, k = 0;
+    int failed = 0;
+
+    if (!use_snapshot(l, name))
+        return tokencert_state_generations(l->st, name, 0, out, n);
+    sn = &l->cache->snap;
+    *out = NULL;
+    *n = 0;
+    for (i = 0; i < sn->n_gens; i++)
+        k += strcmp(sn->gens[i].credential, name) == 0;
+    if (k == 0)
+        return TC_OK;
+    if ((*out = calloc(k, sizeof **out)) == NULL)
+        return TC_ERR_NOMEM;
+    for (i = 0; i < sn->n_gens; i++) {
+        const tokencert_state_generation *g = &sn->gens[i];
+        tokencert_state_generation *d;
+        if (strcmp(g->credential, name) != 0)
+            continue;
+        d = &(*out)[(*n)++];
+        *d = *g;
+        d->credential = dup_or_null(g->credential, &failed);
+        d->token_serial = dup_or_null(g->token_serial, &failed);
+        d->key_id = dup_or_null(g->key_id, &failed);
+        d->cert_sha256 = dup_or_null(g->cert_sha256, &failed);
+        d->serial = dup_or_null(g->serial, &failed);
+        d->subject = dup_or_null(g->subject, &failed);
+        d->issuer = dup_or_null(g->issuer, &failed);
+    }
+    if (failed) {
+        tokencert_state_generations_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+        return TC_ERR_NOMEM;
+    }
+    return TC_OK;
+}
+
+/* tokencert_state_requests(), from the snapshot when it may be used. */
+static tokencert_err st_requests(lc *l, const char *name, int open_only,
+                                 tokencert_state_request **out, size_t *n)
+{
+    const lc_snapshot *sn;
+    size_t i, k = 0;
+    int failed = 0;
+
+    if (!use_snapshot(l, name))
+        return tokencert_state_requests(l->st, name, open_only, out, n);
+    sn = &l->cache->snap;
+    *out = NULL;
+    *n = 0;
+    for (i = 0; i < sn->n_rqs; i++)
+        k += strcmp(sn->rqs[i].credential, name) == 0 &&
+             (!open_only || tokencert_request_state_open(sn->rqs[i].state));
+    if (k == 0)
+        return TC_OK;
+    if ((*out = calloc(k, sizeof **out)) == NULL)
+        return TC_ERR_NOMEM;
+    for (i = 0; i < sn->n_rqs; i++) {
+        const tokencert_state_request *q = &sn->rqs[i];
+        tokencert_state_request *d;
+        if (strcmp(q->credential, name) != 0 ||
+            (open_only && !tokencert_request_state_open(q->state)))
+            continue;
+        d = &(*out)[(*n)++];
+        *d = *q;
+        d->credential = dup_or_null(q->credential, &failed);
+        d->token_serial = dup_or_null(q->token_serial, &failed);
+        d->key_id = dup_or_null(q->key_id, &failed);
+        d->key_type = dup_or_null(q->key_type, &failed);
+        d->subject = dup_or_null(q->subject, &failed);
+        d->san = dup_or_null(q->san, &failed);
+        d->ca = dup_or_null(q->ca, &failed);
+        d->ca_request_id = dup_or_null(q->ca_request_id, &failed);
+        d->transaction_id = dup_or_null(q->transaction_id, &failed);
+        d->last_error = dup_or_null(q->last_error, &failed);
+        d->cert = NULL;
+        if (q->cert != NULL) {
+            d->cert = malloc(q->cert_len > 0 ? q->cert_len : 1);
+            if (d->cert == NULL)
+                failed = 1;
+            else
+                memcpy(d->cert, q->cert, q->cert_len);
+        }
+    }
+    if (failed) {
+        tokencert_state_requests_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+        return TC_ERR_NOMEM;
+    }
+    return TC_OK;
+}
+
+/* tokencert_state_credential_get(), from the snapshot when it may be used. */
+static tokencert_err st_credential_get(lc *l, const char *name, tokencert_state_credential *out)
+{
+    const lc_snapshot *sn;
+    size_t i;
+    int failed = 0;
+
+    if (!use_snapshot(l, name))
+        return tokencert_state_credential_get(l->st, name, out);
+    sn = &l->cache->snap;
+    for (i = 0; i < sn->n_creds; i++) {
+        const tokencert_state_credential *c = &sn->creds[i];
+        if (strcmp(c->name, name) != 0)
+            continue;
+        *out = *c;
+        out->name = dup_or_null(c->name, &failed);
+        out->token_uri = dup_or_null(c->token_uri, &failed);
+        out->token_serial = dup_or_null(c->token_serial, &failed);
+        out->label = dup_or_null(c->label, &failed);
+        out->ca = dup_or_null(c->ca, &failed);
+        out->ca_dir = dup_or_null(c->ca_dir, &failed);
+        out->module = dup_or_null(c->module, &failed);
+        out->last_result = dup_or_null(c->last_result, &failed);
+        out->last_error = dup_or_null(c->last_error, &failed);
+        if (failed) {
+            tokencert_state_credential_clear(out);
+            memset(out, 0, sizeof *out);
+            return TC_ERR_NOMEM;
+        }
+        return TC_OK;
+    }
+    return TC_ERR_NOT_FOUND;
+}
+
 /* ---- one run on one credential ---------------------------------------------------------- */
 
 typedef struct {
     lc *l;
     lc_cred *c;
-    tokencert_ctx *ctx;
-    tokencert_token *t;
-    char *token_uri; /* the opened token's own URI */
+    tokencert_ctx *ctx; /* the run's, for the credential's module */
+    tokencert_token *t; /* the run's, opened and logged in to */
+    lc_opened *opened;  /* what the run knows of t */
+    char *token_uri;    /* the opened token's own URI */
     char *serial;
-    tokencert_inventory *inv;
+    tokencert_inventory *inv; /* the credential's label, out of the run's reading of the token */
     tokencert_state_generation *gens;
     size_t n_gens;
     tokencert_state_generation *active;
@@ -407,9 +1030,7 @@ typedef struct {
 static void run_clear(run *r)
 {
     tokencert_state_generations_free(r->gens, r->n_gens);
-    tokencert_inventory_free(r->inv);
-    tokencert_token_close(r->t);
-    tokencert_ctx_free(r->ctx);
+    view_free(r->inv);
     free(r->token_uri);
     free(r->serial);
     memset(r, 0, sizeof *r);
@@ -417,15 +1038,10 @@ static void run_clear(run *r)
 
 static int run_ctx(run *r)
 {
-    tokencert_err err;
     const char *module = r->l->c->module != NULL ? r->l->c->module : r->c->module;
-    int code = cli_new_ctx(&r->ctx);
-    if (code != EXIT_OK)
-        return code;
-    err = tokencert_load_modules(r->ctx, module);
-    if (err != TC_OK)
-        return cli_fail(r->ctx, err, "loading modules");
-    return EXIT_OK;
+    if (r->ctx != NULL)
+        return EXIT_OK;
+    return cache_module(r->l, module, &r->ctx);
 }
 
 static int gens_reload(run *r)
@@ -435,7 +1051,7 @@ static int gens_reload(run *r)
     r->gens = NULL;
     r->n_gens = 0;
     r->active = NULL;
-    if (tokencert_state_generations(r->l->st, r->c->name, 0, &r->gens, &r->n_gens) != TC_OK)
+    if (st_generations(r->l, r->c->name, &r->gens, &r->n_gens) != TC_OK)
         return cli_fail(r->l->ctx, TC_ERR_IO, "reading the state store");
     for (i = 0; i < r->n_gens; i++)
         if (r->gens[i].state == TOKENCERT_GEN_ACTIVE)
@@ -518,14 +1134,22 @@ static int reconcile_with(run *r, const tokencert_state_request *open_rq, size_t
     int code;
     char home[128];
     const char *h;
+    lc_scan *scan;
 
     if (uri == NULL) {
         fprintf(stderr, "tokencert: credential '%s': token URI '%s' is not a pkcs11: URI\n",
                 r->c->name, r->c->token_uri);
         return EXIT_BAD_INPUT;
     }
-    err = tokencert_inventory_load(r->ctx, uri, NULL, 0, &r->inv);
     free(uri);
+    scan = cache_scan(l, r->ctx, r->c->token_uri, r->c->label);
+    if (scan == NULL)
+        return cli_fail(r->ctx, TC_ERR_NOMEM, "reading the token");
+    if (scan->err != TC_OK)
+        return fail_again(r->ctx, scan->err, "reading the token", scan->error);
+    view_free(r->inv);
+    r->inv = NULL;
+    err = inventory_view(scan, r->c->label, &r->inv);
     if (err == TC_ERR_NOT_FOUND) {
         r->inv = NULL;
     } else if (err != TC_OK) {
@@ -573,7 +1197,7 @@ static int reconcile_with(run *r, const tokencert_state_request *open_rq, size_t
                 g.not_before = ct->not_before;
                 g.not_after = ct->not_after;
                 g.installed = now;
-                if (tokencert_state_generation_add(l->st, &g) != TC_OK)
+                if (st_generation_add(l, &g) != TC_OK)
                     return cli_fail(l->ctx, TC_ERR_IO, "recording a generation");
                 lc_event(l, r->c->name, "adopted", "ok",
                          "certificate %s (serial %s) found on the token", ct->sha256, ct->serial);
@@ -597,14 +1221,21 @@ static int reconcile_with(run *r, const tokencert_state_request *open_rq, size_t
         /* Only among what is on the tokens present: an active certificate on a token that is
          * not here stays active (it is not gone, only elsewhere). */
         if (best != NULL && best != r->active && foreign_token(r, NULL) == NULL) {
-            if (r->active != NULL) {
+            /* Both or neither: never two active generations, nor none. */
+            int ok = tokencert_state_begin(l->st) == TC_OK;
+            if (ok && r->active != NULL) {
                 r->active->state = TOKENCERT_GEN_SUPERSEDED;
                 r->active->superseded = now;
-                tokencert_state_generation_update(l->st, r->active);
+                ok = st_generation_update(l, r->active) == TC_OK;
             }
             best->state = TOKENCERT_GEN_ACTIVE;
-            if (tokencert_state_generation_update(l->st, best) != TC_OK)
-                return cli_fail(l->ctx, TC_ERR_IO, "recording a generation");
+            ok = ok && st_generation_update(l, best) == TC_OK &&
+                 tokencert_state_commit(l->st) == TC_OK;
+            if (!ok) {
+                code = cli_fail(l->ctx, TC_ERR_IO, "recording a generation");
+                tokencert_state_rollback(l->st);
+                return code;
+            }
             code = gens_reload(r);
             if (code != EXIT_OK)
                 return code;
@@ -620,36 +1251,82 @@ static int reconcile(run *r)
     size_t n_open = 0;
     int code;
 
-    if (tokencert_state_requests(r->l->st, r->c->name, 1, &open_rq, &n_open) != TC_OK)
+    if (st_requests(r->l, r->c->name, 1, &open_rq, &n_open) != TC_OK)
         return cli_fail(r->l->ctx, TC_ERR_IO, "reading the state store");
     code = reconcile_with(r, open_rq, n_open);
     tokencert_state_requests_free(open_rq, n_open);
     return code;
 }
 
+/* Opens the credential's token read-write and logs in, once per run: the credentials after the
+ * first on the same token share the session, the login and the token lock (and a failure). */
 static int open_token(run *r)
 {
     tokencert_login_opts lo;
     tokencert_err err;
     const tokencert_token_info *ti;
+    lc *l = r->l;
+    lc_opened *o = NULL;
+    const char *serial = NULL;
+    size_t i;
+    int code = run_ctx(r);
 
-    cli_login_opts(r->l->c, &lo);
-    if (lo.pin_source == NULL)
-        lo.pin_source = r->c->pin_source;
-    err = tokencert_token_open(r->ctx, r->c->token_uri, &lo,
-                               TOKENCERT_OPEN_RW | TOKENCERT_OPEN_LOGIN, &r->t);
-    if (err != TC_OK)
-        return cli_fail(r->ctx, err, "opening the token");
-    ti = tokencert_token_get_info(r->t);
+    if (code != EXIT_OK)
+        return code;
+    /* The same token named by another URI is the same token: the reading says which it is. */
+    if (r->inv != NULL && r->inv->n_tokens == 1)
+        serial = r->inv->tokens[0].token.serial;
+    for (i = 0; i < l->cache->n_toks && o == NULL; i++) {
+        lc_opened *k = l->cache->toks[i];
+        if (k->ctx == r->ctx && (strcmp(k->token_uri, r->c->token_uri) == 0 ||
+                                 (serial != NULL && same_str(k->serial, serial))))
+            o = k;
+    }
+    if (o == NULL) {
+        o = calloc(1, sizeof *o);
+        if (o == NULL || (o->token_uri = tc_strdup(r->c->token_uri)) == NULL ||
+            ptr_push(&l->cache->toks, &l->cache->n_toks, o) != 0) {
+            if (o != NULL)
+                free(o->token_uri);
+            free(o);
+            return cli_fail(r->ctx, TC_ERR_NOMEM, "opening the token");
+        }
+        o->ctx = r->ctx;
+        cli_login_opts(l->c, &lo);
+        if (lo.pin_source == NULL)
+            lo.pin_source = r->c->pin_source;
+        err = tokencert_token_open(r->ctx, r->c->token_uri, &lo,
+                                   TOKENCERT_OPEN_RW | TOKENCERT_OPEN_LOGIN, &o->t);
+        if (err != TC_OK) {
+            o->err = err;
+            o->error = xstrdup(tokencert_ctx_error(r->ctx));
+            o->code = fail_again(r->ctx, err, "opening the token", o->error);
+            return o->code;
+        }
+        ti = tokencert_token_get_info(o->t);
+        o->serial = xstrdup(ti->serial);
+        err = tokencert_state_lock_token(l->st, ti->serial, l->wait_seconds);
+        if (err != TC_OK) {
+            o->error = tc_asprintf("tokencert: %s\n", tokencert_ctx_error(l->ctx));
+            o->code = EXIT_IO;
+            fputs(o->error != NULL ? o->error : "tokencert: locking the token failed\n", stderr);
+            return o->code;
+        }
+    } else if (o->code != EXIT_OK) {
+        if (o->t == NULL)
+            return fail_again(r->ctx, o->err, "opening the token", o->error);
+        fputs(o->error != NULL ? o->error : "tokencert: locking the token failed\n", stderr);
+        return o->code;
+    }
+    ti = tokencert_token_get_info(o->t);
+    r->t = o->t;
+    r->opened = o;
     free(r->token_uri);
     r->token_uri = xstrdup(ti->uri);
     free(r->serial);
     r->serial = xstrdup(ti->serial);
-    err = tokencert_state_lock_token(r->l->st, ti->serial, r->l->wait_seconds);
-    if (err != TC_OK) {
-        fprintf(stderr, "tokencert: %s\n", tokencert_ctx_error(r->l->ctx));
-        return EXIT_IO;
-    }
+    /* What this credential does next changes its objects on the token. */
+    cache_written(l, r->ctx, r->c->label);
     return EXIT_OK;
 }
 
@@ -678,7 +1355,10 @@ static int defer_on(run *r, const char **result, const char *foreign, const char
                 r->c->name, r->c->token_uri);
     if (l->st != NULL && !l->dry_run && sc.name != NULL) {
         sc.deferred_since = tc_now();
-        tokencert_state_credential_put(l->st, &sc);
+        if (st_credential_put(l, &sc) != TC_OK) {
+            tokencert_state_credential_clear(&sc);
+            return cli_fail(l->ctx, TC_ERR_IO, "recording the deferral");
+        }
         if (foreign != NULL)
             lc_event(l, r->c->name, "deferred", "other token",
                      "token serial %s present; the credential is on serial %s", foreign, home);
@@ -696,37 +1376,86 @@ static int defer(run *r, const char **result)
 }
 
 /* Records the credential in the store (first run, or after a deferral). */
-static int cred_record(run *r, const char *last_result, const char *last_error)
+static int record_put(lc *l, const lc_cred *c, const char *serial, time_t when,
+                      const char *last_result, const char *last_error)
 {
-    lc *l = r->l;
     tokencert_state_credential sc, old;
     int had;
 
-    if (l->st == NULL || l->dry_run)
-        return EXIT_OK;
     memset(&old, 0, sizeof old);
-    had = tokencert_state_credential_get(l->st, r->c->name, &old) == TC_OK;
+    had = tokencert_state_credential_get(l->st, c->name, &old) == TC_OK;
     sc = old;
-    sc.name = r->c->name;
+    sc.name = c->name;
     if (!had) {
-        sc.token_uri = r->c->token_uri;
-        sc.label = r->c->label;
-        sc.ca = r->c->ca;
-        sc.module = r->c->module;
-        sc.created = tc_now();
+        sc.token_uri = c->token_uri;
+        sc.label = c->label;
+        sc.ca = c->ca;
+        sc.module = c->module;
+        sc.created = when;
     }
-    if (r->serial != NULL)
-        sc.token_serial = r->serial;
-    sc.last_run = tc_now();
+    if (serial != NULL)
+        sc.token_serial = (char *)serial;
+    sc.last_run = when;
     sc.last_result = (char *)last_result;
     sc.last_error = (char *)last_error;
     sc.deferred_since = 0;
-    if (tokencert_state_credential_put(l->st, &sc) != TC_OK) {
+    if (st_credential_put(l, &sc) != TC_OK) {
         tokencert_state_credential_clear(&old);
         return cli_fail(l->ctx, TC_ERR_IO, "recording the credential");
     }
     tokencert_state_credential_clear(&old);
     return EXIT_OK;
+}
+
+/* Records the credential in the store (first run, or after a deferral). "Not due" — what most
+ * credentials are at most runs — is kept until the end of the run and written for all of them in
+ * one transaction (records_flush()): one write per credential would make the timer's run cost
+ * more than the listing it amounts to. Losing it to a crash loses only the time of that run. */
+static int cred_record(run *r, const char *last_result, const char *last_error)
+{
+    lc *l = r->l;
+    lc_record *rec;
+
+    if (l->st == NULL || l->dry_run)
+        return EXIT_OK;
+    if (l->cache != NULL && last_error == NULL && strcmp(last_result, "not due") == 0) {
+        rec = realloc(l->cache->records, (l->cache->n_records + 1) * sizeof *rec);
+        if (rec != NULL) {
+            l->cache->records = rec;
+            rec = &rec[l->cache->n_records++];
+            rec->c = r->c;
+            rec->serial = xstrdup(r->serial);
+            rec->when = tc_now();
+            return EXIT_OK;
+        }
+    }
+    return record_put(l, r->c, r->serial, tc_now(), last_result, last_error);
+}
+
+/* Writes the records cred_record() kept: the exit code of the first failure, else EXIT_OK. */
+static int records_flush(lc *l)
+{
+    size_t i;
+    int code = EXIT_OK, c;
+
+    if (l->cache == NULL || l->cache->n_records == 0 || l->st == NULL)
+        return EXIT_OK;
+    if (tokencert_state_begin(l->st) != TC_OK)
+        code = cli_fail(l->ctx, TC_ERR_IO, "recording the credentials");
+    for (i = 0; code == EXIT_OK && i < l->cache->n_records; i++) {
+        c = record_put(l, l->cache->records[i].c, l->cache->records[i].serial,
+                       l->cache->records[i].when, "not due", NULL);
+        if (c != EXIT_OK)
+            code = c;
+    }
+    if (code == EXIT_OK && tokencert_state_commit(l->st) != TC_OK)
+        code = cli_fail(l->ctx, TC_ERR_IO, "recording the credentials");
+    if (code != EXIT_OK)
+        tokencert_state_rollback(l->st);
+    for (i = 0; i < l->cache->n_records; i++)
+        free(l->cache->records[i].serial);
+    l->cache->n_records = 0;
+    return code;
 }
 
 /* ---- hooks ------------------------------------------------------------------------------ */
@@ -830,7 +1559,18 @@ typedef struct {
     size_t cert_len;
     char *handle;
     char *reason;
+    long long retry_after; /* pending: seconds the CA asked to wait (Retry-After); 0: not said */
 } ca_result;
+
+/* When to ask the CA again about a pending request: when it said (Retry-After; a week at most, so
+ * that a wild value does not silence the timer), else in an hour. */
+static time_t next_poll_after(const ca_result *res)
+{
+    long long wait = res->retry_after > 0 ? res->retry_after : 3600;
+    if (wait > 7 * 86400)
+        wait = 7 * 86400;
+    return tc_now() + (time_t)wait;
+}
 
 static void ca_result_clear(ca_result *res)
 {
@@ -970,7 +1710,13 @@ static void local_submit(run *r, tokencert_state_request *rq, const unsigned cha
     free(rq->ca_request_id);
     rq->ca_request_id = tc_asprintf("%lld", req.id);
     rq->state = TOKENCERT_RS_PENDING;
-    tokencert_state_request_update(r->l->st, rq);
+    if (st_request_update(r->l, rq) != TC_OK) {
+        /* Not asked to issue what the store could not record: the next run submits anew. */
+        res->kind = CA_ERROR;
+        res->reason =
+            tc_asprintf("recording CA request %lld: %s", req.id, tokencert_ctx_error(r->l->ctx));
+        return;
+    }
     if (auto_approve)
         local_issue(r->ctx, c->ca_dir, req.id, res);
     else
@@ -1196,7 +1942,9 @@ static void request_fail(run *r, tokencert_state_request *rq, tokencert_request_
     rq->next_poll = tc_now() + backoff;
     free(rq->last_error);
     rq->last_error = xstrdup(why);
-    tokencert_state_request_update(r->l->st, rq);
+    if (st_request_update(r->l, rq) != TC_OK)
+        fprintf(stderr, "tokencert: %s: recording the failure of request %lld: %s\n", r->c->name,
+                rq->id, tokencert_ctx_error(r->l->ctx));
     lc_event(r->l, r->c->name, "failed", "failed", "request %lld: %s", rq->id, why);
     fprintf(stderr, "tokencert: %s: request %lld failed: %s\n", r->c->name, rq->id, why);
 }
@@ -1204,7 +1952,7 @@ static void request_fail(run *r, tokencert_state_request *rq, tokencert_request_
 static int set_state(run *r, tokencert_state_request *rq, tokencert_request_state s)
 {
     rq->state = s;
-    if (tokencert_state_request_update(r->l->st, rq) != TC_OK)
+    if (st_request_update(r->l, rq) != TC_OK)
         return cli_fail(r->l->ctx, TC_ERR_IO, "recording the request");
     return EXIT_OK;
 }
@@ -1322,24 +2070,36 @@ static const tokencert_state_request *newest_completed(const tokencert_state_req
  * by hand, or on another token), from the certificate the last completed request installed. */
 static char *current_sans(run *r)
 {
-    unsigned char *der = NULL;
+    unsigned char *der = NULL, md[32];
+    unsigned int md_len = 0;
     size_t len = 0, n = 0;
     tokencert_state_request *rqs = NULL;
-    const tokencert_state_request *q;
-    char *out = NULL;
+    const tokencert_state_request *q = NULL;
+    char *out = NULL, sha[96];
 
+    if (tokencert_state_requests(r->l->st, r->c->name, 0, &rqs, &n) == TC_OK)
+        q = newest_completed(rqs, n);
     if (r->active_cert != NULL) {
-        if (tokencert_export(r->t, r->active_cert->uri, 0, &der, &len) != TC_OK)
-            return tc_strdup("");
-        out = sans_of_der(der, len);
+        /* The store's copy when it is the certificate on the token: the token is not read. */
+        if (q != NULL && q->cert != NULL &&
+            EVP_Digest(q->cert, q->cert_len, md, &md_len, EVP_sha256(), NULL) == 1 &&
+            md_len == sizeof md) {
+            tc_hex_upper(md, md_len, ':', sha);
+            if (strcmp(sha, r->active_cert->sha256) == 0) {
+                out = sans_of_der(q->cert, q->cert_len);
+                goto out;
+            }
+        }
+        if (tokencert_export(r->t, r->active_cert->uri, 0, &der, &len) == TC_OK)
+            out = sans_of_der(der, len);
         free(der);
-        return out;
+        goto out;
     }
-    if (tokencert_state_requests(r->l->st, r->c->name, 0, &rqs, &n) == TC_OK &&
-        (q = newest_completed(rqs, n)) != NULL)
+    if (q != NULL)
         /* The certificate, else what was requested (enroll keeps no copy). */
         out = q->cert != NULL ? sans_of_der(q->cert, q->cert_len)
                               : tc_strdup(q->san != NULL ? q->san : "");
+out:
     tokencert_state_requests_free(rqs, n);
     return out != NULL ? out : tc_strdup("");
 }
@@ -1376,6 +2136,26 @@ static char *current_key_type(run *r)
 }
 
 /* Installs the issued certificate (and the CA's) and switches over in one transaction. */
+static int anchor_on_token(const run *r)
+{
+    size_t i;
+    for (i = 0; r->opened != NULL && r->c->ca_dir != NULL && i < r->opened->n_anchors; i++)
+        if (strcmp(r->opened->anchors[i], r->c->ca_dir) == 0)
+            return 1;
+    return 0;
+}
+
+static void anchor_put(run *r)
+{
+    char *dir;
+    if (r->opened == NULL || r->c->ca_dir == NULL || anchor_on_token(r))
+        return;
+    dir = tc_strdup(r->c->ca_dir);
+    /* Out of memory: the next credential only asks the token again. */
+    if (dir != NULL && ptr_push(&r->opened->anchors, &r->opened->n_anchors, dir) != 0)
+        free(dir);
+}
+
 static int install(run *r, tokencert_state_request *rq, const char **result)
 {
     lc *l = r->l;
@@ -1429,7 +2209,9 @@ static int install(run *r, tokencert_state_request *rq, const char **result)
         in[0].data = rq->cert;
         in[0].len = rq->cert_len;
         in[0].name = "the issued certificate";
-        if (strcmp(r->c->ca_protocol, "local") == 0 &&
+        /* The local CA's certificate goes onto the token beside the first certificate it issued
+         * there; once this run has put it there (or found it), the others need not ask. */
+        if (strcmp(r->c->ca_protocol, "local") == 0 && !anchor_on_token(r) &&
             tokencert_ca_cert(r->ctx, r->c->ca_dir, &ca_der, &ca_len) == TC_OK) {
             in[1].data = ca_der;
             in[1].len = ca_len;
@@ -1448,6 +2230,8 @@ static int install(run *r, tokencert_state_request *rq, const char **result)
             return cli_exit_code(err) != EXIT_OK ? cli_exit_code(err) : EXIT_ERROR;
         }
         tokencert_import_items_free(items, n_items);
+        if (n_in == 2)
+            anchor_put(r);
         if (!again) {
             code = set_state(r, rq, TOKENCERT_RS_INSTALLED);
             if (code != EXIT_OK)
@@ -1497,13 +2281,13 @@ static int install(run *r, tokencert_state_request *rq, const char **result)
             continue;
         r->gens[i].state = TOKENCERT_GEN_SUPERSEDED;
         r->gens[i].superseded = g.installed;
-        if (tokencert_state_generation_update(l->st, &r->gens[i]) != TC_OK)
+        if (st_generation_update(l, &r->gens[i]) != TC_OK)
             goto db_fail;
     }
-    if (tokencert_state_generation_add(l->st, &g) != TC_OK)
+    if (st_generation_add(l, &g) != TC_OK)
         goto db_fail;
     rq->state = TOKENCERT_RS_ACTIVE;
-    if (tokencert_state_request_update(l->st, rq) != TC_OK)
+    if (st_request_update(l, rq) != TC_OK)
         goto db_fail;
     if (tokencert_state_commit(l->st) != TC_OK)
         goto db_fail;
@@ -1652,7 +2436,7 @@ static int drive(run *r, tokencert_state_request *rq, const char **result)
             lc_event(l, r->c->name, "issued", "ok", "request %lld", rq->id);
             continue;
         case CA_PENDING:
-            rq->next_poll = tc_now() + 3600;
+            rq->next_poll = next_poll_after(&res);
             code = set_state(r, rq, TOKENCERT_RS_PENDING);
             ca_result_clear(&res);
             if (code != EXIT_OK)
@@ -1689,7 +2473,7 @@ static int newest_open(lc *l, const char *name, tokencert_state_request *out)
 {
     tokencert_state_request *v = NULL;
     size_t n = 0, i;
-    if (tokencert_state_requests(l->st, name, 1, &v, &n) != TC_OK)
+    if (st_requests(l, name, 1, &v, &n) != TC_OK)
         return -1;
     if (n == 0) {
         tokencert_state_requests_free(v, n);
@@ -1700,7 +2484,12 @@ static int newest_open(lc *l, const char *name, tokencert_state_request *out)
     for (i = 0; i + 1 < n; i++) {
         /* Older open requests were overtaken by a newer one. */
         v[i].state = TOKENCERT_RS_ABANDONED;
-        tokencert_state_request_update(l->st, &v[i]);
+        if (st_request_update(l, &v[i]) != TC_OK) {
+            tokencert_state_request_clear(out);
+            memset(out, 0, sizeof *out);
+            tokencert_state_requests_free(v, n);
+            return -1;
+        }
     }
     tokencert_state_requests_free(v, n);
     return 1;
@@ -1785,7 +2574,10 @@ static int renew_one(lc *l, lc_cred *c, int force, int poll_only, const char **r
             rq.state = TOKENCERT_RS_ABANDONED;
             free(rq.last_error);
             rq.last_error = tc_asprintf("given up: its key is on token serial %s", home);
-            tokencert_state_request_update(l->st, &rq);
+            if (st_request_update(l, &rq) != TC_OK) {
+                code = cli_fail(l->ctx, TC_ERR_IO, "recording the request");
+                goto out;
+            }
             lc_event(l, c->name, "abandoned", "other token",
                      "request %lld: its key is on token serial %s; renewing on serial %s", rq.id,
                      home, foreign);
@@ -1880,8 +2672,12 @@ static int renew_one(lc *l, lc_cred *c, int force, int poll_only, const char **r
         ca_poll(&r, &rq, &res);
         if (res.kind == CA_PENDING) {
             rq.state = TOKENCERT_RS_PENDING;
-            rq.next_poll = tc_now() + 3600;
-            tokencert_state_request_update(l->st, &rq);
+            rq.next_poll = next_poll_after(&res);
+            if (st_request_update(l, &rq) != TC_OK) {
+                ca_result_clear(&res);
+                code = cli_fail(l->ctx, TC_ERR_IO, "recording the request");
+                goto out;
+            }
             printf("%s: request %lld is pending at CA '%s' (CA request %s); tokencert poll "
                    "installs the certificate once it is issued\n",
                    c->name, rq.id, c->ca, rq.ca_request_id ? rq.ca_request_id : "-");
@@ -1897,7 +2693,11 @@ static int renew_one(lc *l, lc_cred *c, int force, int poll_only, const char **r
             rq.cert_len = res.cert_len;
             res.cert = NULL;
             rq.state = TOKENCERT_RS_ISSUED;
-            tokencert_state_request_update(l->st, &rq);
+            if (st_request_update(l, &rq) != TC_OK) {
+                ca_result_clear(&res);
+                code = cli_fail(l->ctx, TC_ERR_IO, "recording the issued certificate");
+                goto out;
+            }
             lc_event(l, c->name, "issued", "ok", "request %lld", rq.id);
         }
         ca_result_clear(&res);
@@ -1978,7 +2778,7 @@ static int renew_one(lc *l, lc_cred *c, int force, int poll_only, const char **r
         code = cred_record(&r, "renewing", NULL);
         if (code != EXIT_OK)
             goto out;
-        if (tokencert_state_request_add(l->st, &rq) != TC_OK) {
+        if (st_request_add(l, &rq) != TC_OK) {
             code = cli_fail(l->ctx, TC_ERR_IO, "recording the request");
             goto out;
         }
@@ -2036,9 +2836,9 @@ int lc_prune(lc *l, lc_cred *c, long long grace, int *n_pruned)
     memset(&r, 0, sizeof r);
     r.l = l;
     r.c = c;
-    code = run_ctx(&r);
-    if (code == EXIT_OK)
-        code = gens_reload(&r);
+    /* Decided from the store: the token is opened (its module loaded) only for something to
+     * delete. */
+    code = gens_reload(&r);
     if (code != EXIT_OK)
         goto out;
     tokencert_state_requests(l->st, c->name, 0, &rqs, &n_rqs);
@@ -2091,7 +2891,7 @@ int lc_prune(lc *l, lc_cred *c, long long grace, int *n_pruned)
         free(uri);
         g->state = TOKENCERT_GEN_PRUNED;
         g->pruned = now;
-        if (tokencert_state_generation_update(l->st, g) != TC_OK) {
+        if (st_generation_update(l, g) != TC_OK) {
             code = cli_fail(l->ctx, TC_ERR_IO, "recording the prune");
             goto out;
         }
@@ -2133,8 +2933,11 @@ int lc_prune(lc *l, lc_cred *c, long long grace, int *n_pruned)
         }
         free(q->key_id);
         q->key_id = NULL;
-        tokencert_state_request_update(l->st, q);
         free(uri);
+        if (st_request_update(l, q) != TC_OK) {
+            code = cli_fail(l->ctx, TC_ERR_IO, "recording the prune");
+            goto out;
+        }
     }
     code = EXIT_OK;
 out:
@@ -2185,7 +2988,7 @@ int lc_status(lc *l, lc_cred *c, json_object *out)
     memset(&sc, 0, sizeof sc);
     r.l = l;
     r.c = c;
-    code = run_ctx(&r);
+    code = l->st != NULL ? run_ctx(&r) : EXIT_OK;
     if (code != EXIT_OK)
         goto out;
     {
@@ -2200,8 +3003,8 @@ int lc_status(lc *l, lc_cred *c, json_object *out)
     code = EXIT_OK;
     if (l->st != NULL) {
         have = newest_open(l, c->name, &rq) > 0;
-        tokencert_state_credential_get(l->st, c->name, &sc);
-        tokencert_state_requests(l->st, c->name, 0, &all, &n_all);
+        st_credential_get(l, c->name, &sc);
+        st_requests(l, c->name, 0, &all, &n_all);
     }
     foreign = present ? foreign_token(&r, have ? &rq : NULL) : NULL;
     home = home_token(&r, have ? &rq : NULL);

@@ -43,8 +43,9 @@ typedef struct {
     int dry_run;
     int key_policy; /* 0 as configured, 1 --rekey, 2 --reuse-key */
     int wait_seconds;
-    int quiet; /* no per-credential "not due" lines */
-    int named; /* renew NAME: the credential may move onto another token with its label */
+    int quiet;    /* no per-credential "not due" lines */
+    int named;    /* renew NAME: the credential may move onto another token with its label */
+    int snapshot; /* status, renew, poll: the store is read once for the run (see st_requests) */
     time_t started;
     tokencert_ctx *ctx; /* for configuration and state errors */
     tokencert_config *cfg;
@@ -53,6 +54,9 @@ typedef struct {
     size_t n_creds;
     int locked;
     long long gen_mark; /* highest generation id before the lock was taken; -1 unknown */
+    /* What this run has loaded, opened and read, shared by all its credentials: each module
+     * loaded once, each token read once and opened (and logged in to) at most once. */
+    struct lc_cache *cache;
 } lc;
 
 /* getopt_long entries the lifecycle commands share (ids 1101..1103), and their handler: returns 1
@@ -68,6 +72,9 @@ int lc_option(lc *l, const char *cmd, int opt, const char *arg);
  * locked for writing when lock is set). Prints what is wrong and returns an exit code. */
 int lc_open(lc *l, int create, int lock);
 void lc_close(lc *l);
+/* Writes what the run kept to write at its end (the "not due" results); returns an exit code.
+ * lc_close() does it too, when it was not called. */
+int lc_flush(lc *l);
 /* The credential called name, or NULL (after printing that it is unknown). */
 lc_cred *lc_find(lc *l, const char *name);
 

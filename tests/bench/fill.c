@@ -9,7 +9,8 @@
  * are expired, 10% expire within 30 days, the rest are valid. Certificates without a token
  * key reuse a handful of in-process subject keys; every KEYS_EVERY-th certificate is issued
  * for a key pair generated on the token first, with the same CKA_ID. KEYS_EVERY 0 means no
- * keys. */
+ * keys. With TC_BENCH_FILL_VALID in the environment every certificate is valid for 31 to 330 more
+ * days (the lifecycle benchmark, tests/bench/lifecycle.sh). */
 #define _POSIX_C_SOURCE 200809L
 
 #include <dlfcn.h>
@@ -52,6 +53,7 @@ struct fill {
     X509 *issuer;
     EVP_PKEY *subject_keys[N_SUBJECT_KEYS];
     time_t now;
+    int all_valid; /* TC_BENCH_FILL_VALID set: every certificate valid, none within 30 days */
     unsigned long certs;
     unsigned long keys;
 };
@@ -356,7 +358,8 @@ out:
 }
 
 /* Chooses notBefore/notAfter for certificate idx: ~10% expired, ~10% expiring within 30
- * days, the rest valid for months to two years. */
+ * days, the rest valid for months to two years; with all_valid, all of them like the rest (the
+ * lifecycle benchmark's credentials, none of which may be due). */
 static void validity(const struct fill *fl, unsigned long idx, time_t *not_before,
                      time_t *not_after)
 {
@@ -364,6 +367,13 @@ static void validity(const struct fill *fl, unsigned long idx, time_t *not_befor
     unsigned bucket = (unsigned)(r % 100);
     long jitter = (long)((r >> 8) % DAY);
 
+    if (fl->all_valid) {
+        /* 31 to 330 days left: shorter than what a renewal brings (a year), so that a renewed
+         * certificate, not the filled one, is the credential's newest. */
+        *not_after = fl->now + (long)(31 + (r >> 20) % 300) * DAY + jitter;
+        *not_before = *not_after - 365 * DAY;
+        return;
+    }
     if (bucket < 10) {
         *not_after = fl->now - (long)(1 + (r >> 20) % 730) * DAY - jitter;
         *not_before = *not_after - 365 * DAY;
@@ -619,6 +629,7 @@ int main(int argc, char **argv)
     }
     clock_gettime(CLOCK_MONOTONIC, &t0);
     fl.now = time(NULL);
+    fl.all_valid = getenv("TC_BENCH_FILL_VALID") != NULL;
 
     module = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
     if (module == NULL) {

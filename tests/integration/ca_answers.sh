@@ -8,12 +8,19 @@ set -euo pipefail
 . "$(dirname "$0")/../lib/harness.sh"
 
 tc_require_tokencert
-tc_require_tool openssl sqlite3 python3 pkcs11-tool
+tc_require_tool openssl python3 pkcs11-tool
 tc_world_init
 W=$TC_WORLD
+# What the store holds, read through history --json (its file's schema is not a test interface):
+# store PY-EXPR over j, the history document (docs/json-schema.md) [STATE_DIR]
+store() {
+    TOKENCERT_STATE_DIR=${2:-$TOKENCERT_STATE_DIR} "$TOKENCERT" history --json \
+        >"$TC_WORLD/history.json" 2>"$TC_WORLD/history.err" ||
+        tc_fail "history --json: $(cat "$TC_WORLD/history.err")"
+    tc_json "$TC_WORLD/history.json" "$1"
+}
 P=$W/portal
 URI="pkcs11:token=$TOKEN_LABEL"
-DB=$TOKENCERT_STATE_DIR/state.db
 SUBJECT="CN=1234567890,O=Practice,C=DE"
 export TOKENCERT_TEST_CLOCK=enable
 mkdir -p "$P" "$W/etc"
@@ -42,7 +49,7 @@ objects() { # every object on the token, as "kind id label" lines, sorted
         awk '/Object;/ {k=$1" "$2} /ID:/ {print k, $2}' | sort
 }
 is_file() { if [ -f "$1" ]; then echo yes; else echo no; fi; }
-req_state() { sqlite3 "$DB" "SELECT state || ' ' || coalesce(failed_at, '-') FROM requests WHERE id = 1"; }
+req_state() { store '[r["state"] + " " + (r["failed_at"] or "-") for r in j["requests"] if r["id"] == 1][0]'; }
 n_certs() { pkcs11-tool --module "$MODULE" --token-label "$TOKEN_LABEL" -O --type cert 2>/dev/null |
     grep -c "label: *office" || true; }
 
@@ -60,7 +67,7 @@ refused() {
     TOKENCERT_TEST_NOW=${3-+0d} tc_expect_exit 9 "$TOKENCERT" poll
     tc_assert_match "$TC_ERR" "$pattern" "$what: the reason is given"
     tc_assert_eq "failed key-generated" "$(req_state)" "$what: the request is marked failed"
-    tc_assert_match "$(sqlite3 "$DB" 'SELECT last_error FROM requests WHERE id = 1')" "$pattern" \
+    tc_assert_match "$(store '[r["last_error"] for r in j["requests"] if r["id"] == 1][0]')" "$pattern" \
         "$what: the store records why"
     tc_assert_eq "$before" "$(objects)" "$what: the token's objects are unchanged"
     tc_assert_eq 0 "$(n_certs)" "$what: nothing installed"

@@ -3,7 +3,7 @@
 # by the test-only override: enroll → pending (status shows it) → ca approve → poll installs →
 # renewal comes due → a new key under the same label, pending again → approve → poll → both
 # valid, the old one superseded and still signing → the old one expires → prune deletes exactly
-# its objects. Every figure is read back independently (pkcs11-tool, openssl, sqlite3).
+# its objects. Every figure is read back independently (pkcs11-tool, openssl, history --json).
 set -euo pipefail
 . "$(dirname "$0")/../lib/harness.sh"
 
@@ -15,6 +15,14 @@ if [ -z "${TC_PROBE-}" ] || [ ! -x "$TC_PROBE" ]; then
 fi
 tc_world_init
 W=$TC_WORLD
+# What the store holds, read through history --json (its file's schema is not a test interface):
+# store PY-EXPR over j, the history document (docs/json-schema.md) [STATE_DIR]
+store() {
+    TOKENCERT_STATE_DIR=${2:-$TOKENCERT_STATE_DIR} "$TOKENCERT" history --json \
+        >"$TC_WORLD/history.json" 2>"$TC_WORLD/history.err" ||
+        tc_fail "history --json: $(cat "$TC_WORLD/history.err")"
+    tc_json "$TC_WORLD/history.json" "$1"
+}
 CA=$W/ca
 URI="pkcs11:token=$TOKEN_LABEL"
 DB=$TOKENCERT_STATE_DIR/state.db
@@ -100,12 +108,12 @@ tc_assert_match "$TC_OUT" "office: not due: renewal starts on" "renew --due: not
 # Due, but the token is not there (tc-faultmod makes every token look removed): deferred, said
 # once; the next timer run stays quiet about it; nothing is recorded but the deferral.
 ABSENT=(env TC_FAULT_TARGET="$MODULE" TC_FAULT_TOKEN_ABSENT=1 TOKENCERT_TEST_NOW=+65d)
-n_req_before=$(sqlite3 "$DB" 'SELECT count(*) FROM requests')
+n_req_before=$(store 'len(j["requests"])')
 tc_expect_exit 5 "${ABSENT[@]}" "$TOKENCERT" renew --all --due --module "$TC_FAULTMOD" --pin-source env:PIN
 tc_assert_match "$TC_ERR" "office: token .* is not present: deferred until it is" "absent token: deferred, said so"
 tc_expect_exit 5 "${ABSENT[@]}" "$TOKENCERT" renew --all --due --module "$TC_FAULTMOD" --pin-source env:PIN
 tc_assert_not_contains "$TC_ERR" "deferred" "absent token again: said only once"
-tc_assert_eq "$n_req_before" "$(sqlite3 "$DB" 'SELECT count(*) FROM requests')" "absent token: no request made"
+tc_assert_eq "$n_req_before" "$(store 'len(j["requests"])')" "absent token: no request made"
 at +65d 0 status office
 tc_assert_match "$TC_OUT" "deferred" "status: the deferral shows"
 at +65d 8 renew --all --due "${COMMON[@]}"
@@ -122,7 +130,7 @@ tc_assert_match "$TC_OUT" "request +2 pending" "status while pending: the reques
 # A second renew while pending continues the request instead of starting another.
 at +65d 8 renew office "${COMMON[@]}"
 tc_assert_eq 2 "$(n_privkeys)" "renew while pending: no third key"
-tc_assert_eq 2 "$(sqlite3 "$DB" 'SELECT count(*) FROM requests')" "renew while pending: no new request"
+tc_assert_eq 2 "$(store 'len(j["requests"])')" "renew while pending: no new request"
 
 TOKENCERT_TEST_NOW=+65d tc 0 ca approve 2 --ca-dir "$CA"
 at +66d 0 poll "${COMMON[@]}"
@@ -182,7 +190,12 @@ tc_assert_contains "$TC_ERR" "append-only" "history: deleting is refused"
 # ---------------------------------------------------------------------------------------------
 # Bad input: message, exit code, token and state unchanged
 
-snapshot_state() { sqlite3 "$DB" .dump | grep -v '^INSERT INTO history\|sqlite_sequence' | sha256sum; }
+# The store's requests, generations and credential records, without the history (which grows).
+snapshot_state() {
+    store '[j["requests"], j["generations"]]'
+    "$TOKENCERT" status --json 2>/dev/null >"$W/ss.json" || true
+    tc_json "$W/ss.json" '[[c["name"], c["last_result"], c["last_error"], c["deferred_since"]] for c in j]'
+}
 tc_objects_snapshot "$W/base"
 S0=$(snapshot_state)
 unchanged() {

@@ -8,11 +8,18 @@ set -euo pipefail
 . "$(dirname "$0")/../lib/harness.sh"
 
 tc_require_tokencert
-tc_require_tool openssl sqlite3 python3 pkcs11-tool
+tc_require_tool openssl python3 pkcs11-tool
 tc_world_init
 W=$TC_WORLD
+# What the store holds, read through history --json (its file's schema is not a test interface):
+# store PY-EXPR over j, the history document (docs/json-schema.md) [STATE_DIR]
+store() {
+    TOKENCERT_STATE_DIR=${2:-$TOKENCERT_STATE_DIR} "$TOKENCERT" history --json \
+        >"$TC_WORLD/history.json" 2>"$TC_WORLD/history.err" ||
+        tc_fail "history --json: $(cat "$TC_WORLD/history.err")"
+    tc_json "$TC_WORLD/history.json" "$1"
+}
 URI="pkcs11:token=$TOKEN_LABEL"
-DB=$TOKENCERT_STATE_DIR/state.db
 COMMON=(--module "$MODULE" --pin-source env:PIN)
 export TOKENCERT_TEST_CLOCK=enable
 p11() { pkcs11-tool --module "$MODULE" --token-label "$TOKEN_LABEL" --login --pin "$PIN" "$@"; }
@@ -23,7 +30,7 @@ n_office() { p11 -O 2>/dev/null | grep -c "label: *office$" || true; }
 tc_expect_exit 0 "$TOKENCERT" ca init --ca-dir "$W/ca" --cert-validity 90d
 tc_expect_exit 0 "$TOKENCERT" enroll "$URI" "${COMMON[@]}" --ca-dir "$W/ca" --label office \
     --subject "CN=1234567890,O=Practice" --type ec:p256
-K1=$(sqlite3 "$DB" "SELECT key_id FROM generations WHERE number = 1")
+K1=$(store '[g["key_id"] for g in j["generations"] if g["generation"] == 1][0]')
 
 # Another tool: a key pair made by pkcs11-tool, its request signed by the token, a certificate
 # for 180 days from a portal's CA (openssl here), written back by pkcs11-tool.
@@ -69,7 +76,7 @@ tc_assert_eq "CN=1234567890,O=Practice" "$(tc_json "$W/s.json" 'j[0]["active"]["
 # Prune once the old ones have expired beyond the grace period: the objects already gone are no
 # error; exactly the active generation's key pair and certificate remain under the label.
 TOKENCERT_TEST_NOW=+220d tc_expect_exit 0 "$TOKENCERT" prune "${COMMON[@]}"
-tc_assert_eq 0 "$(sqlite3 "$DB" "SELECT count(*) FROM generations WHERE state = 'superseded'")" \
+tc_assert_eq 0 "$(store 'len([g for g in j["generations"] if g["state"] == "superseded"])')" \
     "prune: no superseded generation left"
 status_json +10d
 tc_assert_eq "$K3" "$(active_key)" "prune: the active one stays"

@@ -12,9 +12,16 @@ tc_require_tokencert
 tc_require_tool openssl sqlite3 python3 pkcs11-tool
 tc_world_init
 W=$TC_WORLD
+# What the store holds, read through history --json (its file's schema is not a test interface):
+# store PY-EXPR over j, the history document (docs/json-schema.md) [STATE_DIR]
+store() {
+    TOKENCERT_STATE_DIR=${2:-$TOKENCERT_STATE_DIR} "$TOKENCERT" history --json \
+        >"$TC_WORLD/history.json" 2>"$TC_WORLD/history.err" ||
+        tc_fail "history --json: $(cat "$TC_WORLD/history.err")"
+    tc_json "$TC_WORLD/history.json" "$1"
+}
 CA=$W/ca
 URI="pkcs11:token=$TOKEN_LABEL"
-DB=$TOKENCERT_STATE_DIR/state.db
 COMMON=(--module "$MODULE" --pin-source env:PIN)
 export TOKENCERT_TEST_CLOCK=enable
 at() { # at OFFSET CODE ARGS...
@@ -52,14 +59,14 @@ tc_assert_match "$(cat "$W/status.txt")" "rejected +request 2 on 20[0-9-]+T[0-9:
 
 # Timer runs: not submitted again.
 before=$(ca_requests)
-rows=$(sqlite3 "$DB" "SELECT count(*) FROM requests")
+rows=$(store 'len(j["requests"])')
 at +71d 12 renew --all --due "${COMMON[@]}"
 tc_assert_contains "$TC_ERR" "office: CA 'local' rejected request 2 on " "the timer's run: names the rejection"
 tc_assert_contains "$TC_ERR" "it is not asked again unattended: 'tokencert renew office' requests anew" \
     "the timer's run: not asked again, the way out said"
 at +72d 12 renew --all --due "${COMMON[@]}"
 tc_assert_eq "$before" "$(ca_requests)" "two timer runs: the CA saw no new request"
-tc_assert_eq "$rows" "$(sqlite3 "$DB" "SELECT count(*) FROM requests")" "two timer runs: no new request recorded"
+tc_assert_eq "$rows" "$(store 'len(j["requests"])')" "two timer runs: no new request recorded"
 
 # prune: the rejected request's key goes; generation 1 stays.
 tc_assert_eq 5 "$(n_label office)" "before prune: the rejected request's key pair is there too"
@@ -87,7 +94,7 @@ tc_assert_contains "$TC_ERR" "lab: CA 'local' rejected request" "first request r
 tc_assert_eq "$lab" "$(sqlite3 "$CA/ca.db" "SELECT max(id) FROM requests")" "first request rejected: not asked again"
 at +74d 8 renew lab "${COMMON[@]}"
 tc_assert_eq "CN=2345678901,O=Lab" \
-    "$(sqlite3 "$DB" "SELECT subject FROM requests WHERE credential = 'lab' ORDER BY id DESC LIMIT 1")" \
+    "$(store '[r["subject"] for r in j["requests"] if r["credential"] == "lab"][-1]')" \
     "named renew of a never-issued credential: the subject requested before"
 
 tc_finish

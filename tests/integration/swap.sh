@@ -10,11 +10,18 @@ set -euo pipefail
 . "$(dirname "$0")/../lib/harness.sh"
 
 tc_require_tokencert
-tc_require_tool openssl sqlite3 python3 pkcs11-tool
+tc_require_tool openssl python3 pkcs11-tool
 tc_world_init
 W=$TC_WORLD
+# What the store holds, read through history --json (its file's schema is not a test interface):
+# store PY-EXPR over j, the history document (docs/json-schema.md) [STATE_DIR]
+store() {
+    TOKENCERT_STATE_DIR=${2:-$TOKENCERT_STATE_DIR} "$TOKENCERT" history --json \
+        >"$TC_WORLD/history.json" 2>"$TC_WORLD/history.err" ||
+        tc_fail "history --json: $(cat "$TC_WORLD/history.err")"
+    tc_json "$TC_WORLD/history.json" "$1"
+}
 URI="pkcs11:token=$TOKEN_LABEL"
-DB=$TOKENCERT_STATE_DIR/state.db
 COMMON=(--module "$MODULE" --pin-source env:PIN)
 export TOKENCERT_TEST_CLOCK=enable
 case "$TC_TOKEN_KIND" in
@@ -30,7 +37,7 @@ insert() { # insert A|B
 }
 status_json() { TOKENCERT_TEST_NOW=${1:-+0d} "$TOKENCERT" status office --json 2>/dev/null >"$W/s.json" || true; }
 sj() { tc_json "$W/s.json" "$1"; }
-db_rows() { sqlite3 "$DB" "SELECT id, state, key_id FROM requests ORDER BY id; SELECT number, state, token_serial, cert_sha256 FROM generations ORDER BY number"; }
+db_rows() { store '[[r["id"], r["state"], r["key_id"]] for r in j["requests"]] + [[g["generation"], g["state"], g["token_serial"], g["sha256"]] for g in j["generations"]]'; }
 n_office() { pkcs11-tool --module "$MODULE" --token-label "$TOKEN_LABEL" --login --pin "$PIN" -O 2>/dev/null | grep -c "label: *office$" || true; }
 
 tc_expect_exit 0 "$TOKENCERT" ca init --ca-dir "$W/ca" --cert-validity 90d
@@ -136,7 +143,7 @@ insert B
 TOKENCERT_TEST_NOW=+125d tc_expect_exit 0 "$TOKENCERT" prune "${COMMON[@]}"
 tc_assert_contains "$TC_OUT" "office: generation 1 is on token serial $SA, which is not present: kept until it is" \
     "prune with token B: generation 1 kept"
-tc_assert_eq superseded "$(sqlite3 "$DB" "SELECT state FROM generations WHERE number = 1")" \
+tc_assert_eq superseded "$(store '[g["state"] for g in j["generations"] if g["generation"] == 1][0]')" \
     "prune with token B: generation 1 still recorded"
 tc_assert_eq 6 "$(n_office)" "prune with token B: our generation and the colleague's, untouched"
 insert A
@@ -144,7 +151,7 @@ tc_assert_eq 3 "$(n_office)" "token A: generation 1's key pair and certificate"
 TOKENCERT_TEST_NOW=+125d tc_expect_exit 0 "$TOKENCERT" prune "${COMMON[@]}"
 tc_assert_match "$TC_OUT" "office: pruned generation 1 .*objects deleted" "prune with token A: deleted"
 tc_assert_eq 0 "$(n_office)" "token A: nothing left under the label"
-tc_assert_eq pruned "$(sqlite3 "$DB" "SELECT state FROM generations WHERE number = 1")" \
+tc_assert_eq pruned "$(store '[g["state"] for g in j["generations"] if g["generation"] == 1][0]')" \
     "generation 1: pruned"
 
 tc_finish
