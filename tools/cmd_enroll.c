@@ -434,9 +434,10 @@ int cmd_enroll(int argc, char **argv)
     record_state(&lstate, &srq, TOKENCERT_RS_PENDING, NULL);
     lc_event(&lstate, label, "submitted", "ok", "request %lld at the local CA in %s", req.id, dir);
     if (auto_approve) {
-        const char *const args[] = {"tokencert", "ca", "approve", id_str, "--ca-dir", dir, NULL};
         snprintf(id_str, sizeof id_str, "%lld", req.id);
-        code = lc_run_self(args);
+        /* Signed in the CA's own helper process: this one has the user's token open. */
+        err = tokencert_ca_approve(ctx, dir, req.id, NULL);
+        code = err == TC_OK ? EXIT_OK : cli_fail(ctx, err, "issuing the certificate");
         if (code != EXIT_OK) {
             fprintf(stderr,
                     "tokencert: the local CA could not issue request %lld; it stays pending "

@@ -18,8 +18,6 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
-#include <p11-kit/pkcs11.h>
-#include <p11-kit/uri.h>
 
 #include "common.h"
 #include "lifecycle.h"
@@ -71,57 +69,6 @@ int lc_run_self(const char *const *args)
     fprintf(stderr, "tokencert: the CA step was killed by signal %d\n",
             WIFSIGNALED(status) ? WTERMSIG(status) : 0);
     return EXIT_ERROR;
-}
-
-char *lc_object_uri(const char *token_uri, const char *label, const char *id_hex, const char *cls)
-{
-    P11KitUri *uri = p11_kit_uri_new();
-    CK_ATTRIBUTE a;
-    CK_OBJECT_CLASS oc;
-    unsigned char id[64];
-    size_t n = 0, i;
-    char *out = NULL;
-
-    if (uri == NULL)
-        return NULL;
-    if (p11_kit_uri_parse(token_uri != NULL ? token_uri : "pkcs11:", P11_KIT_URI_FOR_ANY, uri) !=
-        P11_KIT_URI_OK)
-        goto out;
-    if (label != NULL) {
-        a.type = CKA_LABEL;
-        a.pValue = (void *)label;
-        a.ulValueLen = strlen(label);
-        p11_kit_uri_set_attribute(uri, &a);
-    }
-    if (id_hex != NULL) {
-        n = strlen(id_hex) / 2;
-        if (n > sizeof id)
-            goto out;
-        for (i = 0; i < n; i++) {
-            unsigned v;
-            if (sscanf(id_hex + 2 * i, "%2x", &v) != 1)
-                goto out;
-            id[i] = (unsigned char)v;
-        }
-        a.type = CKA_ID;
-        a.pValue = id;
-        a.ulValueLen = n;
-        p11_kit_uri_set_attribute(uri, &a);
-    }
-    if (cls != NULL) {
-        oc = strcmp(cls, "cert") == 0      ? CKO_CERTIFICATE
-             : strcmp(cls, "private") == 0 ? CKO_PRIVATE_KEY
-                                           : CKO_PUBLIC_KEY;
-        a.type = CKA_CLASS;
-        a.pValue = &oc;
-        a.ulValueLen = sizeof oc;
-        p11_kit_uri_set_attribute(uri, &a);
-    }
-    if (p11_kit_uri_format(uri, P11_KIT_URI_FOR_ANY, &out) != P11_KIT_URI_OK)
-        out = NULL;
-out:
-    p11_kit_uri_free(uri);
-    return out;
 }
 
 void lc_event(lc *l, const char *cred, const char *event, const char *result, const char *fmt, ...)
@@ -1127,7 +1074,7 @@ static const char *foreign_token(const run *r, const tokencert_state_request *rq
 static int reconcile_with(run *r, const tokencert_state_request *open_rq, size_t n_open)
 {
     lc *l = r->l;
-    char *uri = lc_object_uri(r->c->token_uri, r->c->label, NULL, NULL);
+    char *uri = tokencert_object_uri(r->c->token_uri, r->c->label, NULL, NULL);
     tokencert_err err;
     size_t i, j, k;
     time_t now = tc_now();
@@ -1623,12 +1570,17 @@ static void local_outcome(tokencert_ctx *ctx, const char *dir, long long id, ca_
 static void local_issue(tokencert_ctx *ctx, const char *dir, long long id, ca_result *res)
 {
     char id_str[32];
-    const char *const args[] = {"tokencert", "ca", "approve", id_str, "--ca-dir", dir, NULL};
+    int fault = ca_fault("issue");
+
     snprintf(id_str, sizeof id_str, "%lld", id);
-    if (ca_fault("issue") || lc_run_self(args) != EXIT_OK) {
+    /* The library signs in the CA's own helper process (tokencert-ca-sign), so this process's
+     * SoftHSM configuration does not matter. */
+    if (fault || tokencert_ca_approve(ctx, dir, id, NULL) != TC_OK) {
         res->kind = CA_ERROR;
         res->handle = tc_strdup(id_str);
-        res->reason = tc_asprintf("the local CA could not issue request %lld", id);
+        res->reason = fault ? tc_asprintf("the local CA could not issue request %lld", id)
+                            : tc_asprintf("the local CA could not issue request %lld: %s", id,
+                                          tokencert_ctx_error(ctx));
         return;
     }
     local_outcome(ctx, dir, id, res);
@@ -1796,7 +1748,7 @@ static int renewal_auth(run *r, ca_auth *auth, char **key_uri)
     if (r->t == NULL || r->active_cert == NULL || r->active == NULL ||
         r->active_cert->not_after <= tc_now())
         return 0;
-    *key_uri = lc_object_uri(r->token_uri, r->c->label, r->active->key_id, "private");
+    *key_uri = tokencert_object_uri(r->token_uri, r->c->label, r->active->key_id, "private");
     auth->t = r->t;
     auth->cert_uri = r->active_cert->uri;
     auth->key_uri = *key_uri;
@@ -1884,7 +1836,7 @@ static char *check_issued(run *r, const tokencert_state_request *rq, const unsig
 
     if (x == NULL)
         return tc_strdup("the CA returned something that is not a certificate");
-    key_uri = lc_object_uri(r->token_uri, r->c->label, rq->key_id, "public");
+    key_uri = tokencert_object_uri(r->token_uri, r->c->label, rq->key_id, "public");
     if (tokencert_export(r->t, key_uri, 0, &pub, &pub_len) != TC_OK) {
         why = tc_asprintf("the request's public key %s cannot be read: %s", rq->key_id,
                           tokencert_ctx_error(r->ctx));
@@ -1964,7 +1916,7 @@ static int cleanup_unknown_keys(run *r)
     tokencert_object_desc *objs = NULL;
     tokencert_state_request *rqs = NULL;
     size_t n = 0, n_rqs = 0, i, j, del;
-    char *uri = lc_object_uri(r->token_uri, r->c->label, NULL, NULL);
+    char *uri = tokencert_object_uri(r->token_uri, r->c->label, NULL, NULL);
     int code = EXIT_OK;
 
     if (uri == NULL)
@@ -2386,7 +2338,7 @@ static int drive(run *r, tokencert_state_request *rq, const char **result)
             }
             cp.san = (const char *const *)sans;
             cp.n_san = n_sans;
-            key_uri = lc_object_uri(r->token_uri, r->c->label, rq->key_id, "private");
+            key_uri = tokencert_object_uri(r->token_uri, r->c->label, rq->key_id, "private");
             err = tokencert_csr(r->t, key_uri, &cp, &csr, &csr_len);
             free(key_uri);
             while (n_sans > 0)
@@ -2876,7 +2828,7 @@ int lc_prune(lc *l, lc_cred *c, long long grace, int *n_pruned)
         }
         /* A key still in use keeps its objects; only this generation's certificate goes (the
          * other certificates of that key share its label and CKA_ID). */
-        uri = lc_object_uri(r.token_uri, c->label, g->key_id, key_needed ? "cert" : NULL);
+        uri = tokencert_object_uri(r.token_uri, c->label, g->key_id, key_needed ? "cert" : NULL);
         err = uri == NULL ? TC_ERR_NOMEM
               : key_needed && g->cert_sha256 != NULL
                   ? tokencert_delete_cert(r.t, uri, g->cert_sha256, &del)
@@ -2925,7 +2877,7 @@ int lc_prune(lc *l, lc_cred *c, long long grace, int *n_pruned)
         }
         if (!on_this_token(&r, q->token_serial))
             continue; /* its key is on a token not present: deleted once that one is */
-        uri = lc_object_uri(r.token_uri, c->label, q->key_id, NULL);
+        uri = tokencert_object_uri(r.token_uri, c->label, q->key_id, NULL);
         if (uri != NULL && tokencert_delete(r.t, uri, &del) == TC_OK && del > 0) {
             lc_event(l, c->name, "pruned", "ok", "key %s of request %lld", q->key_id, q->id);
             printf("%s: deleted the key of request %lld (%s)\n", c->name, q->id,

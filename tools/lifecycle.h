@@ -99,10 +99,6 @@ int lc_status(lc *l, lc_cred *c, json_object *out);
 void lc_event(lc *l, const char *cred, const char *event, const char *result, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
-/* pkcs11: URI of the objects labelled label (and with CKA_ID id_hex when not NULL; of class cls
- * when cls is "cert", "private" or "public") on the token token_uri. Free with free(). */
-char *lc_object_uri(const char *token_uri, const char *label, const char *id_hex, const char *cls);
-
 /* Runs "tokencert ARGS..." as a child of this very binary (never a shell); its standard output
  * discarded, its errors shown. Returns its exit code. */
 int lc_run_self(const char *const *args);
