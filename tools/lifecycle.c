@@ -312,10 +312,10 @@ lc_cred *lc_find(lc *l, const char *name)
 
 time_t lc_due_at(const lc_cred *c, time_t not_before, time_t not_after)
 {
-    double life = difftime(not_after, not_before);
-    long long by_fraction = (long long)(life * (c->renew_fraction > 0 ? c->renew_fraction : 0));
-    long long lead = c->renew_before > by_fraction ? c->renew_before : by_fraction;
-    return (time_t)((long long)not_after - lead - c->approval_time);
+    /* The library's one rule; the credential's settings are its policy. */
+    const tokencert_renewal_policy p = {
+        c->renew_before, c->renew_fraction > 0 ? c->renew_fraction : 0, c->approval_time};
+    return tokencert_due_at(&p, not_before, not_after);
 }
 
 int lc_option(lc *l, const char *cmd, int opt, const char *arg)
