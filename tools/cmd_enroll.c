@@ -401,8 +401,11 @@ int cmd_enroll(int argc, char **argv)
     record_state(&lstate, &srq, TOKENCERT_RS_KEY_GENERATED, NULL);
     lc_event(&lstate, label, "enrolled", "ok", "key %s (%s) generated on %s", kr.id, kr.type, uri);
     if (access(db_path, F_OK) != 0) {
-        const char *const args[] = {"tokencert", "ca", "init", "--ca-dir", dir, NULL};
-        code = lc_run_self(args);
+        tokencert_ca_params cap;
+        memset(&cap, 0, sizeof cap);
+        cap.dir = dir; /* every other setting the library's default, as `ca init --ca-dir` */
+        err = tokencert_ca_init(ctx, &cap);
+        code = err == TC_OK ? EXIT_OK : cli_fail(ctx, err, "creating the local CA");
         if (code != EXIT_OK) {
             fprintf(stderr,
                     "tokencert: creating the local CA in %s failed; the token is unchanged\n", dir);

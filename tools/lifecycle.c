@@ -22,54 +22,10 @@
 #include "common.h"
 #include "lifecycle.h"
 
-extern char **environ;
-
 static void cache_free(struct lc_cache *k);
 static int records_flush(lc *l);
 
 /* ---- small helpers ---------------------------------------------------------------------- */
-
-int lc_run_self(const char *const *args)
-{
-    pid_t pid;
-    int status = 0, devnull;
-
-    fflush(stdout);
-    fflush(stderr);
-    devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
-    if (devnull < 0) {
-        fprintf(stderr, "tokencert: cannot open /dev/null: %s\n", strerror(errno));
-        return EXIT_ERROR;
-    }
-    pid = fork();
-    if (pid < 0) {
-        fprintf(stderr, "tokencert: cannot start a child process: %s\n", strerror(errno));
-        close(devnull);
-        return EXIT_ERROR;
-    }
-    if (pid == 0) {
-        /* Only async-signal-safe calls between fork and exec. */
-        if (dup2(devnull, STDOUT_FILENO) < 0)
-            _exit(127);
-        execve("/proc/self/exe", (char *const *)args, environ);
-        _exit(127);
-    }
-    close(devnull);
-    while (waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR) {
-            fprintf(stderr, "tokencert: waiting for the child process: %s\n", strerror(errno));
-            return EXIT_ERROR;
-        }
-    }
-    if (WIFEXITED(status)) {
-        if (WEXITSTATUS(status) == 127)
-            fprintf(stderr, "tokencert: cannot run /proc/self/exe for the CA step\n");
-        return WEXITSTATUS(status);
-    }
-    fprintf(stderr, "tokencert: the CA step was killed by signal %d\n",
-            WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-    return EXIT_ERROR;
-}
 
 void lc_event(lc *l, const char *cred, const char *event, const char *result, const char *fmt, ...)
 {

@@ -99,8 +99,4 @@ int lc_status(lc *l, lc_cred *c, json_object *out);
 void lc_event(lc *l, const char *cred, const char *event, const char *result, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
-/* Runs "tokencert ARGS..." as a child of this very binary (never a shell); its standard output
- * discarded, its errors shown. Returns its exit code. */
-int lc_run_self(const char *const *args);
-
 #endif /* TOKENCERT_TOOLS_LIFECYCLE_H */
