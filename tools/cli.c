@@ -79,6 +79,7 @@ int cli_exit_code(tokencert_err err)
     case TC_ERR_PKCS11:
     case TC_ERR_NOT_SUPPORTED:
     case TC_ERR_CANCELLED:
+    case TC_ERR_CA:
         return EXIT_ERROR;
     }
     return EXIT_ERROR;

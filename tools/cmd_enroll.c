@@ -99,7 +99,8 @@ static void record_state(lc *l, tokencert_state_request *rq, tokencert_request_s
  * attempt. */
 static void forget_request(lc *l, tokencert_state_request *rq, const char *why)
 {
-    lc_event(l, rq->credential, "enroll failed", "failed", "%s", why != NULL ? why : "?");
+    tokencert_engine_log(l->e, rq->credential, "enroll failed", "failed", "%s",
+                         why != NULL ? why : "?");
     if (tokencert_state_credential_forget(l->st, rq->credential) != TC_OK)
         record_state(l, rq, TOKENCERT_RS_ABANDONED, why);
 }
@@ -174,8 +175,8 @@ static void record_installed(lc *l, tokencert_state_request *rq, const tokencert
                     tokencert_ctx_error(l->ctx));
         tokencert_state_credential_clear(&sc);
     }
-    lc_event(l, rq->credential, "installed", "ok", "generation 1 active (serial %s)",
-             got->serial ? got->serial : "?");
+    tokencert_engine_log(l->e, rq->credential, "installed", "ok", "generation 1 active (serial %s)",
+                         got->serial ? got->serial : "?");
 }
 
 /* An enrollment of label that an earlier run left unfinished (killed, token pulled, CA gone) is
@@ -184,7 +185,7 @@ static int resume(lc *l, const char *label, int *resumed)
 {
     tokencert_state_request *v = NULL;
     size_t n = 0, i;
-    const char *result = NULL;
+    tokencert_outcome result;
     int code = EXIT_OK;
 
     *resumed = 0;
@@ -206,16 +207,13 @@ static int resume(lc *l, const char *label, int *resumed)
         tokencert_state_generations_free(g, n_g);
         return code;
     }
-    for (i = 0; i < l->n_creds; i++) {
-        if (strcmp(l->creds[i].name, label) != 0)
-            continue;
+    if (tokencert_engine_find(l->e, label, &i) == TC_OK) {
         fprintf(stderr,
                 "tokencert: an earlier enrollment of '%s' did not finish (request %lld, %s); "
                 "continuing it\n",
                 label, v[n - 1].id, tokencert_request_state_name(v[n - 1].state));
-        code = lc_renew(l, &l->creds[i], 1, &result);
+        code = cli_exit_code(tokencert_engine_renew(l->e, i, TOKENCERT_RENEW_FORCE, &result));
         *resumed = 1;
-        break;
     }
     tokencert_state_requests_free(v, n);
     return code;
@@ -399,7 +397,8 @@ int cmd_enroll(int argc, char **argv)
     free(srq.key_type);
     srq.key_type = tc_strdup(kr.type);
     record_state(&lstate, &srq, TOKENCERT_RS_KEY_GENERATED, NULL);
-    lc_event(&lstate, label, "enrolled", "ok", "key %s (%s) generated on %s", kr.id, kr.type, uri);
+    tokencert_engine_log(lstate.e, label, "enrolled", "ok", "key %s (%s) generated on %s", kr.id,
+                         kr.type, uri);
     if (access(db_path, F_OK) != 0) {
         tokencert_ca_params cap;
         memset(&cap, 0, sizeof cap);
@@ -435,7 +434,8 @@ int cmd_enroll(int argc, char **argv)
     srq.ca_request_id = tc_asprintf("%lld", req.id);
     srq.next_poll = tc_now() + 3600;
     record_state(&lstate, &srq, TOKENCERT_RS_PENDING, NULL);
-    lc_event(&lstate, label, "submitted", "ok", "request %lld at the local CA in %s", req.id, dir);
+    tokencert_engine_log(lstate.e, label, "submitted", "ok", "request %lld at the local CA in %s",
+                         req.id, dir);
     if (auto_approve) {
         snprintf(id_str, sizeof id_str, "%lld", req.id);
         /* Signed in the CA's own helper process: this one has the user's token open. */
@@ -461,7 +461,8 @@ int cmd_enroll(int argc, char **argv)
                "key '%s' stays on the token for the certificate to come\n",
                got.id, got.id, label);
         code = EXIT_PENDING;
-        lc_event(&lstate, label, "pending", "ok", "request %lld waits for approval", got.id);
+        tokencert_engine_log(lstate.e, label, "pending", "ok", "request %lld waits for approval",
+                             got.id);
         goto out;
     }
     if (got.state == TOKENCERT_REQ_REJECTED) {

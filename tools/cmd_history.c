@@ -154,7 +154,7 @@ int cmd_history(int argc, char **argv)
     code = lc_open(&l, 0, 0);
     if (code != EXIT_OK)
         goto out;
-    if (name != NULL && lc_find(&l, name) == NULL) {
+    if (name != NULL && lc_find(&l, name, &i) != EXIT_OK) {
         code = EXIT_NOT_FOUND;
         goto out;
     }

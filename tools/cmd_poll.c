@@ -5,8 +5,6 @@
 #include "help_poll.h"
 #include "lifecycle.h"
 
-int lc_summary(int worst, int code);
-
 int cmd_poll(int argc, char **argv)
 {
     static const struct option opts[] = {LC_OPTIONS, CLI_COMMON_OPTIONS, {NULL, 0, NULL, 0}};
@@ -14,7 +12,7 @@ int cmd_poll(int argc, char **argv)
     lc l;
     int opt, code, worst = EXIT_OK, h, n_pending = 0;
     size_t i;
-    const char *result;
+    tokencert_outcome result;
 
     memset(&c, 0, sizeof c);
     memset(&l, 0, sizeof l);
@@ -36,19 +34,18 @@ int cmd_poll(int argc, char **argv)
     }
     if (argc - optind > 1)
         return cli_usage_error("poll", "at most one credential name");
-    l.snapshot = 1;
     code = lc_open(&l, 1, 1);
     if (code != EXIT_OK)
         goto out;
-    for (i = 0; i < l.n_creds; i++) {
-        if (argc - optind == 1 && strcmp(l.creds[i].name, argv[optind]) != 0)
+    for (i = 0; i < lc_count(&l); i++) {
+        if (argc - optind == 1 && strcmp(lc_cred_at(&l, i)->name, argv[optind]) != 0)
             continue;
-        code = lc_poll(&l, &l.creds[i], &result);
-        if (strcmp(result, "nothing pending") != 0)
+        code = cli_exit_code(tokencert_engine_poll(l.e, i, &result));
+        if (result != TOKENCERT_OUTCOME_NOTHING_PENDING)
             n_pending++;
         worst = lc_summary(worst, code);
     }
-    if (argc - optind == 1 && lc_find(&l, argv[optind]) == NULL) {
+    if (argc - optind == 1 && lc_find(&l, argv[optind], &i) != EXIT_OK) {
         code = EXIT_NOT_FOUND;
         goto out;
     }

@@ -16,9 +16,9 @@ int cmd_prune(int argc, char **argv)
                                          {NULL, 0, NULL, 0}};
     cli_common c;
     lc l;
-    int opt, code = EXIT_OK, h, n, total = 0, failed = 0;
+    int opt, code = EXIT_OK, h, failed = 0;
     long long grace = -1;
-    size_t i;
+    size_t i, n, total = 0;
 
     memset(&c, 0, sizeof c);
     memset(&l, 0, sizeof l);
@@ -59,15 +59,15 @@ int cmd_prune(int argc, char **argv)
     }
     if (grace < 0)
         grace = l.cfg->grace;
-    if (argc - optind == 1 && lc_find(&l, argv[optind]) == NULL) {
+    if (argc - optind == 1 && lc_find(&l, argv[optind], &i) != EXIT_OK) {
         code = EXIT_NOT_FOUND;
         goto out;
     }
-    for (i = 0; i < l.n_creds; i++) {
-        if (argc - optind == 1 && strcmp(l.creds[i].name, argv[optind]) != 0)
+    for (i = 0; i < lc_count(&l); i++) {
+        if (argc - optind == 1 && strcmp(lc_cred_at(&l, i)->name, argv[optind]) != 0)
             continue;
         n = 0;
-        if (lc_prune(&l, &l.creds[i], grace, &n) != EXIT_OK)
+        if (tokencert_engine_prune(l.e, i, grace, &n) != TC_OK)
             failed++;
         total += n;
     }

@@ -7,25 +7,6 @@
 #include "help_renew.h"
 #include "lifecycle.h"
 
-/* The exit code of a run over several credentials: a failure wins, then pending, then an absent
- * token; one credential keeps its own code. */
-int lc_summary(int worst, int code);
-int lc_summary(int worst, int code)
-{
-    if (code == EXIT_OK)
-        return worst;
-    if (worst == EXIT_OK)
-        return code;
-    if (code == EXIT_PENDING || code == EXIT_TOKEN_ABSENT) {
-        if (worst == EXIT_TOKEN_ABSENT && code == EXIT_PENDING)
-            return EXIT_PENDING;
-        return worst;
-    }
-    if (worst == EXIT_PENDING || worst == EXIT_TOKEN_ABSENT)
-        return code;
-    return worst == code ? worst : EXIT_ERROR;
-}
-
 int cmd_renew(int argc, char **argv)
 {
     static const struct option opts[] = {{"all", no_argument, NULL, 'a'},
@@ -40,7 +21,7 @@ int cmd_renew(int argc, char **argv)
     lc l;
     int opt, all = 0, due = 0, code, worst = EXIT_OK, h;
     size_t i;
-    const char *result;
+    tokencert_outcome result;
 
     memset(&c, 0, sizeof c);
     memset(&l, 0, sizeof l);
@@ -62,10 +43,10 @@ int cmd_renew(int argc, char **argv)
             due = 1;
             break;
         case 'r':
-            l.key_policy = 1;
+            l.key_policy = TOKENCERT_KEYS_REKEY;
             break;
         case 'R':
-            l.key_policy = 2;
+            l.key_policy = TOKENCERT_KEYS_REUSE;
             break;
         case 'n':
             l.dry_run = 1;
@@ -79,23 +60,24 @@ int cmd_renew(int argc, char **argv)
     }
     if (all == (argc - optind == 1) || argc - optind > 1)
         return cli_usage_error("renew", "name one credential, or give --all");
-    l.snapshot = 1;
     code = lc_open(&l, !l.dry_run, !l.dry_run);
     if (code != EXIT_OK)
         goto out;
     if (all) {
-        if (l.n_creds == 0)
+        if (lc_count(&l) == 0)
             printf("no credentials: none is configured and none was enrolled\n");
-        for (i = 0; i < l.n_creds; i++) {
+        for (i = 0; i < lc_count(&l); i++) {
             /* Each independently: one failing does not stop the others. */
-            code = lc_renew(&l, &l.creds[i], !due, &result);
+            code = cli_exit_code(
+                tokencert_engine_renew(l.e, i, due ? 0 : TOKENCERT_RENEW_FORCE, &result));
             worst = lc_summary(worst, code);
         }
         code = worst;
     } else {
-        lc_cred *cr = lc_find(&l, argv[optind]);
-        l.named = !due;
-        code = cr != NULL ? lc_renew(&l, cr, !due, &result) : EXIT_NOT_FOUND;
+        code = lc_find(&l, argv[optind], &i);
+        if (code == EXIT_OK)
+            code = cli_exit_code(tokencert_engine_renew(
+                l.e, i, due ? 0 : TOKENCERT_RENEW_FORCE | TOKENCERT_RENEW_NAMED, &result));
     }
     code = lc_summary(code, lc_flush(&l));
 out:

@@ -41,7 +41,8 @@ typedef enum {
     TC_ERR_NOT_SUPPORTED = 16, /* the token or module cannot do this */
     TC_ERR_PENDING = 17,       /* the CA holds the request for approval: ask again later */
     TC_ERR_REJECTED = 18,      /* the CA rejected the request (the detail gives its reason) */
-    TC_ERR_VERIFY = 19         /* a certificate, chain or fingerprint did not verify */
+    TC_ERR_VERIFY = 19,        /* a certificate, chain or fingerprint did not verify */
+    TC_ERR_CA = 20             /* the CA failed or could not be reached (the detail says how) */
 } tokencert_err;
 
 TOKENCERT_API const char *tokencert_strerror(tokencert_err err);
@@ -759,6 +760,198 @@ TOKENCERT_API tokencert_err tokencert_state_log(tokencert_state *st, const char 
 TOKENCERT_API tokencert_err tokencert_state_history(tokencert_state *st, const char *credential,
                                                     tokencert_state_event **out, size_t *n);
 TOKENCERT_API void tokencert_state_history_free(tokencert_state_event *v, size_t n);
+
+/* ---- the lifecycle engine ------------------------------------------------------------------ */
+
+/* The engine renews the credentials of a configuration (and those enroll recorded): what is due,
+ * key, request, CA, verification, installation, switch-over, pruning, each step recorded in the
+ * state store before and after it touches the token or the CA, so that a run killed at any point
+ * is continued by the next one. A run touches each token once: each module loaded once, each
+ * token read once and logged in to at most once, whatever the number of credentials on it.
+ *
+ * The engine prints nothing and exits nothing: what it does and what goes wrong comes as events
+ * to the caller's sink, results as tokencert_err and an outcome. */
+typedef struct tokencert_engine tokencert_engine;
+
+typedef enum {
+    TOKENCERT_EV_PROGRESS = 0, /* what was done, or would be: a line for the user */
+    TOKENCERT_EV_PROBLEM = 1,  /* what failed or waits: a line for the user */
+    TOKENCERT_EV_OUTPUT = 2,   /* what a hook printed, as it printed it */
+    TOKENCERT_EV_RECORDED = 3  /* an event written to the history (or that would be) */
+} tokencert_event_kind;
+
+typedef struct {
+    tokencert_event_kind kind;
+    const char *credential; /* NULL: the run as a whole */
+    const char *event;      /* RECORDED: "renewed", "pending", "pruned", ...; else NULL */
+    const char *result;     /* RECORDED: "ok", "failed", "rejected", ...; else NULL */
+    /* PROGRESS and PROBLEM: the line, without a newline (PROGRESS lines name the credential
+     * first); RECORDED: the detail (may be empty); OUTPUT: the text. Never a secret. */
+    const char *message;
+} tokencert_event;
+
+typedef void (*tokencert_event_fn)(void *data, const tokencert_event *ev);
+
+typedef enum {
+    TOKENCERT_KEYS_CONFIGURED = 0, /* as each credential's reuse_key says */
+    TOKENCERT_KEYS_REKEY = 1,      /* a new key for every renewal of this run */
+    TOKENCERT_KEYS_REUSE = 2       /* the current key again */
+} tokencert_key_policy;
+
+typedef struct {
+    const char *state_dir; /* NULL: $TOKENCERT_STATE_DIR, the configuration's, the default */
+    const char *module;    /* NULL: each credential's own module, else the p11-kit registry */
+    /* pin_source NULL: each credential's own (the configuration's pin-source) */
+    tokencert_login_opts login;
+    int dry_run; /* nothing is written, nothing is touched: what would be done is said */
+    tokencert_key_policy key_policy;
+    int wait_seconds;            /* for the store's and a token's lock */
+    int quiet;                   /* no line for a credential that is not due */
+    tokencert_event_fn on_event; /* NULL: events are dropped */
+    void *event_data;
+} tokencert_engine_opts;
+
+/* A credential as the engine handles it: from the configuration, else from what enroll recorded,
+ * with every default applied. */
+typedef struct {
+    char *name;
+    char *token_uri;
+    char *module; /* NULL: the registry (or the run's module) */
+    char *label;
+    char *ca; /* CA name; "local" is the embedded CA */
+    char *ca_protocol;
+    char *ca_dir;    /* local and manual CAs: their directory */
+    char *ca_issuer; /* expected issuer, NULL: the CA's own certificate decides */
+    int ca_manual;
+    long long approval_time;
+    char *subject; /* NULL: from the current certificate */
+    char **san;
+    size_t n_san;
+    int san_set;
+    char *key_type; /* NULL: as the current key */
+    long long renew_before;
+    double renew_fraction;
+    int reuse_key;
+    char *pin_source;
+    char *const *hook_before, *const *hook_after, *const *hook_expiring, *const *hook_failure;
+    int configured; /* declared in the configuration */
+} tokencert_engine_credential;
+
+#define TOKENCERT_ENGINE_CREATE 1u /* create the state store when there is none */
+#define TOKENCERT_ENGINE_LOCK   2u /* lock the store for writing (with CREATE) */
+
+/* Opens the engine on cfg (from tokencert_config_load(); taken over, freed by close, also on
+ * failure): the state store opened (created and locked as flags say; without CREATE a missing
+ * store is no error: nothing was recorded yet) and the credentials loaded. What is wrong is said
+ * through the sink as well. TC_ERR_BAD_DATA: a credential names an unknown CA;
+ * TC_ERR_INVALID_ARG: no state directory; TC_ERR_IO: the store cannot be opened or locked. */
+TOKENCERT_API tokencert_err tokencert_engine_open(tokencert_config *cfg,
+                                                  const tokencert_engine_opts *opts, unsigned flags,
+                                                  tokencert_engine **out);
+/* Writes what the run kept to write at its end (the "not due" results), then closes. */
+TOKENCERT_API void tokencert_engine_close(tokencert_engine *e);
+/* Writes what the run kept to write at its end; TC_ERR_IO when that failed (said as well). */
+TOKENCERT_API tokencert_err tokencert_engine_flush(tokencert_engine *e);
+
+TOKENCERT_API size_t tokencert_engine_count(const tokencert_engine *e);
+TOKENCERT_API const tokencert_engine_credential *
+tokencert_engine_credential_at(const tokencert_engine *e, size_t i);
+/* The index of the credential called name; TC_ERR_NOT_FOUND when there is none (not said). */
+TOKENCERT_API tokencert_err tokencert_engine_find(const tokencert_engine *e, const char *name,
+                                                  size_t *index);
+
+/* What a renew or poll did to a credential; its name is what the history records. */
+typedef enum {
+    TOKENCERT_OUTCOME_FAILED = 0,
+    TOKENCERT_OUTCOME_RENEWED,
+    TOKENCERT_OUTCOME_PENDING,
+    TOKENCERT_OUTCOME_NOT_DUE,
+    TOKENCERT_OUTCOME_DEFERRED, /* its token is absent, or another token is present */
+    TOKENCERT_OUTCOME_REJECTED,
+    TOKENCERT_OUTCOME_NOTHING_PENDING,
+    TOKENCERT_OUTCOME_WOULD_RENEW, /* dry run */
+    TOKENCERT_OUTCOME_WOULD_CONTINUE,
+    TOKENCERT_OUTCOME_WOULD_DEFER
+} tokencert_outcome;
+TOKENCERT_API const char *tokencert_outcome_name(tokencert_outcome o);
+
+#define TOKENCERT_RENEW_FORCE 1u /* now, whatever the dates (a named renew) */
+#define TOKENCERT_RENEW_NAMED 2u /* named by the user: may move onto another token */
+
+/* Renews credential i: continues an unfinished request, else starts one when forced or due.
+ * TC_OK for renewed, not due and the dry run's answers; TC_ERR_PENDING (the CA holds it),
+ * TC_ERR_REJECTED, TC_ERR_TOKEN_ABSENT (deferred), TC_ERR_CA, or the error of the step that
+ * failed. *outcome says which. */
+TOKENCERT_API tokencert_err tokencert_engine_renew(tokencert_engine *e, size_t i, unsigned flags,
+                                                   tokencert_outcome *outcome);
+/* Asks the CA about credential i's pending request and installs what was issued. */
+TOKENCERT_API tokencert_err tokencert_engine_poll(tokencert_engine *e, size_t i,
+                                                  tokencert_outcome *outcome);
+/* Deletes the objects of credential i's superseded generations expired more than grace seconds
+ * ago, and the keys of requests that ended without a certificate. The token is opened only when
+ * there is something to delete. */
+TOKENCERT_API tokencert_err tokencert_engine_prune(tokencert_engine *e, size_t i, long long grace,
+                                                   size_t *n_pruned);
+
+typedef struct {
+    long long number;
+    tokencert_generation_state state;
+    const char *serial, *sha256, *key_id;
+    time_t not_after;
+    int on_token;
+} tokencert_status_generation;
+
+/* Where credential i stands; read only (never writes, never logs in). Strings belong to it. */
+typedef struct {
+    const tokencert_engine_credential *cred;
+    int token_present;        /* a token answering to the credential's URI is present */
+    const char *home_serial;  /* the credential's own token; NULL: any will do */
+    const char *other_serial; /* the token present when it is not the credential's own */
+    time_t deferred_since;    /* 0: not deferred */
+    int has_active;
+    struct {
+        const char *serial, *sha256, *subject;
+        time_t not_before, not_after;
+        long days_left;
+        long long generation; /* 0: not recorded */
+        int on_token;
+    } active;
+    time_t renewal_due; /* with has_active */
+    int due;
+    tokencert_status_generation *gens;
+    size_t n_gens;
+    int has_request; /* an unfinished request */
+    struct {
+        long long id;
+        tokencert_request_state state;
+        const char *ca_request_id;
+        time_t since, next_poll;
+        int attempts;
+        const char *last_error;
+    } request;
+    int has_rejected; /* the CA rejected the newest request */
+    struct {
+        long long id;
+        time_t on;
+        const char *reason;
+    } rejected;
+    const char *last_result, *last_error;
+    char next_action[512]; /* in plain words */
+    void *priv;
+} tokencert_status;
+
+TOKENCERT_API tokencert_err tokencert_engine_status(tokencert_engine *e, size_t i,
+                                                    tokencert_status *out);
+TOKENCERT_API void tokencert_status_clear(tokencert_status *s);
+
+/* Records an event in the history (and says it to the sink as RECORDED). */
+TOKENCERT_API void tokencert_engine_log(tokencert_engine *e, const char *credential,
+                                        const char *event, const char *result, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* The engine's store (NULL when none exists yet) and the context its errors are set on; for
+ * enroll, until enrollment runs through the engine. */
+TOKENCERT_API tokencert_state *tokencert_engine_store(tokencert_engine *e);
+TOKENCERT_API tokencert_ctx *tokencert_engine_ctx(tokencert_engine *e);
 
 #ifdef __cplusplus
 }

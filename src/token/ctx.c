@@ -62,6 +62,8 @@ const char *tokencert_strerror(tokencert_err err)
         return "request rejected";
     case TC_ERR_VERIFY:
         return "verification failed";
+    case TC_ERR_CA:
+        return "the CA failed";
     }
     return "unknown error";
 }
