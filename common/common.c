@@ -64,6 +64,34 @@ void tc_hex_upper(const unsigned char *p, size_t n, char sep, char *out)
     out[o] = '\0';
 }
 
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+long tc_hex_decode(const char *hex, unsigned char *out, size_t cap)
+{
+    size_t len, i;
+
+    tc_return_val_if_fail(hex != NULL && (out != NULL || cap == 0), -1);
+    len = strlen(hex);
+    if (len % 2 != 0 || len / 2 > cap || len / 2 > LONG_MAX)
+        return -1;
+    for (i = 0; i < len / 2; i++) {
+        int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        out[i] = (unsigned char)(hi << 4 | lo);
+    }
+    return (long)(len / 2);
+}
+
 /* Length of the valid UTF-8 sequence at p (1..4), or 0 when it is not valid UTF-8. */
 static size_t utf8_len(const unsigned char *p, size_t n)
 {

@@ -35,6 +35,9 @@ void tc_secret_free(char *s);
 char *tc_hex(const unsigned char *p, size_t n);
 /* Uppercase hex with sep between bytes (sep 0: none) into out (needs 3n bytes). */
 void tc_hex_upper(const unsigned char *p, size_t n, char sep, char *out);
+/* Hex digits (either case, no separators) to bytes in out (room for cap bytes). Returns the number
+ * of bytes; -1 on an odd length, a character that is not a hex digit, or more than cap bytes. */
+long tc_hex_decode(const char *hex, unsigned char *out, size_t cap);
 
 /* Copies a fixed-width token string (blank- or NUL-padded, not terminated), trims it and makes it
  * printable: control bytes and invalid UTF-8 become \xNN. Returns a new string. */

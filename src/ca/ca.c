@@ -152,19 +152,6 @@ static char *resolve_dir(const char *dir)
     return dir != NULL ? tc_strdup(dir) : tokencert_ca_default_dir();
 }
 
-/* ---- subjects ------------------------------------------------------------------------------ */
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* ---- files -------------------------------------------------------------------------------- */
 
 static tokencert_err mkdir_p(tokencert_ctx *ctx, const char *path, int *created)
@@ -579,7 +566,8 @@ static tokencert_err ca_token_open(tokencert_ctx *ctx, const char *dir, const ca
     tokencert_err ret = TC_ERR_INTERNAL;
     tokencert_login_opts lo;
     unsigned char *id = NULL;
-    size_t id_len = 0, i;
+    size_t id_len = 0, cap;
+    long n;
 
     if (cfg->own_token) {
         ret = own_softhsm_check(ctx, dir);
@@ -601,20 +589,18 @@ static tokencert_err ca_token_open(tokencert_ctx *ctx, const char *dir, const ca
         ret = TC_OK;
         goto out;
     }
-    id_len = strlen(cfg->key_id) / 2;
-    id = malloc(id_len ? id_len : 1);
+    cap = strlen(cfg->key_id) / 2;
+    id = malloc(cap ? cap : 1);
     if (id == NULL) {
         ret = TC_ERR_NOMEM;
         goto out;
     }
-    for (i = 0; i < id_len; i++) {
-        int h = hexval(cfg->key_id[2 * i]), l = hexval(cfg->key_id[2 * i + 1]);
-        if (h < 0 || l < 0) {
-            ret = tc_error(ctx, TC_ERR_BAD_DATA, "CA index: the CA key id is damaged");
-            goto out;
-        }
-        id[i] = (unsigned char)(h * 16 + l);
+    n = tc_hex_decode(cfg->key_id, id, cap);
+    if (n < 0) {
+        ret = tc_error(ctx, TC_ERR_BAD_DATA, "CA index: the CA key id is damaged");
+        goto out;
     }
+    id_len = (size_t)n;
     ret = tc_key_open_id(ct->cactx, &ct->t->session, id, id_len, &ct->key);
     if (ret == TC_OK)
         ret = tc_key_pkey(ct->cactx, ct->key, &ct->pkey);

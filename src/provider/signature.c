@@ -2,6 +2,8 @@
  * EdDSA, the digest computed in software and the raw operation made on the token. */
 #include "provider/local.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +13,15 @@
 #include <openssl/params.h>
 #include <openssl/rsa.h>
 
+/* OpenSSL 3.1's salt length "auto-digestmax", known here with 3.0's headers too: when signing,
+ * the largest salt the key allows but at most the digest's length. */
+#ifndef RSA_PSS_SALTLEN_AUTO_DIGEST_MAX
+#define RSA_PSS_SALTLEN_AUTO_DIGEST_MAX -4
+#endif
+#ifndef OSSL_PKEY_RSA_PSS_SALT_LEN_AUTO_DIGEST_MAX
+#define OSSL_PKEY_RSA_PSS_SALT_LEN_AUTO_DIGEST_MAX "auto-digestmax"
+#endif
+
 typedef struct {
     prov_ctx *pc;
     prov_key *key;
@@ -18,7 +29,7 @@ typedef struct {
     EVP_MD_CTX *mdctx;
     int digest_mode; /* digest_sign_* in use */
     int pad;         /* RSA_PKCS1_PADDING or RSA_PKCS1_PSS_PADDING */
-    int saltlen;     /* a length, or RSA_PSS_SALTLEN_DIGEST/_MAX/_AUTO */
+    int saltlen;     /* a length, or RSA_PSS_SALTLEN_DIGEST/_MAX/_AUTO/_AUTO_DIGEST_MAX */
     EVP_MD *mgf1;    /* NULL: the message digest */
 } sig_ctx;
 
@@ -100,6 +111,40 @@ static int set_md(sig_ctx *c, EVP_MD **slot, const char *name, const char *props
     return 1;
 }
 
+/* A PSS salt length as OpenSSL's string parameter gives it: one of its names, or a whole decimal
+ * number of bytes from 0 to INT_MAX (no sign, no blanks). 0 when s is neither: atoi would turn
+ * a typing error into a salt of 0 bytes without a word. */
+static int parse_saltlen(const char *s, int *out)
+{
+    char *end = NULL;
+    long v;
+
+    if (strcmp(s, OSSL_PKEY_RSA_PSS_SALT_LEN_DIGEST) == 0) {
+        *out = RSA_PSS_SALTLEN_DIGEST;
+        return 1;
+    }
+    if (strcmp(s, OSSL_PKEY_RSA_PSS_SALT_LEN_MAX) == 0) {
+        *out = RSA_PSS_SALTLEN_MAX;
+        return 1;
+    }
+    if (strcmp(s, OSSL_PKEY_RSA_PSS_SALT_LEN_AUTO) == 0) {
+        *out = RSA_PSS_SALTLEN_AUTO;
+        return 1;
+    }
+    if (strcmp(s, OSSL_PKEY_RSA_PSS_SALT_LEN_AUTO_DIGEST_MAX) == 0) {
+        *out = RSA_PSS_SALTLEN_AUTO_DIGEST_MAX;
+        return 1;
+    }
+    if (s[0] < '0' || s[0] > '9')
+        return 0;
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < 0 || v > INT_MAX)
+        return 0;
+    *out = (int)v;
+    return 1;
+}
+
 static int sig_set_ctx_params(void *vc, const OSSL_PARAM params[])
 {
     sig_ctx *c = vc;
@@ -145,18 +190,17 @@ static int sig_set_ctx_params(void *vc, const OSSL_PARAM params[])
             const char *s = p->data;
             if (s == NULL)
                 return 0;
-            if (strcmp(s, OSSL_PKEY_RSA_PSS_SALT_LEN_DIGEST) == 0)
-                len = RSA_PSS_SALTLEN_DIGEST;
-            else if (strcmp(s, OSSL_PKEY_RSA_PSS_SALT_LEN_MAX) == 0)
-                len = RSA_PSS_SALTLEN_MAX;
-            else if (strcmp(s, OSSL_PKEY_RSA_PSS_SALT_LEN_AUTO) == 0)
-                len = RSA_PSS_SALTLEN_AUTO;
-            else
-                len = atoi(s);
+            if (!parse_saltlen(s, &len)) {
+                tc_provider_raise(c->pc, R_BAD_PARAM, __func__,
+                                  "bad PSS salt length '%.64s': a number of bytes from 0 to %d, "
+                                  "or digest, max, auto or auto-digestmax",
+                                  s, INT_MAX);
+                return 0;
+            }
         } else if (!OSSL_PARAM_get_int(p, &len)) {
             return 0;
         }
-        if (len < RSA_PSS_SALTLEN_MAX) {
+        if (len < RSA_PSS_SALTLEN_AUTO_DIGEST_MAX) {
             tc_provider_raise(c->pc, R_BAD_PARAM, __func__, "bad PSS salt length %d", len);
             return 0;
         }
@@ -306,6 +350,8 @@ static int pss_saltlen(const sig_ctx *c, const EVP_MD *md)
         return hlen;
     if (c->saltlen == RSA_PSS_SALTLEN_MAX || c->saltlen == RSA_PSS_SALTLEN_AUTO)
         return emlen - hlen - 2;
+    if (c->saltlen == RSA_PSS_SALTLEN_AUTO_DIGEST_MAX)
+        return emlen - hlen - 2 < hlen ? emlen - hlen - 2 : hlen;
     return c->saltlen;
 }
 
@@ -556,6 +602,8 @@ static int sig_get_ctx_params(void *vc, OSSL_PARAM params[])
                 s = OSSL_PKEY_RSA_PSS_SALT_LEN_MAX;
             else if (c->saltlen == RSA_PSS_SALTLEN_AUTO)
                 s = OSSL_PKEY_RSA_PSS_SALT_LEN_AUTO;
+            else if (c->saltlen == RSA_PSS_SALTLEN_AUTO_DIGEST_MAX)
+                s = OSSL_PKEY_RSA_PSS_SALT_LEN_AUTO_DIGEST_MAX;
             else
                 snprintf(num, sizeof num, "%d", c->saltlen);
             if (!OSSL_PARAM_set_utf8_string(p, s))

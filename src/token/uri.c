@@ -5,33 +5,6 @@
 
 #include <string.h>
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Hex digits to bytes; -1 on an odd length, a non-hex digit or more than cap bytes. */
-static long hex_decode(const char *hex, unsigned char *out, size_t cap)
-{
-    size_t len = strlen(hex), i;
-
-    if (len % 2 != 0 || len / 2 > cap)
-        return -1;
-    for (i = 0; i < len / 2; i++) {
-        int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[i] = (unsigned char)(hi << 4 | lo);
-    }
-    return (long)(len / 2);
-}
-
 char *tokencert_object_uri(const char *token_uri, const char *label, const char *id_hex,
                            const char *cls)
 {
@@ -54,7 +27,7 @@ char *tokencert_object_uri(const char *token_uri, const char *label, const char 
         p11_kit_uri_set_attribute(uri, &a);
     }
     if (id_hex != NULL) {
-        n = hex_decode(id_hex, id, sizeof id);
+        n = tc_hex_decode(id_hex, id, sizeof id);
         if (n < 0)
             goto out;
         a.type = CKA_ID;

@@ -869,13 +869,17 @@ static tokencert_err check_dates(import_state *st)
         in_cert *c = &st->certs[i];
         time_t now = tc_now(), nb, na;
         char date[32], *msg;
+        const char *bad = NULL;
         /* A date that does not convert is refused whatever --allow-invalid-dates says: checking
-         * it against now would compare garbage. */
-        if (!asn1_time_get(X509_get0_notBefore(c->x), &nb) ||
-            !asn1_time_get(X509_get0_notAfter(c->x), &na))
+         * it against now would compare garbage. The message names the field that is wrong. */
+        if (!asn1_time_get(X509_get0_notBefore(c->x), &nb))
+            bad = "notBefore";
+        else if (!asn1_time_get(X509_get0_notAfter(c->x), &na))
+            bad = "notAfter";
+        if (bad != NULL)
             return tc_error(st->ctx, TC_ERR_BAD_DATA,
-                            "%s: certificate '%s' has a malformed validity date", c->src,
-                            c->subject);
+                            "%s: certificate '%s' has a malformed %s date", c->src, c->subject,
+                            bad);
         if (na <= now) {
             tc_time_iso(na, date, sizeof date);
             msg = tc_asprintf("%s: certificate '%s' expired on %s", c->src, c->subject, date);

@@ -2,6 +2,8 @@
 # check: monitoring exit codes that follow the certificates' dates (0 OK, 1 WARNING, 2 CRITICAL,
 # 3 UNKNOWN), thresholds, a renewed credential judged by its successor, the summary line, --json,
 # and the node_exporter textfile written with --metrics (values cross-checked with openssl's dates).
+# Last, the same renewal made by the lifecycle: list --timeline marks an expired predecessor
+# "superseded" until prune.
 set -euo pipefail
 . "$(dirname "$0")/../lib/harness.sh"
 . "$(dirname "$0")/../lib/fixtures.sh"
@@ -193,5 +195,44 @@ tc_assert_eq "$(printf '[["c1d1","OK","%s"],["c1d2","OK","%s"]]' "$(tc_expected 
 # The new key's certificate deleted: the old one alone is judged again, and warns.
 tc__fix_log tc_p11_login --delete-object --type cert --id c1d2
 check_case 2 CRITICAL "pkcs11:object=rekeyed" --warn 7d --critical 6d
+
+# --- the same shape made by the lifecycle, on list's timeline ---------------------------------
+# The embedded CA (automatic approval, certificates for 90 days) and the test clock: generation 1
+# enrolled today, generation 2 with a new key under the same label on day 65, generation 1
+# superseded. Each bar of list --timeline carries its generation's mark. On day 100 generation 1
+# has expired (prune would delete it only after day 120): the rule gives an expired certificate
+# no role, so its mark is the state the store recorded, and must still say "superseded".
+export TOKENCERT_TEST_CLOCK=enable
+LC=(--module "$MODULE" --pin-source env:PIN)
+tc_expect_exit 0 "$TOKENCERT" ca init --ca-dir "$W/ca" --cert-validity 90d
+tc_expect_exit 0 "$TOKENCERT" enroll "pkcs11:token=$TOKEN_LABEL" "${LC[@]}" --ca-dir "$W/ca" \
+    --label office --subject "CN=1234567890,O=Practice" --type ec:p256
+TOKENCERT_TEST_NOW=+65d tc_expect_exit 0 "$TOKENCERT" renew office --due "${LC[@]}"
+tc_assert_contains "$TC_OUT" "office: generation 2 installed and active" "day 65: generation 2"
+tc_assert_contains "$TC_OUT" "office: generation 1 superseded" "day 65: generation 1 superseded"
+
+# timeline_bars OFFSET: list --timeline of office on that day; BARS gets "STATUS MARK" of each bar,
+# sorted (a bar line ends "STATUS DAYS d", then two blanks and the mark when there is one).
+timeline_bars() {
+    TOKENCERT_TEST_NOW=$1 tc_expect_exit 0 "$TOKENCERT" list "pkcs11:object=office" \
+        --module "$MODULE" --timeline
+    BARS=$(sed -n 's/^  .* \([a-z-]*\) -\{0,1\}[0-9][0-9]* d\(  \([a-z]*\)\)\{0,1\}$/\1 \3/p' \
+        "$TC_OUT_FILE" | sort | paste -sd,)
+    if [ "$BARS" != "$2" ]; then
+        tc_log "list --timeline on day ${1#+}:"
+        sed 's/^/#   /' "$TC_OUT_FILE"
+    fi
+    tc_assert_eq "$2" "$BARS" "$3"
+}
+timeline_bars +66d "expiring superseded,valid active" \
+    "timeline, day 66: generation 1 (24 days left) superseded, generation 2 active"
+timeline_bars +100d "expired superseded,valid active" \
+    "timeline, day 100: the expired generation 1 keeps its superseded mark"
+# The timer's daily run reconciles the store with the token; it changes nothing about that.
+TOKENCERT_TEST_NOW=+100d tc_expect_exit 0 "$TOKENCERT" renew --all --due "${LC[@]}"
+timeline_bars +100d "expired superseded,valid active" \
+    "timeline, day 100, after the timer's run: generation 1 still marked superseded"
+timeline_bars +110d "expired superseded,valid active" \
+    "timeline, day 110: generation 1 still marked superseded until prune"
 
 tc_finish

@@ -172,6 +172,92 @@ GINA_NB=$(openssl x509 -in "$W/gina.pem" -noout -startdate -dateopt iso_8601)
 GINA_NB=${GINA_NB#notBefore=}
 tc_assert_contains "$TC_ERR" "certificate 'CN=gina,O=tokencert test' is not valid before ${GINA_NB/ /T}" "not yet valid refused with its date"
 
+tc_log "a malformed validity date, in a certificate the CA really signed"
+# baddate.py IN.der OUT.der CAKEY KIND: IN with its notAfter replaced, the TBSCertificate signed
+# again with CAKEY (SHA-256), so that only the date is wrong. KIND month13: the UTCTime's month
+# becomes 13; letter: a GeneralizedTime of the right length with a letter among its digits.
+cat >"$W/baddate.py" <<'EOF_PY'
+import subprocess, sys
+
+
+def tlv(buf, off):
+    """(tag, start of content, end of element) of the DER element at off."""
+    tag, n = buf[off], buf[off + 1]
+    off += 2
+    if n & 0x80:
+        k = n & 0x7F
+        n = int.from_bytes(buf[off:off + k], "big")
+        off += k
+    return tag, off, off + n
+
+
+def children(buf, start, end):
+    out = []
+    while start < end:
+        _, _, e = tlv(buf, start)
+        out.append(buf[start:e])
+        start = e
+    return out
+
+
+def enc(tag, content):
+    n = len(content)
+    if n < 0x80:
+        head = bytes([tag, n])
+    else:
+        b = n.to_bytes((n.bit_length() + 7) // 8, "big")
+        head = bytes([tag, 0x80 | len(b)]) + b
+    return head + content
+
+
+def main(src, dst, cakey, kind):
+    der = open(src, "rb").read()
+    _, cs, ce = tlv(der, 0)
+    tbs, sigalg, _ = children(der, cs, ce)
+    _, ts, te = tlv(tbs, 0)
+    fields = children(tbs, ts, te)
+    i = 4 if fields[0][0] == 0xA0 else 3  # validity: after [version,] serial, sigAlg, issuer
+    _, vs, ve = tlv(fields[i], 0)
+    not_before, not_after = children(fields[i], vs, ve)
+    t, s, e = tlv(not_after, 0)
+    value = bytearray(not_after[s:e])
+    if kind == "month13":
+        assert t == 0x17 and len(value) == 13, "notAfter is not a UTCTime"
+        value[2:4] = b"13"
+        not_after = enc(0x17, bytes(value))
+    else:
+        if t == 0x17:  # widen to GeneralizedTime: YY -> YYYY
+            value = bytearray((b"19" if value[0] >= ord("5") else b"20") + bytes(value))
+        value[6] = ord("X")  # the hour's first digit
+        not_after = enc(0x18, bytes(value))
+    fields[i] = enc(0x30, not_before + not_after)
+    tbs = enc(0x30, b"".join(fields))
+    sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", cakey], input=tbs,
+                         stdout=subprocess.PIPE, check=True).stdout
+    open(dst, "wb").write(enc(0x30, tbs + sigalg + enc(0x03, b"\0" + sig)))
+
+
+main(*sys.argv[1:])
+EOF_PY
+issue "$W/alice-date" "$K/01.pub.pem" "$ROOT" "$ROOT_KEY" 0x100B $((-D)) $((365 * D)) alice
+tc_assert_match "$(openssl x509 -in "$W/alice-date.pem" -noout -text)" \
+    'Signature Algorithm: ecdsa-with-SHA256' "the test CA signs with ECDSA and SHA-256"
+for kind in month13 letter; do
+    python3 "$W/baddate.py" "$W/alice-date.der" "$W/baddate-$kind.der" "$ROOT_KEY" "$kind" ||
+        tc_die "baddate.py $kind failed"
+    # Only the date is wrong: the signature verifies when dates are not looked at.
+    tc_expect_exit 0 openssl verify -no_check_time -CAfile "$ROOT" "$W/baddate-$kind.der"
+    tc_expect_exit 9 "${TC[@]}" --ca-file "$ROOT" "$W/baddate-$kind.der"
+    tc_assert_contains "$TC_ERR" "$W/baddate-$kind.der: certificate 'CN=alice,O=tokencert test' has a malformed notAfter date" \
+        "malformed notAfter ($kind): refused, the file, certificate and date named"
+    # Neither override makes a date that does not convert acceptable.
+    tc_expect_exit 9 "${TC[@]}" --ca-file "$ROOT" --allow-invalid-dates --no-verify \
+        "$W/baddate-$kind.der"
+    tc_assert_contains "$TC_ERR" "has a malformed notAfter date" \
+        "malformed notAfter ($kind): refused with --allow-invalid-dates too"
+    unchanged "a certificate with a malformed notAfter ($kind)"
+done
+
 tc_log "a chain that does not verify"
 tc_expect_exit 9 "${TC[@]}" --ca-file "$ROOT" "$W/hank.pem"
 tc_assert_contains "$TC_ERR" "certificate 'CN=hank,O=tokencert test' does not verify: unable to get local issuer certificate (--ca-file, or --no-verify to import anyway)" "unverifiable chain refused"

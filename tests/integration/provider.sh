@@ -90,6 +90,39 @@ done
 # The salt really is the hash length: a verifier that insists on another length refuses it.
 tc_expect_exit 1 openssl dgst -sha256 -verify "${PUB[rsa]}" -sigopt rsa_padding_mode:pss \
     -sigopt rsa_pss_saltlen:222 -signature "$W/s.pss" "$W/msg"
+# The salt length as openssl's "-pkeyopt rsa_pss_saltlen:S" hands it over: a number of bytes or
+# one of OpenSSL's names, each verified by a verifier that insists on that length (a 2048-bit key
+# with SHA-256: max is 256 - 32 - 2 = 222 bytes, auto-digestmax the digest's 32).
+SALTS=(32:32 digest:32 auto-digestmax:32)
+if [ "$TC_TOKEN_KIND" = softhsm ]; then
+    SALTS+=(0:0 20:20 max:222 auto:222)
+else
+    # A TPM signs PSS with a salt of the digest's length only: tpm2-pkcs11 refuses any other,
+    # and the token's refusal is what the user sees.
+    for salt in 0 20 max auto; do
+        rm -f "$W/s.salt"
+        probe 1 --key "${KEYURI[rsa]}" sign --alg rsa-pss --saltlen "$salt" --in "$W/msg" \
+            --out "$W/s.salt"
+        tc_assert_contains "$TC_ERR" "C_SignInit failed: CKR_MECHANISM_PARAM_INVALID" \
+            "salt length $salt refused by tpm2-pkcs11, the token's CK_RV shown"
+        tc_assert_eq no "$([ -e "$W/s.salt" ] && echo yes || echo no)" "salt $salt: no signature"
+    done
+fi
+for salt in "${SALTS[@]}"; do
+    probe 0 --key "${KEYURI[rsa]}" sign --alg rsa-pss --saltlen "${salt%%:*}" --in "$W/msg" \
+        --out "$W/s.salt"
+    verified "RSA-PSS, salt length ${salt%%:*}" openssl dgst -sha256 -verify "${PUB[rsa]}" \
+        -sigopt rsa_padding_mode:pss -sigopt "rsa_pss_saltlen:${salt#*:}" \
+        -signature "$W/s.salt" "$W/msg"
+done
+# Anything else is refused with the value named, never taken as a salt of 0 bytes.
+for bad in abc 32abc -1 +32 " 32" "32 " 0x20 2147483648 99999999999999999999; do
+    rm -f "$W/s.bad"
+    probe 1 --key "${KEYURI[rsa]}" sign --alg rsa-pss --saltlen "$bad" --in "$W/msg" \
+        --out "$W/s.bad"
+    tc_assert_contains "$TC_ERR" "bad PSS salt length '$bad'" "salt length '$bad' refused, named"
+    tc_assert_eq no "$([ -e "$W/s.bad" ] && echo yes || echo no)" "salt length '$bad': no signature"
+done
 tc_assert_eq 2 "$(openssl asn1parse -inform DER -in "$W/s.ecdsa" | grep -c 'prim: INTEGER')" \
     "ECDSA signature is DER: a SEQUENCE of two INTEGERs"
 # Verification can fail: a changed message does not verify.

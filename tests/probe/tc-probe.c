@@ -4,7 +4,9 @@
  *
  * tc-probe --module PATH --token URI --pin-source SRC --key URI COMMAND [options]
  *   sign    --alg rsa-pkcs1|rsa-pss|ecdsa|eddsa [--md sha256|sha384|sha512] [--prehash]
- *           --in F --out SIG
+ *           [--saltlen S] --in F --out SIG
+ *           (--saltlen: rsa-pss only, passed as openssl's "-pkeyopt rsa_pss_saltlen:S" passes it;
+ *           the default is the digest's length)
  *   csr     --subject CN=x[,O=y] --out F.pem [--alg rsa-pss]
  *   cms     --in F --cert CERT --out F.p7s
  *   tls     --connect 127.0.0.1:PORT --cert CERT --CAfile CA [--tls1_2]
@@ -29,7 +31,7 @@
 
 typedef struct {
     const char *module, *token, *pin_source, *key_uri;
-    const char *alg, *md, *in, *out, *subject, *cert, *connect, *cafile, *pad;
+    const char *alg, *md, *in, *out, *subject, *cert, *connect, *cafile, *pad, *saltlen;
     int prehash, tls12;
 } opts;
 
@@ -89,7 +91,9 @@ static int set_sig_opts(EVP_PKEY_CTX *pctx, const opts *o)
 {
     if (o->alg != NULL && strcmp(o->alg, "rsa-pss") == 0)
         return EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) > 0 &&
-               EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) > 0;
+               (o->saltlen != NULL
+                    ? EVP_PKEY_CTX_ctrl_str(pctx, "rsa_pss_saltlen", o->saltlen) > 0
+                    : EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) > 0);
     if (o->alg != NULL && strcmp(o->alg, "rsa-pkcs1") == 0)
         return EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) > 0;
     return 1;
@@ -410,15 +414,23 @@ static int usage(void)
 
 int main(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"module", required_argument, NULL, 'M'},     {"token", required_argument, NULL, 'T'},
-        {"pin-source", required_argument, NULL, 'P'}, {"key", required_argument, NULL, 'K'},
-        {"alg", required_argument, NULL, 'a'},        {"md", required_argument, NULL, 'm'},
-        {"in", required_argument, NULL, 'i'},         {"out", required_argument, NULL, 'o'},
-        {"subject", required_argument, NULL, 's'},    {"cert", required_argument, NULL, 'c'},
-        {"connect", required_argument, NULL, 'C'},    {"CAfile", required_argument, NULL, 'A'},
-        {"pad", required_argument, NULL, 'p'},        {"prehash", no_argument, NULL, 'H'},
-        {"tls1_2", no_argument, NULL, '2'},           {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"module", required_argument, NULL, 'M'},
+                                             {"token", required_argument, NULL, 'T'},
+                                             {"pin-source", required_argument, NULL, 'P'},
+                                             {"key", required_argument, NULL, 'K'},
+                                             {"alg", required_argument, NULL, 'a'},
+                                             {"md", required_argument, NULL, 'm'},
+                                             {"in", required_argument, NULL, 'i'},
+                                             {"out", required_argument, NULL, 'o'},
+                                             {"subject", required_argument, NULL, 's'},
+                                             {"cert", required_argument, NULL, 'c'},
+                                             {"connect", required_argument, NULL, 'C'},
+                                             {"CAfile", required_argument, NULL, 'A'},
+                                             {"pad", required_argument, NULL, 'p'},
+                                             {"prehash", no_argument, NULL, 'H'},
+                                             {"tls1_2", no_argument, NULL, '2'},
+                                             {"saltlen", required_argument, NULL, 'S'},
+                                             {NULL, 0, NULL, 0}};
     opts o = {0};
     tokencert_ctx *ctx = NULL;
     tokencert_token *t = NULL;
@@ -473,6 +485,9 @@ int main(int argc, char **argv)
             break;
         case 'H':
             o.prehash = 1;
+            break;
+        case 'S':
+            o.saltlen = optarg;
             break;
         case '2':
             o.tls12 = 1;

@@ -59,6 +59,37 @@ static void hex_encodings(void **state)
     assert_string_equal(upper, "00:AB:10:FF");
 }
 
+static void hex_decoding(void **state)
+{
+    (void)state;
+    unsigned char out[8];
+
+    memset(out, 0xee, sizeof out);
+    assert_int_equal(tc_hex_decode("00ab10ff", out, sizeof out), 4);
+    assert_memory_equal(out, "\x00\xab\x10\xff", 4);
+    assert_int_equal(out[4], 0xee); /* nothing written past the decoded bytes */
+    /* Upper, lower and mixed case decode alike. */
+    assert_int_equal(tc_hex_decode("ABCDEF", out, sizeof out), 3);
+    assert_memory_equal(out, "\xab\xcd\xef", 3);
+    assert_int_equal(tc_hex_decode("aBcDeF", out, sizeof out), 3);
+    assert_memory_equal(out, "\xab\xcd\xef", 3);
+    assert_int_equal(tc_hex_decode("", out, sizeof out), 0);
+    /* Odd lengths. */
+    assert_int_equal(tc_hex_decode("a", out, sizeof out), -1);
+    assert_int_equal(tc_hex_decode("abc", out, sizeof out), -1);
+    /* Characters that are not hex digits, in either half of a byte. */
+    assert_int_equal(tc_hex_decode("0g", out, sizeof out), -1);
+    assert_int_equal(tc_hex_decode("g0", out, sizeof out), -1);
+    assert_int_equal(tc_hex_decode("0x12", out, sizeof out), -1);
+    assert_int_equal(tc_hex_decode("12 34", out, sizeof out), -1);
+    assert_int_equal(tc_hex_decode("12:34", out, sizeof out), -1);
+    assert_int_equal(tc_hex_decode("1-", out, sizeof out), -1);
+    /* No more than cap bytes. */
+    assert_int_equal(tc_hex_decode("0102", out, 1), -1);
+    assert_int_equal(tc_hex_decode("01", out, 1), 1);
+    assert_int_equal(out[0], 0x01);
+}
+
 static void durations(void **state)
 {
     (void)state;
@@ -103,6 +134,7 @@ int main(void)
         cmocka_unit_test(token_string_trims_blank_and_nul_padding),
         cmocka_unit_test(printable_escapes_control_and_invalid_utf8),
         cmocka_unit_test(hex_encodings),
+        cmocka_unit_test(hex_decoding),
         cmocka_unit_test(durations),
         cmocka_unit_test(days_round_down),
         cmocka_unit_test(iso_time),
