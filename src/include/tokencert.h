@@ -944,6 +944,45 @@ TOKENCERT_API tokencert_err tokencert_engine_status(tokencert_engine *e, size_t 
                                                     tokencert_status *out);
 TOKENCERT_API void tokencert_status_clear(tokencert_status *s);
 
+/* A first enrollment: generation 1 of a new credential, through the same steps as a renewal. */
+typedef struct {
+    const char *token_uri; /* the token to make the key on */
+    const char *label;     /* the credential's name and its objects' label (CKA_LABEL) */
+    const char *subject;   /* the request's subject DN */
+    const char *const *san;
+    size_t n_san;
+    const char *key_type; /* NULL: TOKENCERT_KEY_TYPE_DEFAULT */
+    const char *ca;       /* a configured CA's name; NULL or "local": the embedded CA */
+    const char *ca_dir;   /* the embedded CA's directory; NULL: its default (created if missing) */
+    time_t not_before;    /* requested start of validity; 0: now */
+} tokencert_enrollment;
+
+/* What an enrollment made. Strings belong to it (tokencert_enrolled_clear). */
+typedef struct {
+    int resumed;       /* an earlier, unfinished enrollment of the label was continued */
+    char *token_label; /* the token's */
+    char *key_id, *key_type;
+    char *subject, *serial;
+    time_t not_after;
+    long long request;   /* the store's request */
+    char *ca_request_id; /* the CA's name for it */
+    char *ca, *ca_protocol, *ca_dir;
+} tokencert_enrolled;
+
+/* Enrolls: checks the subject, SANs, key type and CA before the token is touched; refuses a label
+ * already in use (on the token, or by a credential the store knows) with TC_ERR_INVALID_ARG;
+ * continues an unfinished enrollment of the label instead of starting another; creates the
+ * embedded CA in ca_dir when there is none (after the key, before the request). One login. The
+ * store learns of the credential before the key is made, so a run killed at any point is
+ * continued by the next enroll (or renew); a failure that leaves the token as it was found
+ * leaves no credential behind (the history keeps the attempt). TC_OK with outcome RENEWED;
+ * TC_ERR_PENDING when the CA holds the request (tokencert_engine_poll installs it later). */
+TOKENCERT_API tokencert_err tokencert_engine_enroll(tokencert_engine *e,
+                                                    const tokencert_enrollment *p,
+                                                    tokencert_enrolled *out,
+                                                    tokencert_outcome *outcome);
+TOKENCERT_API void tokencert_enrolled_clear(tokencert_enrolled *r);
+
 /* Records an event in the history (and says it to the sink as RECORDED). */
 TOKENCERT_API void tokencert_engine_log(tokencert_engine *e, const char *credential,
                                         const char *event, const char *result, const char *fmt, ...)

@@ -1007,6 +1007,8 @@ typedef struct {
     tokencert_state_generation *active;
     const tokencert_cert *active_cert; /* on the token, NULL when missing */
     const tokencert_credential *active_tc;
+    int first; /* a first enrollment: the label must be free; enroll says the outcome itself */
+    tokencert_enrolled *enrolled; /* first: what it made */
 } run;
 
 static void run_clear(run *r)
@@ -2082,15 +2084,22 @@ static tokencert_err install(run *r, tokencert_state_request *rq, tokencert_outc
     g.subject = subj;
     g.issuer = iss;
     {
-        struct tm tm;
-        const ASN1_TIME *t = X509_get0_notBefore(x);
-        ASN1_TIME_to_tm(t, &tm);
-        g.not_before = timegm(&tm);
-        t = X509_get0_notAfter(x);
-        ASN1_TIME_to_tm(t, &tm);
-        g.not_after = timegm(&tm);
+        struct tm tb, ta;
+        int ok = ASN1_TIME_to_tm(X509_get0_notBefore(x), &tb) == 1 &&
+                 ASN1_TIME_to_tm(X509_get0_notAfter(x), &ta) == 1;
+        X509_free(x);
+        if (!ok) {
+            /* check_issued() accepted it, so this is not expected; said, not guessed. */
+            complain(l,
+                     "%s: the certificate of request %lld has a validity date that cannot be "
+                     "read",
+                     r->c->name, rq->id);
+            code = TC_ERR_BAD_DATA;
+            goto out;
+        }
+        g.not_before = timegm(&tb);
+        g.not_after = timegm(&ta);
     }
-    X509_free(x);
     g.installed = tc_now();
     g.request = rq->id;
     if (tokencert_state_begin(l->st) != TC_OK)
@@ -2114,8 +2123,14 @@ static tokencert_err install(run *r, tokencert_state_request *rq, tokencert_outc
     tokencert_engine_log(l, r->c->name, "renewed", "ok",
                          "generation %lld active (serial %s, until %s)%s", g.number, serial, na,
                          r->active != NULL ? "; the previous one superseded" : "");
-    say(l, "%s: generation %lld installed and active: serial %s, valid until %s (%ld days)",
-        r->c->name, g.number, serial, na, tc_days_between(tc_now(), g.not_after));
+    if (r->enrolled != NULL) {
+        r->enrolled->serial = tc_strdup(serial);
+        r->enrolled->subject = tc_strdup(subj);
+        r->enrolled->not_after = g.not_after;
+    } else {
+        say(l, "%s: generation %lld installed and active: serial %s, valid until %s (%ld days)",
+            r->c->name, g.number, serial, na, tc_days_between(tc_now(), g.not_after));
+    }
     if (r->active != NULL && r->active_cert != NULL) {
         char old[32];
         tc_time_iso(r->active_cert->not_after, old, sizeof old);
@@ -2173,7 +2188,7 @@ static tokencert_err drive(run *r, tokencert_state_request *rq, tokencert_outcom
                 return code;
             memset(&kr, 0, sizeof kr);
             err = tokencert_keygen_ex(r->t, rq->key_type, r->c->label,
-                                      TOKENCERT_KEYGEN_SHARED_LABEL, &kr);
+                                      r->first ? 0 : TOKENCERT_KEYGEN_SHARED_LABEL, &kr);
             if (err != TC_OK) {
                 code = fail(r->l, r->ctx, err, "generating the key");
                 request_fail(r, rq, TOKENCERT_RS_CREATED, tokencert_ctx_error(r->ctx));
@@ -2263,10 +2278,11 @@ static tokencert_err drive(run *r, tokencert_state_request *rq, tokencert_outcom
             ca_result_clear(&res);
             if (code != TC_OK)
                 return code;
-            say(l,
-                "%s: request %lld is pending at CA '%s' (CA request %s); tokencert poll "
-                "installs the certificate once it is issued",
-                r->c->name, rq->id, r->c->ca, rq->ca_request_id ? rq->ca_request_id : "-");
+            if (!r->first)
+                say(l,
+                    "%s: request %lld is pending at CA '%s' (CA request %s); tokencert poll "
+                    "installs the certificate once it is issued",
+                    r->c->name, rq->id, r->c->ca, rq->ca_request_id ? rq->ca_request_id : "-");
             *result = TOKENCERT_OUTCOME_PENDING;
             return TC_ERR_PENDING;
         case CA_REJECTED:
@@ -3022,5 +3038,329 @@ tokencert_err tokencert_engine_status(tokencert_engine *l, size_t i, tokencert_s
     l->current = NULL;
     if (err != TC_OK)
         tokencert_status_clear(out);
+    return err;
+}
+
+/* ---- a first enrollment ------------------------------------------------------------------ */
+
+void tokencert_enrolled_clear(tokencert_enrolled *e)
+{
+    if (e == NULL)
+        return;
+    free(e->token_label);
+    free(e->key_id);
+    free(e->key_type);
+    free(e->subject);
+    free(e->serial);
+    free(e->ca_request_id);
+    free(e->ca);
+    free(e->ca_protocol);
+    free(e->ca_dir);
+    memset(e, 0, sizeof *e);
+}
+
+static char *join_sans(const char *const *san, size_t n)
+{
+    char *out = tc_strdup(""), *next;
+    size_t i;
+    for (i = 0; out != NULL && i < n; i++) {
+        next = tc_asprintf("%s%s%s", out, i ? "," : "", san[i]);
+        free(out);
+        out = next;
+    }
+    return out;
+}
+
+/* The credential an enrollment of p->label makes: the configured one of that name, else a new
+ * entry (creds_load() left room for one). */
+static tokencert_err enroll_cred(lc *l, const tokencert_enrollment *p, lc_cred **out)
+{
+    size_t i;
+    lc_cred *c = NULL;
+    tokencert_err err;
+
+    for (i = 0; i < l->n_creds && c == NULL; i++)
+        if (strcmp(l->creds[i].name, p->label) == 0)
+            c = &l->creds[i];
+    if (c == NULL) {
+        c = &l->creds[l->n_creds++];
+        memset(c, 0, sizeof *c);
+        c->name = tc_strdup(p->label);
+        c->label = tc_strdup(p->label);
+        c->renew_before = l->cfg != NULL ? l->cfg->renew_before : 30 * 86400LL;
+        c->renew_fraction = l->cfg != NULL ? l->cfg->renew_fraction : 0.1;
+    }
+    /* What the command names wins over what was recorded or configured. */
+    free(c->token_uri);
+    c->token_uri = tc_strdup(p->token_uri);
+    if (l->module != NULL) {
+        free(c->module);
+        c->module = tc_strdup(l->module);
+    }
+    if (p->ca != NULL || c->ca == NULL) {
+        free(c->ca);
+        free(c->ca_protocol);
+        free(c->ca_dir);
+        free(c->ca_issuer);
+        c->ca = c->ca_protocol = c->ca_dir = c->ca_issuer = NULL;
+        c->ca_manual = 0;
+        c->approval_time = 0;
+        err = cred_set_ca(l, c, p->ca != NULL ? p->ca : "local", p->ca_dir);
+        if (err != TC_OK)
+            return TC_ERR_INVALID_ARG; /* an unknown CA, named on the command line */
+    } else if (p->ca_dir != NULL && strcmp(c->ca_protocol, "local") == 0) {
+        free(c->ca_dir);
+        c->ca_dir = tc_strdup(p->ca_dir);
+    }
+    if (c->name == NULL || c->label == NULL || c->token_uri == NULL || c->ca == NULL ||
+        c->ca_protocol == NULL)
+        return TC_ERR_NOMEM;
+    if ((strcmp(c->ca_protocol, "local") == 0 || strcmp(c->ca_protocol, "manual") == 0) &&
+        c->ca_dir == NULL) {
+        complain(l, "no CA directory: give --ca-dir DIR");
+        return TC_ERR_INVALID_ARG;
+    }
+    *out = c;
+    return TC_OK;
+}
+
+/* Refuses a label that objects on the token carry already (made by another tool, or an earlier
+ * credential): the enrollment would mix its objects with theirs. */
+static tokencert_err label_free(run *r)
+{
+    tokencert_object_desc *objs = NULL;
+    size_t n = 0;
+    char *uri = tokencert_object_uri(r->token_uri, r->c->label, NULL, NULL);
+    tokencert_err err;
+
+    if (uri == NULL)
+        return TC_ERR_NOMEM;
+    err = tokencert_objects_find(r->t, uri, &objs, &n);
+    free(uri);
+    if (err == TC_ERR_NOT_FOUND || (err == TC_OK && n == 0)) {
+        tokencert_objects_free(objs, n);
+        return TC_OK;
+    }
+    if (err != TC_OK)
+        return fail(r->l, r->ctx, err, "reading the token");
+    complain(r->l, "a %s labelled '%s' already exists (id %s): choose another label",
+             strstr(objs[0].kind, "key") != NULL ? "key" : objs[0].kind, r->c->label,
+             objs[0].id != NULL ? objs[0].id : "-");
+    tokencert_objects_free(objs, n);
+    return TC_ERR_INVALID_ARG;
+}
+
+/* The embedded CA, created in its directory when there is none (automatic approval). */
+static tokencert_err local_ca_ready(run *r)
+{
+    char *db = tc_asprintf("%s/ca.db", r->c->ca_dir);
+    tokencert_ca_params cap;
+    tokencert_err err;
+    struct stat sb;
+    int exists = db != NULL && stat(db, &sb) == 0;
+
+    free(db);
+    if (exists)
+        return TC_OK;
+    memset(&cap, 0, sizeof cap);
+    cap.dir = r->c->ca_dir; /* every other setting the library's default, as `ca init --ca-dir` */
+    err = tokencert_ca_init(r->ctx, &cap);
+    if (err != TC_OK) {
+        fail(r->l, r->ctx, err, "creating the local CA");
+        complain(r->l, "creating the local CA in %s failed; the token is unchanged", r->c->ca_dir);
+        return err;
+    }
+    complain(r->l,
+             "there was no CA in %s: created one with automatic approval (its certificate is "
+             "%s/ca.pem)",
+             r->c->ca_dir, r->c->ca_dir);
+    return TC_OK;
+}
+
+/* The store learns of the credential and its request (state created) in one transaction,
+ * before the key is made. */
+static tokencert_err enroll_record(run *r, const tokencert_enrollment *p,
+                                   tokencert_state_request *rq)
+{
+    lc *l = r->l;
+    tokencert_state_credential sc;
+    time_t now = tc_now();
+
+    memset(&sc, 0, sizeof sc);
+    sc.name = r->c->name;
+    sc.token_uri = r->c->token_uri;
+    sc.token_serial = r->serial;
+    sc.label = r->c->label;
+    sc.ca = r->c->ca;
+    sc.ca_dir = r->c->ca_dir;
+    sc.module = r->c->module;
+    sc.created = now;
+    sc.last_run = now;
+    sc.last_result = (char *)"enrolling";
+    memset(rq, 0, sizeof *rq);
+    rq->credential = tc_strdup(r->c->name);
+    rq->state = TOKENCERT_RS_CREATED;
+    rq->token_serial = xstrdup(r->serial);
+    rq->key_type = tc_strdup(p->key_type != NULL ? p->key_type : TOKENCERT_KEY_TYPE_DEFAULT);
+    rq->subject = tc_strdup(p->subject);
+    rq->san = join_sans(p->san, p->n_san);
+    rq->ca = tc_strdup(r->c->ca);
+    rq->not_before = p->not_before;
+    if (rq->credential == NULL || rq->key_type == NULL || rq->subject == NULL || rq->san == NULL ||
+        rq->ca == NULL)
+        return TC_ERR_NOMEM;
+    if (tokencert_state_begin(l->st) != TC_OK || st_credential_put(l, &sc) != TC_OK ||
+        st_request_add(l, rq) != TC_OK || tokencert_state_commit(l->st) != TC_OK) {
+        tokencert_state_rollback(l->st);
+        complain(l, "recording the enrollment in %s failed: %s", tokencert_state_path(l->st),
+                 tokencert_ctx_error(l->ctx));
+        return TC_ERR_IO;
+    }
+    tokencert_engine_log(l, r->c->name, "enrolled", "ok",
+                         "request %lld: a %s key on %s, subject %s, at CA '%s'", rq->id,
+                         rq->key_type, r->token_uri, rq->subject, r->c->ca);
+    return TC_OK;
+}
+
+/* An earlier enrollment of the label left an unfinished request: it is continued (the engine
+ * cleans up what the interruption left). 1 when there was one (*err its result), 0 when not. */
+static int enroll_resume(lc *l, lc_cred *c, tokencert_err *err, tokencert_outcome *outcome)
+{
+    tokencert_state_request rq;
+    int have;
+
+    memset(&rq, 0, sizeof rq);
+    have = newest_open(l, c->name, &rq);
+    if (have <= 0) {
+        if (have < 0)
+            *err = fail(l, l->ctx, TC_ERR_IO, "reading the state store");
+        return have < 0;
+    }
+    complain(l, "an earlier enrollment of '%s' did not finish (request %lld, %s); continuing it",
+             c->name, rq.id, tokencert_request_state_name(rq.state));
+    tokencert_state_request_clear(&rq);
+    *err = renew_one(l, c, 1, 0, outcome);
+    return 1;
+}
+
+static tokencert_err enroll_one(lc *l, const tokencert_enrollment *p, tokencert_enrolled *res,
+                                tokencert_outcome *outcome)
+{
+    tokencert_csr_params cp;
+    tokencert_state_generation *g = NULL;
+    tokencert_state_request rq;
+    tokencert_err err;
+    size_t n_g = 0;
+    lc_cred *c = NULL;
+    run r;
+
+    memset(&cp, 0, sizeof cp);
+    memset(&rq, 0, sizeof rq);
+    memset(&r, 0, sizeof r);
+    /* Everything that can be checked without the token is checked before it is touched: a typo
+     * costs no PIN entry. */
+    cp.subject = p->subject;
+    cp.san = p->san;
+    cp.n_san = p->n_san;
+    err = tokencert_csr_check(l->ctx, &cp);
+    if (err != TC_OK)
+        return fail(l, l->ctx, err, "the request");
+    err = tokencert_key_type_check(l->ctx, p->key_type);
+    if (err != TC_OK)
+        return fail(l, l->ctx, err, "the key type");
+    if (l->st == NULL) {
+        complain(l, "enroll needs a state store");
+        return TC_ERR_INVALID_ARG;
+    }
+    err = enroll_cred(l, p, &c);
+    if (err == TC_ERR_NOMEM)
+        complain(l, "%s", tokencert_strerror(err));
+    if (err != TC_OK)
+        return err;
+    l->current = c->name;
+    if (enroll_resume(l, c, &err, outcome)) {
+        res->resumed = 1;
+        return err;
+    }
+    /* A credential of that name with a certificate: refused before the token is touched. */
+    if (tokencert_state_generations(l->st, c->name, 0, &g, &n_g) == TC_OK && n_g > 0) {
+        complain(l,
+                 "a certificate labelled '%s' already exists (id %s, generation %lld of the "
+                 "credential '%s'): choose another label, or renew it with tokencert renew %s",
+                 c->label, g[n_g - 1].key_id ? g[n_g - 1].key_id : "?", g[n_g - 1].number, c->name,
+                 c->name);
+        tokencert_state_generations_free(g, n_g);
+        return TC_ERR_INVALID_ARG;
+    }
+    tokencert_state_generations_free(g, n_g);
+    r.l = l;
+    r.c = c;
+    r.first = 1;
+    r.enrolled = res;
+    /* One session, one login for the key, the request's signature and the installation. */
+    err = open_token(&r);
+    if (err != TC_OK)
+        goto out;
+    err = label_free(&r);
+    if (err == TC_OK && strcmp(c->ca_protocol, "local") == 0)
+        err = local_ca_ready(&r);
+    if (err != TC_OK) {
+        /* Refused with the token as it was found; the history keeps the attempt. */
+        tokencert_engine_log(l, c->name, "enroll failed", "failed", "%s",
+                             err == TC_ERR_INVALID_ARG ? "the label is in use on the token"
+                                                       : "creating the local CA failed");
+        goto out;
+    }
+    err = enroll_record(&r, p, &rq);
+    if (err != TC_OK)
+        goto out;
+    err = drive(&r, &rq, outcome);
+    if (rq.key_id == NULL && err != TC_OK && err != TC_ERR_PENDING) {
+        /* No key was made (key generation failed and leaves nothing behind): the token is as
+         * it was found, so the store forgets the credential; the history keeps the attempt. */
+        tokencert_engine_log(l, c->name, "enroll failed", "failed", "%s",
+                             rq.last_error != NULL ? rq.last_error : "?");
+        if (tokencert_state_credential_forget(l->st, c->name) != TC_OK)
+            complain(l, "forgetting the enrollment failed: %s", tokencert_ctx_error(l->ctx));
+    } else if (err == TC_ERR_PENDING) {
+        tokencert_engine_log(l, c->name, "pending", "ok", "request %lld waits for approval", rq.id);
+    } else if (err != TC_OK && *outcome != TOKENCERT_OUTCOME_REJECTED) {
+        complain(l,
+                 "the key '%s' stays on the token; tokencert enroll (the same command) or "
+                 "tokencert renew %s continues with it",
+                 c->label, c->name);
+    }
+    record_put(l, c, r.serial, tc_now(), tokencert_outcome_name(*outcome), rq.last_error);
+    res->request = rq.id;
+    res->key_id = xstrdup(rq.key_id);
+    res->key_type = xstrdup(rq.key_type);
+    if (res->subject == NULL)
+        res->subject = xstrdup(rq.subject);
+    res->ca_request_id = xstrdup(rq.ca_request_id);
+    res->token_label = r.t != NULL ? xstrdup(tokencert_token_get_info(r.t)->label) : NULL;
+out:
+    res->ca = xstrdup(c->ca);
+    res->ca_protocol = xstrdup(c->ca_protocol);
+    res->ca_dir = xstrdup(c->ca_dir);
+    tokencert_state_request_clear(&rq);
+    run_clear(&r);
+    return err;
+}
+
+tokencert_err tokencert_engine_enroll(tokencert_engine *l, const tokencert_enrollment *p,
+                                      tokencert_enrolled *out, tokencert_outcome *outcome)
+{
+    tokencert_err err;
+    tokencert_outcome o = TOKENCERT_OUTCOME_FAILED;
+
+    if (out != NULL)
+        memset(out, 0, sizeof *out);
+    if (l == NULL || p == NULL || out == NULL || p->token_uri == NULL || p->label == NULL ||
+        p->label[0] == '\0' || p->subject == NULL)
+        return TC_ERR_INVALID_ARG;
+    err = enroll_one(l, p, out, &o);
+    l->current = NULL;
+    if (outcome != NULL)
+        *outcome = o;
     return err;
 }
