@@ -1339,9 +1339,23 @@ static tokencert_err defer_on(run *r, tokencert_outcome *result, const char *for
     else
         complain(l, "%s: token %s is not present: deferred until it is", r->c->name,
                  r->c->token_uri);
-    if (l->st != NULL && !l->dry_run && sc.name != NULL) {
-        sc.deferred_since = tc_now();
-        if (st_credential_put(l, &sc) != TC_OK) {
+    if (l->st != NULL && !l->dry_run) {
+        tokencert_state_credential put = sc;
+        if (sc.name == NULL) {
+            /* Not recorded yet (a configured credential whose token was never here): recorded
+             * now, so that the deferral is said once, not at every timer run. */
+            memset(&put, 0, sizeof put);
+            put.name = r->c->name;
+            put.token_uri = r->c->token_uri;
+            put.label = r->c->label;
+            put.ca = r->c->ca;
+            put.module = r->c->module;
+            put.created = tc_now();
+            put.last_run = put.created;
+            put.last_result = (char *)"deferred";
+        }
+        put.deferred_since = tc_now();
+        if (st_credential_put(l, &put) != TC_OK) {
             tokencert_state_credential_clear(&sc);
             return fail(l, l->ctx, TC_ERR_IO, "recording the deferral");
         }
@@ -2152,6 +2166,33 @@ out:
     return code;
 }
 
+/* The CA rejected rq, or could not be asked (at: the step it was asked in): recorded, said, and
+ * res cleared. No token is needed for it. */
+static tokencert_err ca_said_no(run *r, tokencert_state_request *rq, ca_result *res,
+                                tokencert_request_state at, tokencert_outcome *result)
+{
+    lc *l = r->l;
+    tokencert_err code;
+
+    if (res->kind == CA_REJECTED) {
+        free(rq->last_error);
+        rq->last_error = res->reason;
+        res->reason = NULL;
+        code = set_state(r, rq, TOKENCERT_RS_REJECTED);
+        tokencert_engine_log(l, r->c->name, "rejected", "rejected", "request %lld: %s", rq->id,
+                             rq->last_error);
+        complain(l, "%s: CA '%s' rejected request %lld: %s", r->c->name, r->c->ca, rq->id,
+                 rq->last_error);
+        ca_result_clear(res);
+        *result = TOKENCERT_OUTCOME_REJECTED;
+        return code != TC_OK ? code : TC_ERR_REJECTED;
+    }
+    request_fail(r, rq, at, res->reason ? res->reason : "the CA failed");
+    ca_result_clear(res);
+    *result = TOKENCERT_OUTCOME_FAILED;
+    return TC_ERR_CA;
+}
+
 /* Drives rq from its state to the end, or to the first wait (pending) or failure. */
 static tokencert_err drive(run *r, tokencert_state_request *rq, tokencert_outcome *result)
 {
@@ -2286,24 +2327,10 @@ static tokencert_err drive(run *r, tokencert_state_request *rq, tokencert_outcom
             *result = TOKENCERT_OUTCOME_PENDING;
             return TC_ERR_PENDING;
         case CA_REJECTED:
-            free(rq->last_error);
-            rq->last_error = res.reason;
-            res.reason = NULL;
-            code = set_state(r, rq, TOKENCERT_RS_REJECTED);
-            tokencert_engine_log(l, r->c->name, "rejected", "rejected", "request %lld: %s", rq->id,
-                                 rq->last_error);
-            complain(l, "%s: CA '%s' rejected request %lld: %s", r->c->name, r->c->ca, rq->id,
-                     rq->last_error);
-            ca_result_clear(&res);
-            *result = TOKENCERT_OUTCOME_REJECTED;
-            return code != TC_OK ? code : TC_ERR_REJECTED;
         case CA_ERROR:
-            request_fail(r, rq,
-                         s == TOKENCERT_RS_PENDING ? TOKENCERT_RS_PENDING : TOKENCERT_RS_SUBMITTING,
-                         res.reason ? res.reason : "the CA failed");
-            ca_result_clear(&res);
-            *result = TOKENCERT_OUTCOME_FAILED;
-            return TC_ERR_CA;
+            return ca_said_no(
+                r, rq, &res,
+                s == TOKENCERT_RS_PENDING ? TOKENCERT_RS_PENDING : TOKENCERT_RS_SUBMITTING, result);
         }
     }
 }
@@ -2512,10 +2539,31 @@ static tokencert_err renew_one(lc *l, lc_cred *c, int force, int poll_only,
     }
     /* A pending request: the CA is asked first; the token (and its PIN) only when there is
      * something to install. */
+    if (have && rq.state == TOKENCERT_RS_PENDING && !force && !poll_only && rq.next_poll > now) {
+        /* An unattended run asks the CA no sooner than it said (Retry-After), or than an hour
+         * after the last answer; poll and a named renew ask now. */
+        tc_time_iso(rq.next_poll, when, sizeof when);
+        say(l,
+            "%s: request %lld is pending at CA '%s' (CA request %s); the CA is asked again after "
+            "%s",
+            c->name, rq.id, c->ca, rq.ca_request_id ? rq.ca_request_id : "-", when);
+        *result = TOKENCERT_OUTCOME_PENDING;
+        code = TC_ERR_PENDING;
+        cred_record(&r, "pending", NULL);
+        goto out;
+    }
     if (have && (rq.state == TOKENCERT_RS_PENDING ||
                  (rq.state == TOKENCERT_RS_FAILED && rq.failed_at == TOKENCERT_RS_PENDING))) {
         ca_result res;
         ca_poll(&r, &rq, &res);
+        if (res.kind == CA_REJECTED || res.kind == CA_ERROR) {
+            /* Recorded without the token (nor its PIN): nothing is installed. */
+            code = ca_said_no(&r, &rq, &res, TOKENCERT_RS_PENDING, result);
+            cred_record(&r, tokencert_outcome_name(*result), rq.last_error);
+            if (code != TC_ERR_REJECTED)
+                run_hook(&r, "failure", c->hook_failure, NULL, NULL, rq.last_error);
+            goto out;
+        }
         if (res.kind == CA_PENDING) {
             rq.state = TOKENCERT_RS_PENDING;
             rq.next_poll = next_poll_after(&res);
@@ -2548,7 +2596,6 @@ static tokencert_err renew_one(lc *l, lc_cred *c, int force, int poll_only,
             tokencert_engine_log(l, c->name, "issued", "ok", "request %lld", rq.id);
         }
         ca_result_clear(&res);
-        /* Rejections and errors: drive() asks again and records them. */
     }
     code = open_token(&r);
     if (code != TC_OK) {

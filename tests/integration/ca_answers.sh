@@ -98,10 +98,40 @@ refused "already expired" "already expired" +3d
 
 # A good one installs.
 issue "$P/office-1.csr" 30
-TOKENCERT_TEST_NOW=+3d tc_expect_exit 0 "$TOKENCERT" poll
+TOKENCERT_TEST_NOW=+3d tc_expect_exit 0 "$TOKENCERT" poll --pin-source env:PIN
 tc_assert_contains "$TC_OUT" "office: generation 1 installed and active" "a good certificate installs"
 tc_assert_eq 1 "$(n_certs)" "one certificate on the token"
 tc_assert_eq "active -" "$(req_state)" "request 1 active"
 tc_assert_eq 3 "$(objects | wc -l)" "key pair and certificate, nothing else"
+
+# enroll --ca NAME: a first enrollment at a configured CA goes through the same steps. Another
+# label on the same token, at the portal: pending with the request file written; an unknown CA
+# refused before the token is touched; poll installs generation 1 once the certificate is there.
+before=$(objects)
+tc_expect_exit 2 "$TOKENCERT" enroll "$URI" --module "$MODULE" --pin-source env:PIN \
+    --label clinic --subject "CN=2345678901,O=Clinic,C=DE" --ca nowhere
+tc_assert_contains "$TC_ERR" "unknown CA 'nowhere'" "enroll --ca: an unknown CA is named"
+tc_assert_eq "$before" "$(objects)" "enroll --ca unknown: the token is unchanged"
+tc_expect_exit 8 "$TOKENCERT" enroll "$URI" --module "$MODULE" --pin-source env:PIN \
+    --label clinic --subject "CN=2345678901,O=Clinic,C=DE" --ca portal --type ec:p256
+CREQ=$(store '[r["id"] for r in j["requests"] if r["credential"] == "clinic"][0]')
+tc_assert_contains "$TC_OUT" "$P/clinic-$CREQ.csr" "enroll --ca portal: the request file is named"
+tc_assert_contains "$TC_OUT" "pending approval at CA 'portal'" "enroll --ca portal: pending at the portal"
+tc_assert_eq "CN=2345678901,O=Clinic,C=DE" \
+    "$(openssl req -in "$P/clinic-$CREQ.csr" -noout -subject -nameopt RFC2253 | sed 's/^subject=//')" \
+    "enroll --ca portal: the request file carries the subject"
+tc_expect_exit 0 "$TOKENCERT" status clinic --json
+tc_assert_eq "portal|manual|pending" \
+    "$(tc_json "$TC_OUT_FILE" 'j[0]["ca"] + "|" + j[0]["ca_protocol"] + "|" + j[0]["request"]["state"]')" \
+    "enroll --ca portal: status knows the credential, its CA and the pending request"
+openssl x509 -req -in "$P/clinic-$CREQ.csr" -CA "$W/ca.pem" -CAkey "$W/ca.key" -days 30 \
+    -out "$P/clinic-$CREQ.crt" 2>/dev/null
+TOKENCERT_TEST_NOW=+3d tc_expect_exit 0 "$TOKENCERT" poll --pin-source env:PIN
+tc_assert_contains "$TC_OUT" "clinic: generation 1 installed and active" "enroll --ca portal: poll installs it"
+TOKENCERT_TEST_NOW=+3d tc_expect_exit 0 "$TOKENCERT" status clinic --json
+tc_assert_eq "1|True|portal" \
+    "$(tc_json "$TC_OUT_FILE" 'str(j[0]["active"]["generation"]) + "|" + str(j[0]["active"]["on_token"]) + "|" + j[0]["ca"]')" \
+    "enroll --ca portal: generation 1 active, on the token, from the portal"
+tc_assert_eq 6 "$(objects | wc -l)" "two credentials: two key pairs and two certificates"
 
 tc_finish
