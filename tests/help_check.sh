@@ -47,6 +47,7 @@ check_page() { # markdown source, command words...
     # Leftovers: a renderer's code-block or quote bar, a definition's colon, backticks, emphasis
     # markers, headings (## ), links, the backslash escapes of _ * and `.
     local stray
+    # shellcheck disable=SC2016 # backticks, not an expansion
     stray=$(grep -nE '^ *\|( |$)|^ *: |`|\*\*|(^|[ (])_[A-Za-z]|^#+ |\]\(|\\[_*`]' <<<"$help")
     if [ -z "$stray" ]; then
         ok
