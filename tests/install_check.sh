@@ -10,15 +10,16 @@ fail=0
 check() {
     if [ -e "$prefix/$1" ]; then pass=$((pass + 1)); else echo "FAIL - missing $1"; fail=$((fail + 1)); fi
 }
-# The unit directories must lie under the prefix (relative), or this install would write into the
-# running system's unit directories.
+# The unit and completion directories must lie under the prefix (relative), or this install would
+# write into the running system's directories.
 cache_value() { sed -n "s/^$1:[A-Z]*=//p" "$build/CMakeCache.txt"; }
 unitdir=$(cache_value TOKENCERT_SYSTEMD_UNITDIR)
 userunitdir=$(cache_value TOKENCERT_SYSTEMD_USERUNITDIR)
-for d in "$unitdir" "$userunitdir"; do
+completiondir=$(cache_value TOKENCERT_BASH_COMPLETION_DIR)
+for d in "$unitdir" "$userunitdir" "$completiondir"; do
     case $d in
     "" | /*)
-        echo "FAIL - systemd unit directory '$d' is not relative to the prefix; not installing"
+        echo "FAIL - install directory '$d' (systemd units, bash completion) is not relative to the prefix; not installing"
         exit 1
         ;;
     esac
@@ -41,6 +42,15 @@ check "$libdir/pkgconfig/tokencert.pc"
 for page in tokencert tokencert-tokens tokencert-list tokencert-check; do
     check "share/man/man1/$page.1"
 done
+# Clean: no LD_LIBRARY_PATH or anything else from the caller, but the sanitizer build's options
+# (its leak suppressions) when there are any.
+clean() {
+    local v keep=()
+    for v in ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS; do
+        if [ -n "${!v:-}" ]; then keep+=("$v=${!v}"); fi
+    done
+    env -i PATH=/usr/bin:/bin HOME="$prefix/home" "${keep[@]}" "$@"
+}
 cat >"$prefix/probe.c" <<'C'
 #include <stdio.h>
 #include <tokencert.h>
@@ -60,7 +70,7 @@ fi
 # shellcheck disable=SC2046,SC2086
 if ${CC:-cc} ${PROBE_FLAGS:-} -o "$prefix/probe" "$prefix/probe.c" $(pkg-config --cflags --libs tokencert) \
     -Wl,-rpath,"$(pkg-config --variable=libdir tokencert)" &&
-    out=$(env -i PATH=/usr/bin:/bin "$prefix/probe") && [ "$out" = "$(pkg-config --modversion tokencert)|token not present" ]; then
+    out=$(clean "$prefix/probe") && [ "$out" = "$(pkg-config --modversion tokencert)|token not present" ]; then
     pass=$((pass + 1))
 else
     echo "FAIL - a program built against the installed header and pkg-config file"
@@ -68,7 +78,6 @@ else
 fi
 # The installed CLI starts without LD_LIBRARY_PATH (a relative run path), also when the whole tree
 # is moved elsewhere, and lists tokens (p11-kit's trust module: present wherever p11-kit is).
-clean() { env -i PATH=/usr/bin:/bin HOME="$prefix/home" "$@"; }
 trust=$(pkg-config --variable=p11_module_path p11-kit-1)/p11-kit-trust.so
 mkdir -p "$prefix/home"
 cp -a "$prefix" "$prefix.moved" && trap 'rm -rf "$prefix" "$prefix.moved"' EXIT
@@ -135,6 +144,8 @@ else
     fail=$((fail + 1))
 fi
 check "share/doc/tokencert/examples/tokencert.conf"
+# The bash completion, where bash-completion looks under the prefix (completion/CMakeLists.txt).
+check "$completiondir/tokencert"
 # Scheduling: systemd units (system and user) and the cron example.
 for unit in tokencert-renew.service tokencert-renew.timer; do
     check "$unitdir/$unit"
