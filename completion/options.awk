@@ -31,7 +31,7 @@ $0 == "# @OPTIONS@" {
 }
 FILENAME !~ /\.md$/ { print > out }
 
-function addterm(line,    parts, k, span, opt, arg) {
+function addterm(line,    parts, k, i2, span, opt, arg) {
     # `--label LABEL`, `-o FILE`, `--output FILE`, `--approval auto|manual`
     k = split(line, parts, "`")
     for (i2 = 2; i2 <= k; i2 += 2) {
