@@ -10,6 +10,7 @@ PACKAGES=(
     libconfig-dev
     libldap-dev
     lowdown
+    bash-completion # its pkg-config file places the completion; the completion test loads it
     # tokens and independent cross-check tools
     softhsm2 opensc gnutls-bin
     swtpm swtpm-tools libtpm2-pkcs11-1 libtpm2-pkcs11-tools tpm2-abrmd libtss2-tcti-tabrmd0

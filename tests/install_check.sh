@@ -10,15 +10,16 @@ fail=0
 check() {
     if [ -e "$prefix/$1" ]; then pass=$((pass + 1)); else echo "FAIL - missing $1"; fail=$((fail + 1)); fi
 }
-# The unit directories must lie under the prefix (relative), or this install would write into the
-# running system's unit directories.
+# The unit and completion directories must lie under the prefix (relative), or this install would
+# write into the running system's directories.
 cache_value() { sed -n "s/^$1:[A-Z]*=//p" "$build/CMakeCache.txt"; }
 unitdir=$(cache_value TOKENCERT_SYSTEMD_UNITDIR)
 userunitdir=$(cache_value TOKENCERT_SYSTEMD_USERUNITDIR)
-for d in "$unitdir" "$userunitdir"; do
+completiondir=$(cache_value TOKENCERT_BASH_COMPLETION_DIR)
+for d in "$unitdir" "$userunitdir" "$completiondir"; do
     case $d in
     "" | /*)
-        echo "FAIL - systemd unit directory '$d' is not relative to the prefix; not installing"
+        echo "FAIL - install directory '$d' (systemd units, bash completion) is not relative to the prefix; not installing"
         exit 1
         ;;
     esac
@@ -41,18 +42,80 @@ check "$libdir/pkgconfig/tokencert.pc"
 for page in tokencert tokencert-tokens tokencert-list tokencert-check; do
     check "share/man/man1/$page.1"
 done
+# Clean: no LD_LIBRARY_PATH or anything else from the caller, but the sanitizer build's options
+# (its leak suppressions) when there are any.
+clean() {
+    local v keep=()
+    for v in ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS; do
+        if [ -n "${!v:-}" ]; then keep+=("$v=${!v}"); fi
+    done
+    env -i PATH=/usr/bin:/bin HOME="$prefix/home" "${keep[@]}" "$@"
+}
 cat >"$prefix/probe.c" <<'C'
 #include <stdio.h>
 #include <tokencert.h>
 int main(void) { printf("%s|%s\n", tokencert_version(), tokencert_strerror(TC_ERR_TOKEN_ABSENT)); return 0; }
 C
 export PKG_CONFIG_PATH=$prefix/$libdir/pkgconfig
+# The installed pkg-config file names the prefix installed to (not the configured one).
+if [ "$(pkg-config --variable=prefix tokencert)" = "$prefix" ] &&
+    [ "$(pkg-config --variable=libdir tokencert)" = "$prefix/$libdir" ]; then
+    pass=$((pass + 1))
+else
+    echo "FAIL - tokencert.pc: prefix '$(pkg-config --variable=prefix tokencert)', libdir '$(pkg-config --variable=libdir tokencert)'; installed to $prefix"
+    fail=$((fail + 1))
+fi
+# A program built only from the installed header and pkg-config file (its libdir as the program's
+# run path) links and runs in a clean environment.
 # shellcheck disable=SC2046,SC2086
-if ${CC:-cc} ${PROBE_FLAGS:-} -o "$prefix/probe" "$prefix/probe.c" $(pkg-config --define-variable=prefix="$prefix" --cflags --libs tokencert) &&
-    out=$(LD_LIBRARY_PATH=$prefix/$libdir "$prefix/probe") && [ "$out" = "$(pkg-config --modversion tokencert)|token not present" ]; then
+if ${CC:-cc} ${PROBE_FLAGS:-} -o "$prefix/probe" "$prefix/probe.c" $(pkg-config --cflags --libs tokencert) \
+    -Wl,-rpath,"$(pkg-config --variable=libdir tokencert)" &&
+    out=$(clean "$prefix/probe") && [ "$out" = "$(pkg-config --modversion tokencert)|token not present" ]; then
     pass=$((pass + 1))
 else
     echo "FAIL - a program built against the installed header and pkg-config file"
+    fail=$((fail + 1))
+fi
+# The installed CLI starts without LD_LIBRARY_PATH (a relative run path), also when the whole tree
+# is moved elsewhere, and lists tokens (p11-kit's trust module: present wherever p11-kit is).
+trust=$(pkg-config --variable=p11_module_path p11-kit-1)/p11-kit-trust.so
+mkdir -p "$prefix/home"
+cp -a "$prefix" "$prefix.moved" && trap 'rm -rf "$prefix" "$prefix.moved"' EXIT
+for root in "$prefix" "$prefix.moved"; do
+    if out=$(clean "$root/bin/tokencert" --version 2>&1) && [ "$out" = "tokencert $(pkg-config --modversion tokencert)" ]; then
+        pass=$((pass + 1))
+    else
+        echo "FAIL - $root/bin/tokencert --version in a clean environment: $out"
+        fail=$((fail + 1))
+    fi
+    if out=$(clean "$root/bin/tokencert" tokens --module "$trust" 2>&1) && grep -q 'uri: *pkcs11:' <<<"$out"; then
+        pass=$((pass + 1))
+    else
+        echo "FAIL - $root/bin/tokencert tokens --module $trust in a clean environment:"
+        printf '%s\n' "$out" | head -5
+        fail=$((fail + 1))
+    fi
+done
+# shellcheck disable=SC2016 # a literal $ORIGIN
+if readelf -d "$prefix/bin/tokencert" | grep -Eq '(RPATH|RUNPATH).*\[\$ORIGIN/'; then
+    pass=$((pass + 1))
+else
+    echo "FAIL - bin/tokencert has no run path relative to \$ORIGIN:"
+    readelf -d "$prefix/bin/tokencert" | grep -E 'RPATH|RUNPATH'
+    fail=$((fail + 1))
+fi
+# The embedded CA's signer is found in the installed tree, not at the configured libexec path: a
+# request submitted to a fresh CA is approved (signed by the helper), with a clean environment.
+ca_run() { clean "$prefix/bin/tokencert" ca "$@" --ca-dir "$prefix/home/ca"; }
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$prefix/home/k.pem" \
+    -subj /CN=install-check -out "$prefix/home/r.csr" 2>/dev/null
+if out=$(ca_run init --subject CN=install-check-ca --approval manual 2>&1) &&
+    { out=$(ca_run submit "$prefix/home/r.csr" 2>&1) || [ $? -eq 8 ]; } &&
+    out=$(ca_run approve 1 2>&1) && grep -q 'issued' <<<"$out"; then
+    pass=$((pass + 1))
+else
+    echo "FAIL - the installed CA signer (${signer}) was not used to approve a request:"
+    printf '%s\n' "$out" | head -5
     fail=$((fail + 1))
 fi
 # Only the public API is exported. _edata, _end and __bss_start are not API: GNU ld defines them
@@ -81,6 +144,8 @@ else
     fail=$((fail + 1))
 fi
 check "share/doc/tokencert/examples/tokencert.conf"
+# The bash completion, where bash-completion looks under the prefix (completion/CMakeLists.txt).
+check "$completiondir/tokencert"
 # Scheduling: systemd units (system and user) and the cron example.
 for unit in tokencert-renew.service tokencert-renew.timer; do
     check "$unitdir/$unit"
@@ -149,6 +214,12 @@ if DESTDIR=$stage cmake --install "$build" >/dev/null; then
     done
     runs_installed "$stage/${cfgprefix#/}/share/doc/tokencert/examples/cron.d-tokencert" \
         "$cfgbindir" '[0-9*][^#]* root '
+    if [ "$(sed -n 's/^prefix=//p' "$stage/${cfgprefix#/}/$libdir/pkgconfig/tokencert.pc")" = "${cfgprefix%/}" ]; then
+        pass=$((pass + 1))
+    else
+        echo "FAIL - the staged tokencert.pc does not name the configured prefix $cfgprefix"
+        fail=$((fail + 1))
+    fi
     if grep -rq -- "$stage" "$stage/${cfgprefix#/}/$unitdir" "$stage/${cfgprefix#/}/$userunitdir"; then
         echo "FAIL - the staged units name the staging directory $stage"
         fail=$((fail + 1))

@@ -3,6 +3,7 @@
 #include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cli.h"
 #include "common.h"
@@ -419,6 +420,64 @@ static void print_json(const tokencert_inventory *inv)
     fputs(inv->n_tokens > 0 ? "\n  ]\n}\n" : "]\n}\n", stdout);
 }
 
+static int hex_digit(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* Whether the n bytes at v, percent-decoded as RFC 7512 allows, spell want. */
+static int attr_value_is(const char *v, size_t n, const char *want)
+{
+    size_t i = 0, k = 0, len = strlen(want);
+
+    while (i < n) {
+        int ch = (unsigned char)v[i], hi, lo;
+        if (ch == '%') {
+            if (i + 2 >= n)
+                return 0;
+            hi = hex_digit(v[i + 1]);
+            lo = hex_digit(v[i + 2]);
+            if (hi < 0 || lo < 0)
+                return 0;
+            ch = hi * 16 + lo;
+            i += 3;
+        } else {
+            i++;
+        }
+        if (k >= len || ch != (unsigned char)want[k])
+            return 0;
+        k++;
+    }
+    return k == len;
+}
+
+/* Whether uri selects private-key objects (type=private) without logging in (no pin-source or
+ * pin-value attribute, which would log in like --pin-source): such a search matches nothing on a
+ * token that shows private keys only after login, whatever it holds. */
+static int uri_needs_login(const char *uri)
+{
+    const char *p;
+    size_t len;
+    int is_private = 0, logs_in = 0;
+
+    if (uri == NULL || strncasecmp(uri, "pkcs11:", 7) != 0)
+        return 0;
+    for (p = uri + 7; *p != '\0'; p += len + (p[len] != '\0')) {
+        len = strcspn(p, ";?&");
+        if (len > 5 && strncmp(p, "type=", 5) == 0)
+            is_private = attr_value_is(p + 5, len - 5, "private");
+        else if (strncmp(p, "pin-source=", 11) == 0 || strncmp(p, "pin-value=", 10) == 0)
+            logs_in = 1;
+    }
+    return is_private && !logs_in;
+}
+
 int cmd_list(int argc, char **argv)
 {
     static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
@@ -470,6 +529,12 @@ int cmd_list(int argc, char **argv)
     err = tokencert_inventory_load(ctx, optind < argc ? argv[optind] : NULL, &lo, expiring, &inv);
     if (err != TC_OK) {
         code = cli_fail(ctx, err, "list");
+        if (err == TC_ERR_NOT_FOUND && !c.login && c.pin_source == NULL &&
+            uri_needs_login(optind < argc ? argv[optind] : NULL))
+            fputs("tokencert: list: private keys are visible only after logging in to the token: "
+                  "add --login (the PIN is asked for on a terminal) or --pin-source SOURCE "
+                  "(file:PATH, env:VAR or fd:N)\n",
+                  stderr);
         goto out;
     }
     cli_print_warnings(ctx);

@@ -22,6 +22,10 @@
 #ifndef TOKENCERT_LIBEXECDIR_DEFAULT
 #define TOKENCERT_LIBEXECDIR_DEFAULT "/usr/libexec/tokencert"
 #endif
+/* The installed libexec directory relative to the installed library's directory. */
+#ifndef TOKENCERT_LIBEXECDIR_FROM_LIBDIR
+#define TOKENCERT_LIBEXECDIR_FROM_LIBDIR "../libexec/tokencert"
+#endif
 /* Generous: an RSA-4096 CA key made on a TPM takes a while; a wedged module must not hang the
  * caller for ever. */
 #define SIGNER_TIMEOUT_MS (300 * 1000)
@@ -93,37 +97,50 @@ static tokencert_err build_env(const char *softhsm_conf, const char *pin_env, ch
     return ret;
 }
 
-/* The signer's path: $TOKENCERT_LIBEXECDIR when set (tests); else the installed libexec
- * directory; else, when that has no signer, the one beside this library in a build tree
- * (BUILD/src/libtokencert.so and BUILD/libexec/tokencert-ca-sign), found through the library's
- * own file name, so that a CLI run from the build tree (scripts/demo.sh, the benchmarks) works
- * without an environment variable. secure_getenv: a set-id caller never takes the signer from its
- * environment. */
-static char *signer_path(void)
+/* DIR/SIGNER, where DIR is given relative to the directory this library was loaded from, when
+ * that file is executable; else NULL. */
+static char *beside_library(const char *dir)
 {
-    const char *dir = secure_getenv("TOKENCERT_LIBEXECDIR");
-    char *path, *lib = NULL, *slash;
+    char *lib = NULL, *slash, *path = NULL;
     Dl_info info;
 
-    if (dir != NULL && dir[0] != '\0')
-        return tc_asprintf("%s/%s", dir, TC_CA_SIGNER);
-    path = tc_asprintf("%s/%s", TOKENCERT_LIBEXECDIR_DEFAULT, TC_CA_SIGNER);
-    if (path == NULL || access(path, X_OK) == 0)
-        return path;
-    if (dladdr((void *)signer_path, &info) != 0 && info.dli_fname != NULL &&
+    if (dladdr((void *)beside_library, &info) != 0 && info.dli_fname != NULL &&
         info.dli_fname[0] == '/' && (lib = tc_strdup(info.dli_fname)) != NULL &&
         (slash = strrchr(lib, '/')) != NULL) {
-        char *beside;
         *slash = '\0';
-        beside = tc_asprintf("%s/../libexec/%s", lib, TC_CA_SIGNER);
-        if (beside != NULL && access(beside, X_OK) == 0) {
+        path = tc_asprintf("%s/%s/%s", lib, dir, TC_CA_SIGNER);
+        if (path != NULL && access(path, X_OK) != 0) {
             free(path);
-            path = beside;
-        } else {
-            free(beside);
+            path = NULL;
         }
     }
     free(lib);
+    return path;
+}
+
+/* The signer's path: $TOKENCERT_LIBEXECDIR when set (tests); else the libexec directory of the
+ * installed tree this library was loaded from, found through the library's own file name, so that
+ * a tree installed with `cmake --install --prefix DIR`, or moved, runs its own signer; else the
+ * libexec directory compiled in; else, when that has no signer, the one beside this library in a
+ * build tree (BUILD/src/libtokencert.so and BUILD/libexec/tokencert-ca-sign), so that a CLI run
+ * from the build tree (scripts/demo.sh, the benchmarks) works without an environment variable.
+ * secure_getenv: a set-id caller never takes the signer from its environment. */
+static char *signer_path(void)
+{
+    const char *dir = secure_getenv("TOKENCERT_LIBEXECDIR");
+    char *path, *found;
+
+    if (dir != NULL && dir[0] != '\0')
+        return tc_asprintf("%s/%s", dir, TC_CA_SIGNER);
+    if ((found = beside_library(TOKENCERT_LIBEXECDIR_FROM_LIBDIR)) != NULL)
+        return found;
+    path = tc_asprintf("%s/%s", TOKENCERT_LIBEXECDIR_DEFAULT, TC_CA_SIGNER);
+    if (path == NULL || access(path, X_OK) == 0)
+        return path;
+    if ((found = beside_library("../libexec")) != NULL) {
+        free(path);
+        path = found;
+    }
     return path;
 }
 

@@ -107,6 +107,19 @@ tc_assert_eq "[true]" "${R[1]-}" "pkcs11:type=private;object=valid: its private 
 
 tc_expect_exit 4 "${LIST[@]}" "pkcs11:object=no-such-object"
 tc_assert_contains "$TC_ERR" "no object" "an object filter matching nothing says so"
+HINT="private keys are visible only after logging in"
+tc_assert_not_contains "$TC_ERR" "$HINT" "no login hint when the URI names no private key"
+
+# Private keys without logging in: nothing matches (exit 4, as tokencert-list(1) says), and the
+# message says why and how to log in. The key is there (listed above after login).
+for uri in "pkcs11:type=private;object=valid" "pkcs11:object=valid;type=private"; do
+    tc_expect_exit 4 "${LIST[@]}" "$uri"
+    tc_assert_contains "$TC_ERR" "$HINT" "$uri without --login: private keys need a login"
+    tc_assert_contains "$TC_ERR" "--login" "$uri without --login: the hint names --login"
+    tc_assert_contains "$TC_ERR" "--pin-source" "$uri without --login: the hint names --pin-source"
+done
+tc_expect_exit 4 "${LIST[@]}" "pkcs11:type=private;object=no-such-key" --login --pin-source env:PIN
+tc_assert_not_contains "$TC_ERR" "$HINT" "logged in: no login hint when nothing matches"
 
 # --- --expiring -------------------------------------------------------------------------------
 status_of="[[c['name'], x['serial'], x['status']] for t in j['tokens'] for c in t['credentials']
