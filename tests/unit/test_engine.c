@@ -732,6 +732,38 @@ static void rejected_not_asked_again_unattended(void **state)
     EVP_PKEY_free(k);
 }
 
+/* The key made for a request the CA rejected is removed by prune; the working credential stays. */
+static void prune_removes_rejected_key(void **state)
+{
+    tokencert_engine *e;
+    size_t pruned = 0;
+    EVP_PKEY *k;
+
+    (void)state;
+    k = put_credential("c00", 1, -300, 20, NULL);
+    CA.submit = TC_CA_REJECTED;
+    assert_step(0, 0, TC_ERR_REJECTED, TOKENCERT_OUTCOME_REJECTED);
+    assert_int_equal(count_class("c00", CKO_PRIVATE_KEY), 2);
+    assert_int_equal(count_class("c00", CKO_PUBLIC_KEY), 2);
+    e = engine_open();
+    assert_int_equal(tokencert_engine_prune(e, 0, 0, &pruned), TC_OK);
+    engine_close(e);
+    assert_int_equal(pruned, 0); /* no generation: the count is of generations */
+    assert_int_equal(count_class("c00", CKO_PRIVATE_KEY), 1);
+    assert_int_equal(count_class("c00", CKO_PUBLIC_KEY), 1);
+    assert_int_equal(count_class("c00", CKO_CERTIFICATE), 1);
+    /* The one left is the working credential's (CKA_ID 01). */
+    {
+        static const CK_OBJECT_CLASS priv = CKO_PRIVATE_KEY;
+        static const unsigned char id = 1;
+        CK_ATTRIBUTE t[] = {{CKA_CLASS, (void *)&priv, sizeof priv}, {CKA_ID, (void *)&id, 1}};
+        assert_int_equal(tc_mock_count_objects(t, 2), 1);
+    }
+    assert_step(0, 0, TC_ERR_REJECTED, TOKENCERT_OUTCOME_REJECTED); /* still said */
+    assert_int_equal(CA.submits, 1);
+    EVP_PKEY_free(k);
+}
+
 /* Retry-After: honoured, and a wild value capped at a week. */
 static void retry_after_sets_next_poll(void **state)
 {
@@ -916,6 +948,7 @@ int main(void)
         T(reconcile_adopts_and_moves),
         T(manual_renewal_switch_over_prune),
         TS(rejected_not_asked_again_unattended),
+        TS(prune_removes_rejected_key),
         TS(retry_after_sets_next_poll),
         TS(ca_error_fails_with_backoff),
         T(absent_token_defers),
