@@ -938,6 +938,35 @@ static void one_pass_per_token(void **state)
     assert_true(two.find_init >= 1);
 }
 
+/* Several credentials due on one token: one login for the run, whatever their number. */
+static void one_login_per_token(void **state)
+{
+    EVP_PKEY *keys[3];
+    tokencert_engine *e;
+    tokencert_outcome o;
+    char label[8];
+    size_t i;
+
+    (void)state;
+    write_config(3);
+    for (i = 0; i < 3; i++) {
+        snprintf(label, sizeof label, "c%02zu", i);
+        keys[i] = put_credential(label, (unsigned char)(i + 1), -300, 20, NULL);
+    }
+    CA.submit = TC_CA_PENDING;
+    e = engine_open();
+    for (i = 0; i < 3; i++) {
+        assert_int_equal(tokencert_engine_renew(e, i, 0, &o), TC_ERR_PENDING);
+        assert_int_equal(o, TOKENCERT_OUTCOME_PENDING);
+    }
+    engine_close(e);
+    assert_int_equal(CA.submits, 3);
+    assert_int_equal(tc_mock_logins(), 1);
+    assert_int_equal(tc_mock_calls("C_Login"), 1);
+    for (i = 0; i < 3; i++)
+        EVP_PKEY_free(keys[i]);
+}
+
 int main(void)
 {
 #define T(f)  cmocka_unit_test_setup_teardown(f, world_setup, world_teardown)
@@ -953,6 +982,7 @@ int main(void)
         TS(ca_error_fails_with_backoff),
         T(absent_token_defers),
         T(one_pass_per_token),
+        TS(one_login_per_token),
     };
 #undef T
 #undef TS
