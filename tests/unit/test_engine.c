@@ -113,8 +113,7 @@ static X509_NAME *cn_name(const char *cn)
 }
 
 /* The configuration: the manual CA "m" trusting the test CA, and n credentials "c00".. on the
- * mock token, labelled as named, with the mock's PIN from the environment. ca_extra goes into
- * the CA's group. */
+ * mock token, labelled as named, with the mock's PIN from the environment. */
 static void write_config(size_t n)
 {
     char *text, *next;
