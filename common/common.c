@@ -342,3 +342,9 @@ int tc_clock_overridden(void)
     clock_read();
     return clock_state == 1;
 }
+
+void tc_clock_reread(void)
+{
+    clock_state = -1;
+    clock_offset = 0;
+}

@@ -68,6 +68,9 @@ time_t tc_now(void);
 const char *tc_clock_error(void);
 /* 1 when the test clock is in effect. */
 int tc_clock_overridden(void);
+/* Test-only: the environment is read once; this makes the next call read TOKENCERT_TEST_NOW
+ * again, so that a unit test can move the clock between steps. Nothing else calls it. */
+void tc_clock_reread(void);
 /* Parses "YYYY-MM-DDTHH:MM:SSZ" (or "YYYY-MM-DD", midnight UTC); 0 on success. */
 int tc_parse_iso(const char *s, time_t *out);
 

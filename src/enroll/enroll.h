@@ -70,6 +70,11 @@ typedef struct {
 /* The backend of protocol, or NULL when this version has none. */
 const tc_ca_backend *tc_ca_backend_find(const char *protocol);
 
+/* Test-only, for unit tests of the engine (tests/unit/test_engine.c): b answers for its protocol in
+ * place of the built-in backend of that name, until called again with NULL. Nothing else calls
+ * it. */
+void tc_ca_backend_set_test(const tc_ca_backend *b);
+
 /* Test-only: TOKENCERT_TEST_CA_FAULT=submit|issue|fetch makes a CA fail at that step, honoured
  * only with TOKENCERT_TEST_CLOCK=enable (the switch every test-only knob needs). */
 int tc_ca_fault(const char *step);

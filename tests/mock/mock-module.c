@@ -1,12 +1,20 @@
 /* mock-module.c — tc-mock.so: a PKCS#11 module for unit tests, with one slot, one token and its
  * objects in memory (see mock-module.h for what it does and the test-only API). Written for
  * tokencert in the manner of p11-kit's common/mock.c: enough of the standard, done exactly, for
- * the library to be tested without SoftHSM, and fast. */
+ * the library to be tested without SoftHSM, and fast. Its one kind of cryptography, EC P-256 key
+ * generation and ECDSA, is OpenSSL's, so that the engine can renew on it. */
 #include "mock-module.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/param_build.h>
 
 #include "forward.h" /* the one list of PKCS#11 functions: names and indexes for the counts */
 
@@ -33,6 +41,9 @@ typedef struct {
     bool finding;
     CK_OBJECT_HANDLE *found; /* the search's matches, taken at C_FindObjectsInit */
     CK_ULONG n_found, pos;
+    bool signing; /* between C_SignInit and the C_Sign that ends it */
+    CK_MECHANISM_TYPE sign_mech;
+    CK_OBJECT_HANDLE sign_key;
 } mock_session;
 
 static bool initialized;
@@ -256,6 +267,17 @@ EXPORT unsigned long tc_mock_logins(void)
     return logins;
 }
 
+EXPORT unsigned long tc_mock_count_objects(const CK_ATTRIBUTE *tmpl, CK_ULONG n)
+{
+    unsigned long count = 0;
+    CK_ULONG i;
+
+    for (i = 0; i < n_objects; i++)
+        if (objects[i].handle != 0 && matches(&objects[i], tmpl, n))
+            count++;
+    return count;
+}
+
 /* What a test leaves behind is freed when the module is unloaded, so leak checkers stay quiet. */
 __attribute__((destructor)) static void mock_unload(void)
 {
@@ -375,19 +397,28 @@ static CK_RV mock_C_GetTokenInfo(CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info)
     return CKR_OK;
 }
 
+/* What C_GenerateKeyPair and C_SignInit do. */
+static const CK_MECHANISM_TYPE mechanisms[] = {CKM_EC_KEY_PAIR_GEN, CKM_ECDSA, CKM_ECDSA_SHA256};
+#define N_MECHANISMS (sizeof mechanisms / sizeof mechanisms[0])
+
 static CK_RV mock_C_GetMechanismList(CK_SLOT_ID slot, CK_MECHANISM_TYPE_PTR list,
                                      CK_ULONG_PTR count)
 {
     CK_RV rv = enter(TC_FWD_C_GetMechanismList);
 
-    (void)list;
     if (rv != CKR_OK)
         return rv;
     if (slot != TC_MOCK_SLOT_ID)
         return CKR_SLOT_ID_INVALID;
     if (count == NULL)
         return CKR_ARGUMENTS_BAD;
-    *count = 0; /* it stores objects; it does no cryptography */
+    if (list != NULL && *count < N_MECHANISMS) {
+        *count = N_MECHANISMS;
+        return CKR_BUFFER_TOO_SMALL;
+    }
+    if (list != NULL)
+        memcpy(list, mechanisms, sizeof mechanisms);
+    *count = N_MECHANISMS;
     return CKR_OK;
 }
 
@@ -396,11 +427,21 @@ static CK_RV mock_C_GetMechanismInfo(CK_SLOT_ID slot, CK_MECHANISM_TYPE type,
 {
     CK_RV rv = enter(TC_FWD_C_GetMechanismInfo);
 
-    (void)type;
-    (void)info;
     if (rv != CKR_OK)
         return rv;
-    return slot != TC_MOCK_SLOT_ID ? CKR_SLOT_ID_INVALID : CKR_MECHANISM_INVALID;
+    if (slot != TC_MOCK_SLOT_ID)
+        return CKR_SLOT_ID_INVALID;
+    if (info == NULL)
+        return CKR_ARGUMENTS_BAD;
+    memset(info, 0, sizeof *info);
+    info->ulMinKeySize = info->ulMaxKeySize = 256;
+    if (type == CKM_EC_KEY_PAIR_GEN)
+        info->flags = CKF_HW | CKF_GENERATE_KEY_PAIR | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS;
+    else if (type == CKM_ECDSA || type == CKM_ECDSA_SHA256)
+        info->flags = CKF_HW | CKF_SIGN;
+    else
+        return CKR_MECHANISM_INVALID;
+    return CKR_OK;
 }
 
 /* ---- sessions and login --------------------------------------------------------------------- */
@@ -771,16 +812,61 @@ static CK_RV mock_C_GetObjectSize(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE obj, CK_
     return rv != CKR_OK ? rv : CKR_FUNCTION_NOT_SUPPORTED;
 }
 
-static CK_RV mock_C_SetAttributeValue(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE obj,
+/* Replaces or adds each attribute of tmpl on a visible object (what key generation does to set the
+ * CKA_ID derived from the public key). CKA_CLASS and CKA_KEY_TYPE cannot change. */
+static CK_RV mock_C_SetAttributeValue(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
                                       CK_ATTRIBUTE_PTR tmpl, CK_ULONG count)
 {
     CK_RV rv = enter(TC_FWD_C_SetAttributeValue);
+    mock_session *s;
+    mock_object *o;
+    CK_ULONG i, j;
 
-    (void)s;
-    (void)obj;
-    (void)tmpl;
-    (void)count;
-    return rv != CKR_OK ? rv : CKR_FUNCTION_NOT_SUPPORTED;
+    if (rv != CKR_OK)
+        return rv;
+    s = session_get(session);
+    if (s == NULL)
+        return CKR_SESSION_HANDLE_INVALID;
+    if (tmpl == NULL && count > 0)
+        return CKR_ARGUMENTS_BAD;
+    if (!(s->flags & CKF_RW_SESSION))
+        return CKR_SESSION_READ_ONLY;
+    o = object_get(object);
+    if (o == NULL)
+        return CKR_OBJECT_HANDLE_INVALID;
+    for (i = 0; i < count; i++) {
+        if (tmpl[i].type == CKA_CLASS || tmpl[i].type == CKA_KEY_TYPE)
+            return CKR_ATTRIBUTE_READ_ONLY;
+        if (tmpl[i].ulValueLen > MAX_ATTR_VALUE || (tmpl[i].ulValueLen > 0 && !tmpl[i].pValue))
+            return CKR_ATTRIBUTE_VALUE_INVALID;
+    }
+    for (i = 0; i < count; i++) {
+        unsigned char *v = NULL;
+        mock_attr *grown;
+
+        if (tmpl[i].ulValueLen > 0) {
+            v = malloc(tmpl[i].ulValueLen);
+            if (v == NULL)
+                return CKR_HOST_MEMORY;
+            memcpy(v, tmpl[i].pValue, tmpl[i].ulValueLen);
+        }
+        for (j = 0; j < o->n_attrs && o->attrs[j].type != tmpl[i].type; j++)
+            ;
+        if (j == o->n_attrs) {
+            grown = realloc(o->attrs, (o->n_attrs + 1) * sizeof *o->attrs);
+            if (grown == NULL) {
+                free(v);
+                return CKR_HOST_MEMORY;
+            }
+            o->attrs = grown;
+            o->attrs[o->n_attrs++].type = tmpl[i].type;
+        } else {
+            free(o->attrs[j].value);
+        }
+        o->attrs[j].value = v;
+        o->attrs[j].len = tmpl[i].ulValueLen;
+    }
+    return CKR_OK;
 }
 
 static CK_RV mock_C_EncryptInit(CK_SESSION_HANDLE s, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)
@@ -926,27 +1012,137 @@ static CK_RV mock_C_DigestFinal(CK_SESSION_HANDLE s, CK_BYTE_PTR out, CK_ULONG_P
     return rv != CKR_OK ? rv : CKR_FUNCTION_NOT_SUPPORTED;
 }
 
-static CK_RV mock_C_SignInit(CK_SESSION_HANDLE s, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)
+/* The EC P-256 key of a private-key object: the scalar kept in its CKA_VALUE (never read out:
+ * the key is sensitive), made into an OpenSSL key only for the signature. */
+static EVP_PKEY *ec_key_of(const mock_object *o)
 {
-    CK_RV rv = enter(TC_FWD_C_SignInit);
+    const mock_attr *d = find_attr(o, CKA_VALUE);
+    OSSL_PARAM_BLD *bld = NULL;
+    OSSL_PARAM *params = NULL;
+    EVP_PKEY_CTX *pctx = NULL;
+    EVP_PKEY *pkey = NULL;
+    BIGNUM *priv = NULL;
 
-    (void)s;
-    (void)mech;
-    (void)key;
-    return rv != CKR_OK ? rv : CKR_FUNCTION_NOT_SUPPORTED;
+    if (d == NULL || d->len == 0 || d->len > 66)
+        return NULL;
+    priv = BN_bin2bn(d->value, (int)d->len, NULL);
+    bld = OSSL_PARAM_BLD_new();
+    if (priv == NULL || bld == NULL ||
+        !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) ||
+        !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, priv))
+        goto out;
+    params = OSSL_PARAM_BLD_to_param(bld);
+    pctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    if (params == NULL || pctx == NULL || EVP_PKEY_fromdata_init(pctx) <= 0 ||
+        EVP_PKEY_fromdata(pctx, &pkey, EVP_PKEY_KEYPAIR, params) <= 0)
+        pkey = NULL;
+out:
+    EVP_PKEY_CTX_free(pctx);
+    OSSL_PARAM_free(params);
+    OSSL_PARAM_BLD_free(bld);
+    BN_clear_free(priv);
+    return pkey;
 }
 
-static CK_RV mock_C_Sign(CK_SESSION_HANDLE s, CK_BYTE_PTR in, CK_ULONG in_len, CK_BYTE_PTR sig,
-                         CK_ULONG_PTR sig_len)
+/* CKM_ECDSA (the caller hashes) and CKM_ECDSA_SHA256 with the EC keys C_GenerateKeyPair made (or a
+ * test put on the token with its scalar in CKA_VALUE). */
+static CK_RV mock_C_SignInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)
+{
+    CK_RV rv = enter(TC_FWD_C_SignInit);
+    mock_session *s;
+    const mock_object *o;
+
+    if (rv != CKR_OK)
+        return rv;
+    s = session_get(session);
+    if (s == NULL)
+        return CKR_SESSION_HANDLE_INVALID;
+    if (mech == NULL)
+        return CKR_ARGUMENTS_BAD;
+    if (s->signing)
+        return CKR_OPERATION_ACTIVE;
+    if (mech->mechanism != CKM_ECDSA && mech->mechanism != CKM_ECDSA_SHA256)
+        return CKR_MECHANISM_INVALID;
+    o = object_get(key);
+    if (o == NULL)
+        return CKR_KEY_HANDLE_INVALID;
+    if (attr_ulong(o, CKA_CLASS, CK_UNAVAILABLE_INFORMATION) != CKO_PRIVATE_KEY ||
+        attr_ulong(o, CKA_KEY_TYPE, CK_UNAVAILABLE_INFORMATION) != CKK_EC)
+        return CKR_KEY_TYPE_INCONSISTENT;
+    if (!attr_bool(o, CKA_SIGN, true))
+        return CKR_KEY_FUNCTION_NOT_PERMITTED;
+    if (attr_bool(o, CKA_PRIVATE, false) && !logged_in)
+        return CKR_USER_NOT_LOGGED_IN;
+    s->signing = true;
+    s->sign_mech = mech->mechanism;
+    s->sign_key = key;
+    return CKR_OK;
+}
+
+/* The signature as PKCS#11 gives it: r and s, 32 bytes each. A size query or a short buffer keeps
+ * the operation going; anything else ends it. */
+static CK_RV mock_C_Sign(CK_SESSION_HANDLE session, CK_BYTE_PTR in, CK_ULONG in_len,
+                         CK_BYTE_PTR sig, CK_ULONG_PTR sig_len)
 {
     CK_RV rv = enter(TC_FWD_C_Sign);
+    unsigned char digest[EVP_MAX_MD_SIZE], der[80];
+    const unsigned char *p = der;
+    unsigned int digest_len = 0;
+    size_t der_len = sizeof der;
+    const mock_object *o;
+    EVP_PKEY *pkey = NULL;
+    EVP_PKEY_CTX *pctx = NULL;
+    ECDSA_SIG *es = NULL;
+    mock_session *s;
 
-    (void)s;
-    (void)in;
-    (void)in_len;
-    (void)sig;
-    (void)sig_len;
-    return rv != CKR_OK ? rv : CKR_FUNCTION_NOT_SUPPORTED;
+    if (rv != CKR_OK)
+        return rv;
+    s = session_get(session);
+    if (s == NULL)
+        return CKR_SESSION_HANDLE_INVALID;
+    if (!s->signing)
+        return CKR_OPERATION_NOT_INITIALIZED;
+    if ((in == NULL && in_len > 0) || sig_len == NULL) {
+        rv = CKR_ARGUMENTS_BAD;
+        goto out;
+    }
+    if (sig == NULL) {
+        *sig_len = 64;
+        return CKR_OK;
+    }
+    if (*sig_len < 64) {
+        *sig_len = 64;
+        return CKR_BUFFER_TOO_SMALL;
+    }
+    rv = CKR_FUNCTION_FAILED;
+    if (s->sign_mech == CKM_ECDSA_SHA256) {
+        if (EVP_Digest(in, in_len, digest, &digest_len, EVP_sha256(), NULL) != 1)
+            goto out;
+        in = digest;
+        in_len = digest_len;
+    }
+    o = object_get(s->sign_key);
+    if (o == NULL) {
+        rv = CKR_KEY_HANDLE_INVALID;
+        goto out;
+    }
+    pkey = ec_key_of(o);
+    pctx = pkey != NULL ? EVP_PKEY_CTX_new(pkey, NULL) : NULL;
+    if (pctx == NULL || EVP_PKEY_sign_init(pctx) <= 0 ||
+        EVP_PKEY_sign(pctx, der, &der_len, in, in_len) <= 0)
+        goto out;
+    es = d2i_ECDSA_SIG(NULL, &p, (long)der_len);
+    if (es == NULL || BN_bn2binpad(ECDSA_SIG_get0_r(es), sig, 32) != 32 ||
+        BN_bn2binpad(ECDSA_SIG_get0_s(es), sig + 32, 32) != 32)
+        goto out;
+    *sig_len = 64;
+    rv = CKR_OK;
+out:
+    ECDSA_SIG_free(es);
+    EVP_PKEY_CTX_free(pctx);
+    EVP_PKEY_free(pkey);
+    s->signing = false;
+    return rv;
 }
 
 static CK_RV mock_C_SignUpdate(CK_SESSION_HANDLE s, CK_BYTE_PTR in, CK_ULONG in_len)
@@ -1125,22 +1321,109 @@ static CK_RV mock_C_GenerateKey(CK_SESSION_HANDLE s, CK_MECHANISM_PTR mech, CK_A
     return rv != CKR_OK ? rv : CKR_FUNCTION_NOT_SUPPORTED;
 }
 
-static CK_RV mock_C_GenerateKeyPair(CK_SESSION_HANDLE s, CK_MECHANISM_PTR mech,
+static const unsigned char oid_p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48,
+                                         0xce, 0x3d, 0x03, 0x01, 0x07};
+
+/* A template with extra attributes after it, for the objects C_GenerateKeyPair makes. */
+static CK_OBJECT_HANDLE object_add_with(const CK_ATTRIBUTE *tmpl, CK_ULONG n,
+                                        const CK_ATTRIBUTE *extra, CK_ULONG n_extra)
+{
+    CK_ATTRIBUTE *all = calloc(n + n_extra, sizeof *all);
+    CK_OBJECT_HANDLE h;
+
+    if (all == NULL)
+        return 0;
+    if (n > 0)
+        memcpy(all, tmpl, n * sizeof *all);
+    memcpy(all + n, extra, n_extra * sizeof *all);
+    h = object_add(all, n + n_extra);
+    free(all);
+    return h;
+}
+
+static bool template_has(const CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_ATTRIBUTE_TYPE type)
+{
+    CK_ULONG i;
+
+    for (i = 0; i < n; i++)
+        if (tmpl[i].type == type)
+            return true;
+    return false;
+}
+
+/* CKM_EC_KEY_PAIR_GEN on P-256 only, made with OpenSSL: the public key gets CKA_EC_POINT, the
+ * private key keeps its scalar in CKA_VALUE, which the sensitivity rule never lets out. */
+static CK_RV mock_C_GenerateKeyPair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
                                     CK_ATTRIBUTE_PTR pub_tmpl, CK_ULONG pub_count,
                                     CK_ATTRIBUTE_PTR priv_tmpl, CK_ULONG priv_count,
                                     CK_OBJECT_HANDLE_PTR pub, CK_OBJECT_HANDLE_PTR priv)
 {
+    static const CK_BBOOL yes = CK_TRUE;
     CK_RV rv = enter(TC_FWD_C_GenerateKeyPair);
+    unsigned char scalar[32], point[2 + 65];
+    size_t point_len = 0;
+    BIGNUM *d = NULL;
+    EVP_PKEY *pkey = NULL;
+    mock_session *s;
+    CK_ULONG i;
+    bool p256 = false;
 
-    (void)s;
-    (void)mech;
-    (void)pub_tmpl;
-    (void)pub_count;
-    (void)priv_tmpl;
-    (void)priv_count;
-    (void)pub;
-    (void)priv;
-    return rv != CKR_OK ? rv : CKR_FUNCTION_NOT_SUPPORTED;
+    if (rv != CKR_OK)
+        return rv;
+    s = session_get(session);
+    if (s == NULL)
+        return CKR_SESSION_HANDLE_INVALID;
+    if (mech == NULL || pub == NULL || priv == NULL || (pub_tmpl == NULL && pub_count > 0) ||
+        (priv_tmpl == NULL && priv_count > 0))
+        return CKR_ARGUMENTS_BAD;
+    if (!(s->flags & CKF_RW_SESSION))
+        return CKR_SESSION_READ_ONLY;
+    if (!logged_in)
+        return CKR_USER_NOT_LOGGED_IN;
+    if (mech->mechanism != CKM_EC_KEY_PAIR_GEN)
+        return CKR_MECHANISM_INVALID;
+    for (i = 0; i < pub_count; i++)
+        if (pub_tmpl[i].type == CKA_EC_PARAMS)
+            p256 = pub_tmpl[i].ulValueLen == sizeof oid_p256 && pub_tmpl[i].pValue != NULL &&
+                   memcmp(pub_tmpl[i].pValue, oid_p256, sizeof oid_p256) == 0;
+    if (!p256)
+        return template_has(pub_tmpl, pub_count, CKA_EC_PARAMS) ? CKR_CURVE_NOT_SUPPORTED
+                                                                : CKR_TEMPLATE_INCOMPLETE;
+    rv = CKR_FUNCTION_FAILED;
+    pkey = EVP_EC_gen("P-256");
+    if (pkey == NULL || EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_PRIV_KEY, &d) != 1 ||
+        BN_bn2binpad(d, scalar, sizeof scalar) != (int)sizeof scalar ||
+        EVP_PKEY_get_octet_string_param(pkey, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point + 2,
+                                        sizeof point - 2, &point_len) != 1 ||
+        point_len != 65)
+        goto out;
+    /* CKA_EC_POINT: the DER OCTET STRING around the uncompressed point. */
+    point[0] = 0x04;
+    point[1] = (unsigned char)point_len;
+    {
+        CK_ATTRIBUTE pub_extra[] = {{CKA_EC_POINT, point, (CK_ULONG)point_len + 2},
+                                    {CKA_LOCAL, (void *)&yes, sizeof yes}};
+        CK_ATTRIBUTE priv_extra[] = {{CKA_EC_PARAMS, (void *)oid_p256, sizeof oid_p256},
+                                     {CKA_VALUE, scalar, sizeof scalar},
+                                     {CKA_LOCAL, (void *)&yes, sizeof yes},
+                                     {CKA_ALWAYS_SENSITIVE, (void *)&yes, sizeof yes},
+                                     {CKA_NEVER_EXTRACTABLE, (void *)&yes, sizeof yes}};
+        *pub = object_add_with(pub_tmpl, pub_count, pub_extra, 2);
+        *priv = *pub != 0 ? object_add_with(priv_tmpl, priv_count, priv_extra, 5) : 0;
+    }
+    if (*pub == 0 || *priv == 0) {
+        if (*pub != 0)
+            object_clear(object_get(*pub));
+        *pub = *priv = 0;
+        rv = CKR_HOST_MEMORY;
+        goto out;
+    }
+    rv = CKR_OK;
+out:
+    OPENSSL_cleanse(scalar, sizeof scalar);
+    BN_clear_free(d);
+    EVP_PKEY_free(pkey);
+    return rv;
 }
 
 static CK_RV mock_C_WrapKey(CK_SESSION_HANDLE s, CK_MECHANISM_PTR mech,

@@ -10,9 +10,14 @@
  * read-write), C_Login/C_Logout as the user with TC_MOCK_PIN, objects with any attributes
  * (CKA_PRIVATE ones seen only after login; the secret parts of sensitive or non-extractable keys
  * refused with CKR_ATTRIBUTE_SENSITIVE), C_FindObjects in batches, C_GetAttributeValue with the
- * spec's size queries and per-attribute errors, C_CreateObject and C_DestroyObject. Everything
- * else returns CKR_FUNCTION_NOT_SUPPORTED. Every call is counted. Not thread-safe: one test
- * thread at a time. */
+ * spec's size queries and per-attribute errors, C_CreateObject, C_DestroyObject and
+ * C_SetAttributeValue. Cryptography, through OpenSSL: C_GenerateKeyPair with CKM_EC_KEY_PAIR_GEN
+ * on P-256 only (the public key gets CKA_EC_POINT; the private key keeps its scalar in CKA_VALUE,
+ * never read out when the key is sensitive or not extractable, as the library makes them), and
+ * C_SignInit/C_Sign with CKM_ECDSA (the caller hashes) or CKM_ECDSA_SHA256, returning r || s; an
+ * EC key a test puts on the token signs too when its CKA_VALUE holds its real scalar. The
+ * mechanism list names those three. Everything else returns CKR_FUNCTION_NOT_SUPPORTED. Every
+ * call is counted. Not thread-safe: one test thread at a time. */
 #ifndef TOKENCERT_TESTS_MOCK_MOCK_MODULE_H
 #define TOKENCERT_TESTS_MOCK_MOCK_MODULE_H
 
@@ -33,5 +38,8 @@ void tc_mock_set_find_batch(CK_ULONG n);
 unsigned long tc_mock_calls(const char *function);
 /* Successful C_Login calls since the last reset. */
 unsigned long tc_mock_logins(void);
+/* Objects on the token whose attributes match tmpl, private ones included; not counted as a call,
+ * and usable whether or not the module is initialised. */
+unsigned long tc_mock_count_objects(const CK_ATTRIBUTE *tmpl, CK_ULONG n);
 
 #endif /* TOKENCERT_TESTS_MOCK_MOCK_MODULE_H */

@@ -733,7 +733,7 @@ static void mock_attribute_semantics(void **state)
     assert_int_equal(q[0].ulValueLen, 6);
     assert_memory_equal(buf, "abcdef", 6);
     assert_int_equal(f->C_Login(sh, CKU_USER, (CK_UTF8CHAR_PTR) "0000", 4), CKR_PIN_INCORRECT);
-    assert_int_equal(f->C_Sign(sh, buf, 1, buf, NULL), CKR_FUNCTION_NOT_SUPPORTED);
+    assert_int_equal(f->C_Sign(sh, buf, 1, buf, NULL), CKR_OPERATION_NOT_INITIALIZED);
     assert_int_equal(tc_mock_calls("C_GetAttributeValue"), 3);
     assert_int_equal(f->C_CloseSession(sh), CKR_OK);
 }
