@@ -107,16 +107,19 @@ static void prom_cert_labels(FILE *f, const judged *j, const tokencert_cert *x)
  * requests that failed and wait for a retry, and each credential's last run. */
 static void write_lifecycle_metrics(FILE *f, tokencert_ctx *ctx)
 {
-    char *dir = tokencert_state_default_dir();
-    tokencert_state *st = NULL;
-    tokencert_state_credential *cv = NULL;
-    tokencert_state_request *rv = NULL;
-    size_t n_c = 0, n_r = 0, i, j;
+    tokencert_records rec;
+    tokencert_state_credential *cv;
+    tokencert_state_request *rv;
+    size_t n_c, n_r, i, j;
 
-    if (dir == NULL || tokencert_state_open(ctx, dir, 0, &st) != TC_OK ||
-        tokencert_state_credentials(st, &cv, &n_c) != TC_OK ||
-        tokencert_state_requests(st, NULL, 1, &rv, &n_r) != TC_OK)
-        goto out;
+    if (tokencert_records_read(ctx, NULL, NULL,
+                               TOKENCERT_RECORDS_CREDENTIALS | TOKENCERT_RECORDS_OPEN_REQUESTS,
+                               &rec) != TC_OK)
+        return;
+    cv = rec.creds;
+    n_c = rec.n_creds;
+    rv = rec.requests;
+    n_r = rec.n_requests;
     fputs("# HELP tokencert_requests_pending Requests waiting at the CA (an operator's approval).\n"
           "# TYPE tokencert_requests_pending gauge\n",
           f);
@@ -173,11 +176,7 @@ static void write_lifecycle_metrics(FILE *f, tokencert_ctx *ctx)
         prom_label(f, "result", r, 1);
         fprintf(f, "} %d\n", strcmp(r, "failed") == 0 || strcmp(r, "rejected") == 0);
     }
-out:
-    tokencert_state_requests_free(rv, n_r);
-    tokencert_state_credentials_free(cv, n_c);
-    tokencert_state_close(st);
-    free(dir);
+    tokencert_records_clear(&rec);
 }
 
 /* Written to a temporary file in the same directory and renamed, so node_exporter never reads a

@@ -71,21 +71,14 @@ static json_object *generation_json(const tokencert_state_generation *g)
 
 /* The history document (docs/json-schema.md): the events, and every request and generation the
  * store holds for the credential (or all), pruned and abandoned ones included. */
-static int history_json(lc *l, const char *name, const tokencert_state_event *ev, size_t n)
+static void history_json(const tokencert_records *r)
 {
     json_object *doc = json_object_new_object(), *arr = json_object_new_array();
-    tokencert_state_request *rq = NULL;
-    tokencert_state_generation *gen = NULL;
-    size_t n_rq = 0, n_gen = 0, i;
-    int code = EXIT_OK;
+    const tokencert_state_event *ev = r->events;
+    size_t i;
 
-    if (l->st != NULL && (tokencert_state_requests(l->st, name, 0, &rq, &n_rq) != TC_OK ||
-                          tokencert_state_generations(l->st, name, 1, &gen, &n_gen) != TC_OK)) {
-        code = cli_fail(l->ctx, TC_ERR_IO, "reading the state store");
-        goto out;
-    }
     json_object_object_add(doc, "version", json_object_new_int(1));
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < r->n_events; i++) {
         json_object *o = json_object_new_object();
         jtime(o, "time", ev[i].time);
         jstr(o, "credential", ev[i].credential);
@@ -96,22 +89,16 @@ static int history_json(lc *l, const char *name, const tokencert_state_event *ev
     }
     json_object_object_add(doc, "events", arr);
     arr = json_object_new_array();
-    for (i = 0; i < n_rq; i++)
-        json_object_array_add(arr, request_json(&rq[i]));
+    for (i = 0; i < r->n_requests; i++)
+        json_object_array_add(arr, request_json(&r->requests[i]));
     json_object_object_add(doc, "requests", arr);
     arr = json_object_new_array();
-    for (i = 0; i < n_gen; i++)
-        json_object_array_add(arr, generation_json(&gen[i]));
+    for (i = 0; i < r->n_generations; i++)
+        json_object_array_add(arr, generation_json(&r->generations[i]));
     json_object_object_add(doc, "generations", arr);
-    arr = NULL;
     printf("%s\n", json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY |
                                                            JSON_C_TO_STRING_NOSLASHESCAPE));
-out:
-    json_object_put(arr);
     json_object_put(doc);
-    tokencert_state_requests_free(rq, n_rq);
-    tokencert_state_generations_free(gen, n_gen);
-    return code;
 }
 
 int cmd_history(int argc, char **argv)
@@ -121,13 +108,14 @@ int cmd_history(int argc, char **argv)
     cli_common c;
     lc l;
     int opt, code = EXIT_OK, h, json = 0;
-    size_t i, n = 0;
-    tokencert_state_event *ev = NULL;
+    size_t i;
+    tokencert_records rec;
     const char *name;
     char when[32];
 
     memset(&c, 0, sizeof c);
     memset(&l, 0, sizeof l);
+    memset(&rec, 0, sizeof rec);
     l.c = &c;
     while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (cli_common_option(&c, opt, optarg))
@@ -158,23 +146,27 @@ int cmd_history(int argc, char **argv)
         code = EXIT_NOT_FOUND;
         goto out;
     }
-    if (l.st != NULL && tokencert_state_history(l.st, name, &ev, &n) != TC_OK) {
-        code = cli_fail(l.ctx, TC_ERR_IO, "reading the history");
+    code = cli_exit_code(tokencert_engine_records(
+        l.e, name,
+        TOKENCERT_RECORDS_EVENTS |
+            (json ? TOKENCERT_RECORDS_REQUESTS | TOKENCERT_RECORDS_GENERATIONS : 0),
+        &rec));
+    if (code != EXIT_OK)
         goto out;
-    }
     if (json) {
-        code = history_json(&l, name, ev, n);
-    } else if (n == 0) {
+        history_json(&rec);
+    } else if (rec.n_events == 0) {
         printf("no history yet\n");
     } else {
-        for (i = 0; i < n; i++) {
+        const tokencert_state_event *ev = rec.events;
+        for (i = 0; i < rec.n_events; i++) {
             tc_time_iso(ev[i].time, when, sizeof when);
             printf("%s  %-12s %-16s %-8s %s\n", when, ev[i].credential ? ev[i].credential : "-",
                    ev[i].event, ev[i].result, ev[i].detail ? ev[i].detail : "");
         }
     }
 out:
-    tokencert_state_history_free(ev, n);
+    tokencert_records_clear(&rec);
     lc_close(&l);
     return code;
 }

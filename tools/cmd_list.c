@@ -54,6 +54,7 @@ static void print_key(const tokencert_key *k)
 
 /* The lifecycle's view of the certificates, from the state store when there is one: which
  * generation of which credential each is, and whether it is active or superseded. */
+static tokencert_records list_rec;
 static tokencert_state_generation *list_gens;
 static size_t list_n_gens;
 
@@ -70,20 +71,14 @@ static const tokencert_state_generation *generation_of(const tokencert_cert *c)
  * listing as the token alone says, with a warning for a store that is there but unreadable. */
 static void load_generations(tokencert_ctx *ctx)
 {
-    char *dir = tokencert_state_default_dir();
-    tokencert_state *st = NULL;
-    tokencert_err err;
+    tokencert_err err =
+        tokencert_records_read(ctx, NULL, NULL, TOKENCERT_RECORDS_GENERATIONS, &list_rec);
 
-    if (dir == NULL)
-        return;
-    err = tokencert_state_open(ctx, dir, 0, &st);
-    if (err == TC_OK)
-        err = tokencert_state_generations(st, NULL, 0, &list_gens, &list_n_gens);
     if (err != TC_OK && err != TC_ERR_NOT_FOUND)
         fprintf(stderr, "tokencert: warning: generations not shown: %s\n",
                 tokencert_ctx_error(ctx));
-    tokencert_state_close(st);
-    free(dir);
+    list_gens = list_rec.generations;
+    list_n_gens = list_rec.n_generations;
 }
 
 static void print_cert(const style *st, const tokencert_cert *c)
@@ -550,7 +545,7 @@ int cmd_list(int argc, char **argv)
         print_table(&st, inv);
     code = EXIT_OK;
 out:
-    tokencert_state_generations_free(list_gens, list_n_gens);
+    tokencert_records_clear(&list_rec);
     list_gens = NULL;
     list_n_gens = 0;
     tokencert_inventory_free(inv);

@@ -53,7 +53,7 @@ int cmd_prune(int argc, char **argv)
     code = lc_open(&l, 0, !l.dry_run);
     if (code != EXIT_OK)
         goto out;
-    if (l.st == NULL) {
+    if (!tokencert_engine_has_store(l.e)) {
         printf("nothing to prune: no state store yet\n");
         goto out;
     }

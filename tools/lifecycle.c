@@ -77,10 +77,6 @@ int lc_open(lc *l, int create, int lock)
     if (err != TC_OK)
         return cli_exit_code(err);
     l->cfg = cfg;
-    l->st = tokencert_engine_store(l->e);
-    /* The store's errors are set on the engine's context. */
-    tokencert_ctx_free(l->ctx);
-    l->ctx = tokencert_engine_ctx(l->e);
     return EXIT_OK;
 }
 
@@ -91,15 +87,12 @@ int lc_flush(lc *l)
 
 void lc_close(lc *l)
 {
-    if (l->e != NULL)
-        tokencert_engine_close(l->e); /* also frees the context l->ctx borrowed */
-    else
-        tokencert_ctx_free(l->ctx);
+    tokencert_engine_close(l->e);
+    tokencert_ctx_free(l->ctx);
     closelog();
     l->e = NULL;
     l->ctx = NULL;
     l->cfg = NULL;
-    l->st = NULL;
 }
 
 int lc_find(lc *l, const char *name, size_t *i)

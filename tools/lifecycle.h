@@ -20,10 +20,8 @@ typedef struct {
     int wait_seconds;
     int quiet; /* no per-credential "not due" lines */
     tokencert_engine *e;
-    /* Borrowed from the engine once open: */
-    tokencert_config *cfg;
-    tokencert_state *st; /* NULL: no store yet */
-    tokencert_ctx *ctx;
+    tokencert_config *cfg; /* borrowed from the engine once open */
+    tokencert_ctx *ctx;    /* for the configuration's errors, until the engine is open */
 } lc;
 
 /* getopt_long entries the lifecycle commands share (ids 1101..1103), and their handler: returns 1

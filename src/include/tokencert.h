@@ -597,7 +597,6 @@ tokencert_config_find_credential(const tokencert_config *cfg, const char *name);
 /* ---- state store (state.c) ---------------------------------------------------------------- */
 /* SQLite: requests and their progress, the generations of each credential, an append-only
  * history. WAL, a busy timeout, a schema version; the file is 0600 in a 0700 directory. */
-typedef struct tokencert_state tokencert_state;
 
 typedef enum {
     TOKENCERT_RS_CREATED = 0,        /* recorded; nothing done yet */
@@ -690,76 +689,32 @@ typedef struct {
 /* The default directory: /var/lib/tokencert for root, else $XDG_STATE_HOME/tokencert (default
  * ~/.local/state/tokencert). Free with free(). */
 TOKENCERT_API char *tokencert_state_default_dir(void);
-/* Opens (creating dir and file when create is set) DIR/state.db. A file that is not a tokencert
- * store, is corrupt, or has a newer schema is refused (TC_ERR_BAD_DATA) and never written; a
- * directory that cannot be written is TC_ERR_IO naming it. Older schemas are migrated. */
-TOKENCERT_API tokencert_err tokencert_state_open(tokencert_ctx *ctx, const char *dir, int create,
-                                                 tokencert_state **out);
-TOKENCERT_API void tokencert_state_close(tokencert_state *st);
-TOKENCERT_API const char *tokencert_state_path(const tokencert_state *st);
-/* Exclusive lock on the store (DIR/lock, flock), held until unlock or close. Waits up to
- * wait_seconds; then TC_ERR_IO naming the holder's pid when known. Reentrant: no. */
-TOKENCERT_API tokencert_err tokencert_state_lock(tokencert_state *st, int wait_seconds);
-TOKENCERT_API void tokencert_state_unlock(tokencert_state *st);
-/* Exclusive lock for one token (DIR/token-SERIAL.lock), released by close; taking it again
- * through the same store (several credentials on one token) succeeds at once. */
-TOKENCERT_API tokencert_err tokencert_state_lock_token(tokencert_state *st, const char *serial,
-                                                       int wait_seconds);
-/* Transactions around several writes (each write is its own transaction otherwise). */
-TOKENCERT_API tokencert_err tokencert_state_begin(tokencert_state *st);
-TOKENCERT_API tokencert_err tokencert_state_commit(tokencert_state *st);
-TOKENCERT_API void tokencert_state_rollback(tokencert_state *st);
+/* What the state store recorded, read only: for reports (history, metrics, the timeline). The
+ * engine is the only writer. */
+typedef struct {
+    tokencert_state_credential *creds;
+    size_t n_creds;
+    tokencert_state_request *requests; /* in order of id */
+    size_t n_requests;
+    tokencert_state_generation *generations; /* in order of number, pruned ones included */
+    size_t n_generations;
+    tokencert_state_event *events; /* oldest first */
+    size_t n_events;
+} tokencert_records;
 
-/* Credentials: put inserts or replaces by name. */
-TOKENCERT_API tokencert_err tokencert_state_credential_put(tokencert_state *st,
-                                                           const tokencert_state_credential *c);
-/* TC_ERR_NOT_FOUND when unknown. */
-TOKENCERT_API tokencert_err tokencert_state_credential_get(tokencert_state *st, const char *name,
-                                                           tokencert_state_credential *out);
-TOKENCERT_API tokencert_err tokencert_state_credentials(tokencert_state *st,
-                                                        tokencert_state_credential **out,
-                                                        size_t *n);
-/* Removes a credential that never had a generation, with its requests (the history stays): an
- * enrollment that failed and left the token as it found it leaves no credential behind.
- * TC_ERR_INVALID_ARG when it has generations (nothing is removed). */
-TOKENCERT_API tokencert_err tokencert_state_credential_forget(tokencert_state *st,
-                                                              const char *name);
-TOKENCERT_API void tokencert_state_credential_clear(tokencert_state_credential *c);
-TOKENCERT_API void tokencert_state_credentials_free(tokencert_state_credential *v, size_t n);
+#define TOKENCERT_RECORDS_CREDENTIALS   1u
+#define TOKENCERT_RECORDS_REQUESTS      2u
+#define TOKENCERT_RECORDS_OPEN_REQUESTS 4u /* only requests that still need work */
+#define TOKENCERT_RECORDS_GENERATIONS   8u
+#define TOKENCERT_RECORDS_EVENTS        16u
 
-/* Requests: add sets r->id, r->created and r->updated; update writes every field by id (and sets
- * updated). list: credential NULL for all; open_only for those tokencert_request_state_open()
- * says need work. Ordered by id. */
-TOKENCERT_API tokencert_err tokencert_state_request_add(tokencert_state *st,
-                                                        tokencert_state_request *r);
-TOKENCERT_API tokencert_err tokencert_state_request_update(tokencert_state *st,
-                                                           tokencert_state_request *r);
-TOKENCERT_API tokencert_err tokencert_state_requests(tokencert_state *st, const char *credential,
-                                                     int open_only, tokencert_state_request **out,
-                                                     size_t *n);
-TOKENCERT_API void tokencert_state_request_clear(tokencert_state_request *r);
-TOKENCERT_API void tokencert_state_requests_free(tokencert_state_request *v, size_t n);
-
-/* Generations: add sets g->id and g->number (one more than the credential's highest). list:
- * ordered by number; include_pruned 0 leaves pruned ones out. */
-TOKENCERT_API tokencert_err tokencert_state_generation_add(tokencert_state *st,
-                                                           tokencert_state_generation *g);
-TOKENCERT_API tokencert_err tokencert_state_generation_update(tokencert_state *st,
-                                                              const tokencert_state_generation *g);
-TOKENCERT_API tokencert_err tokencert_state_generations(tokencert_state *st, const char *credential,
-                                                        int include_pruned,
-                                                        tokencert_state_generation **out,
-                                                        size_t *n);
-TOKENCERT_API void tokencert_state_generation_clear(tokencert_state_generation *g);
-TOKENCERT_API void tokencert_state_generations_free(tokencert_state_generation *v, size_t n);
-
-/* History: append-only. detail may be NULL. Listed oldest first; credential NULL for all. */
-TOKENCERT_API tokencert_err tokencert_state_log(tokencert_state *st, const char *credential,
-                                                const char *event, const char *result,
-                                                const char *detail);
-TOKENCERT_API tokencert_err tokencert_state_history(tokencert_state *st, const char *credential,
-                                                    tokencert_state_event **out, size_t *n);
-TOKENCERT_API void tokencert_state_history_free(tokencert_state_event *v, size_t n);
+/* Reads what the store in dir (NULL: tokencert_state_default_dir()) recorded about credential
+ * (NULL: all), the parts what asks for. TC_ERR_NOT_FOUND when there is no store (nothing was
+ * recorded yet); the store is never created or written. */
+TOKENCERT_API tokencert_err tokencert_records_read(tokencert_ctx *ctx, const char *dir,
+                                                   const char *credential, unsigned what,
+                                                   tokencert_records *out);
+TOKENCERT_API void tokencert_records_clear(tokencert_records *r);
 
 /* ---- the lifecycle engine ------------------------------------------------------------------ */
 
@@ -987,10 +942,12 @@ TOKENCERT_API void tokencert_enrolled_clear(tokencert_enrolled *r);
 TOKENCERT_API void tokencert_engine_log(tokencert_engine *e, const char *credential,
                                         const char *event, const char *result, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
-/* The engine's store (NULL when none exists yet) and the context its errors are set on; for
- * enroll, until enrollment runs through the engine. */
-TOKENCERT_API tokencert_state *tokencert_engine_store(tokencert_engine *e);
-TOKENCERT_API tokencert_ctx *tokencert_engine_ctx(tokencert_engine *e);
+/* What the engine's store recorded (see tokencert_records_read): empty when there is no store
+ * yet. TC_ERR_IO when it cannot be read (said as well). */
+TOKENCERT_API tokencert_err tokencert_engine_records(tokencert_engine *e, const char *credential,
+                                                     unsigned what, tokencert_records *out);
+/* Whether the engine has a state store (one is created only by runs that write). */
+TOKENCERT_API int tokencert_engine_has_store(const tokencert_engine *e);
 
 #ifdef __cplusplus
 }

@@ -358,14 +358,24 @@ tokencert_err tokencert_engine_find(const tokencert_engine *l, const char *name,
     return TC_ERR_NOT_FOUND;
 }
 
-tokencert_state *tokencert_engine_store(tokencert_engine *l)
+tokencert_err tokencert_engine_records(tokencert_engine *l, const char *credential, unsigned what,
+                                       tokencert_records *out)
 {
-    return l->st;
+    tokencert_err err;
+    if (l == NULL || out == NULL)
+        return TC_ERR_INVALID_ARG;
+    memset(out, 0, sizeof *out);
+    if (l->st == NULL)
+        return TC_OK;
+    err = tc_records_of(l->st, credential, what, out);
+    if (err != TC_OK)
+        complain(l, "reading the state store: %s", tokencert_ctx_error(l->ctx));
+    return err;
 }
 
-tokencert_ctx *tokencert_engine_ctx(tokencert_engine *l)
+int tokencert_engine_has_store(const tokencert_engine *l)
 {
-    return l->ctx;
+    return l != NULL && l->st != NULL;
 }
 
 time_t lc_due_at(const lc_cred *c, time_t not_before, time_t not_after)

@@ -5,6 +5,7 @@
 
 #include <time.h>
 
+#include "state/state.h"
 #include "tokencert.h"
 
 typedef tokencert_engine_credential lc_cred;

@@ -7,6 +7,7 @@
  * (db.c) does that, and the WAL and busy timeout that keep readers (status) out of a writer's
  * (renew) way. Every write's result is checked and reported naming the file. */
 #include "state/db.h"
+#include "state/state.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1032,4 +1033,78 @@ void tokencert_state_history_free(tokencert_state_event *v, size_t n)
     for (size_t i = 0; v != NULL && i < n; i++)
         event_clear(&v[i]);
     free(v);
+}
+
+/* ---- reading for reports ----------------------------------------------------------------- */
+
+void tokencert_records_clear(tokencert_records *r)
+{
+    if (r == NULL)
+        return;
+    tokencert_state_credentials_free(r->creds, r->n_creds);
+    tokencert_state_requests_free(r->requests, r->n_requests);
+    tokencert_state_generations_free(r->generations, r->n_generations);
+    tokencert_state_history_free(r->events, r->n_events);
+    memset(r, 0, sizeof *r);
+}
+
+tokencert_err tc_records_of(tokencert_state *st, const char *credential, unsigned what,
+                            tokencert_records *out)
+{
+    tokencert_err err = TC_OK;
+
+    memset(out, 0, sizeof *out);
+    if ((what & TOKENCERT_RECORDS_CREDENTIALS) != 0) {
+        if (credential == NULL) {
+            err = tokencert_state_credentials(st, &out->creds, &out->n_creds);
+        } else {
+            tokencert_state_credential one;
+            memset(&one, 0, sizeof one);
+            err = tokencert_state_credential_get(st, credential, &one);
+            if (err == TC_OK) {
+                out->creds = malloc(sizeof *out->creds);
+                if (out->creds == NULL) {
+                    tokencert_state_credential_clear(&one);
+                    err = TC_ERR_NOMEM;
+                } else {
+                    out->creds[0] = one;
+                    out->n_creds = 1;
+                }
+            } else if (err == TC_ERR_NOT_FOUND) {
+                err = TC_OK;
+            }
+        }
+    }
+    if (err == TC_OK &&
+        (what & (TOKENCERT_RECORDS_REQUESTS | TOKENCERT_RECORDS_OPEN_REQUESTS)) != 0)
+        err = tokencert_state_requests(st, credential, (what & TOKENCERT_RECORDS_REQUESTS) == 0,
+                                       &out->requests, &out->n_requests);
+    if (err == TC_OK && (what & TOKENCERT_RECORDS_GENERATIONS) != 0)
+        err =
+            tokencert_state_generations(st, credential, 1, &out->generations, &out->n_generations);
+    if (err == TC_OK && (what & TOKENCERT_RECORDS_EVENTS) != 0)
+        err = tokencert_state_history(st, credential, &out->events, &out->n_events);
+    if (err != TC_OK)
+        tokencert_records_clear(out);
+    return err;
+}
+
+tokencert_err tokencert_records_read(tokencert_ctx *ctx, const char *dir, const char *credential,
+                                     unsigned what, tokencert_records *out)
+{
+    tokencert_state *st = NULL;
+    char *def = NULL;
+    tokencert_err err;
+
+    tc_return_val_if_fail(ctx != NULL && out != NULL, TC_ERR_INVALID_ARG);
+    memset(out, 0, sizeof *out);
+    if (dir == NULL && (dir = def = tokencert_state_default_dir()) == NULL)
+        return tc_error(ctx, TC_ERR_NOT_FOUND, "no state directory (HOME is not set)");
+    err = tokencert_state_open(ctx, dir, 0, &st);
+    free(def);
+    if (err != TC_OK)
+        return err;
+    err = tc_records_of(st, credential, what, out);
+    tokencert_state_close(st);
+    return err;
 }

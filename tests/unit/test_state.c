@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "state/state.h"
 #include "tokencert.h"
 
 #include "state/db.h"
