@@ -3136,11 +3136,26 @@ static tokencert_err enroll_cred(lc *l, const tokencert_enrollment *p, lc_cred *
     lc_cred *c = NULL;
     tokencert_err err;
 
+    int added = 0;
+
+    /* An unknown CA is refused before anything changes. */
+    if (p->ca != NULL && strcmp(p->ca, "local") != 0 &&
+        (l->cfg == NULL || tokencert_config_find_ca(l->cfg, p->ca) == NULL)) {
+        complain(l, "credential '%s': unknown CA '%s' (tokencert config lists the CAs)", p->label,
+                 p->ca);
+        return TC_ERR_INVALID_ARG;
+    }
     for (i = 0; i < l->n_creds && c == NULL; i++)
         if (strcmp(l->creds[i].name, p->label) == 0)
             c = &l->creds[i];
     if (c == NULL) {
+        /* A new entry (pointers to the credentials stay valid until the next enrollment). */
+        lc_cred *grown = realloc(l->creds, (l->n_creds + 1) * sizeof *l->creds);
+        if (grown == NULL)
+            return TC_ERR_NOMEM;
+        l->creds = grown;
         c = &l->creds[l->n_creds++];
+        added = 1;
         memset(c, 0, sizeof *c);
         c->name = tc_strdup(p->label);
         c->label = tc_strdup(p->label);
@@ -3164,27 +3179,37 @@ static tokencert_err enroll_cred(lc *l, const tokencert_enrollment *p, lc_cred *
         c->approval_time = 0;
         err = cred_set_ca(l, c, p->ca != NULL ? p->ca : "local", p->ca_dir);
         if (err != TC_OK)
-            return TC_ERR_INVALID_ARG; /* an unknown CA, named on the command line */
+            goto fail;
     } else if (p->ca_dir != NULL && strcmp(c->ca_protocol, "local") == 0) {
         free(c->ca_dir);
         c->ca_dir = tc_strdup(p->ca_dir);
     }
+    err = TC_ERR_NOMEM;
     if (c->name == NULL || c->label == NULL || c->token_uri == NULL || c->ca == NULL ||
         c->ca_protocol == NULL)
-        return TC_ERR_NOMEM;
+        goto fail;
     if ((strcmp(c->ca_protocol, "local") == 0 || strcmp(c->ca_protocol, "manual") == 0) &&
         c->ca_dir == NULL) {
         complain(l, "no CA directory: give --ca-dir DIR");
-        return TC_ERR_INVALID_ARG;
+        err = TC_ERR_INVALID_ARG;
+        goto fail;
     }
     *out = c;
     return TC_OK;
+fail:
+    if (added) {
+        /* Refused: the engine's credentials are as they were. */
+        cred_clear(c);
+        l->n_creds--;
+    }
+    return err == TC_ERR_BAD_DATA ? TC_ERR_INVALID_ARG : err;
 }
 
 /* Refuses a label that objects on the token carry already (made by another tool, or an earlier
  * credential): the enrollment would mix its objects with theirs. */
 static tokencert_err label_free(run *r)
 {
+    tokencert_state_request rq;
     tokencert_object_desc *objs = NULL;
     size_t n = 0;
     char *uri = tokencert_object_uri(r->token_uri, r->c->label, NULL, NULL);
@@ -3200,9 +3225,21 @@ static tokencert_err label_free(run *r)
     }
     if (err != TC_OK)
         return fail(r->l, r->ctx, err, "reading the token");
-    complain(r->l, "a %s labelled '%s' already exists (id %s): choose another label",
-             strstr(objs[0].kind, "key") != NULL ? "key" : objs[0].kind, r->c->label,
-             objs[0].id != NULL ? objs[0].id : "-");
+    memset(&rq, 0, sizeof rq);
+    if (newest_rejected(r->l, r->c->name, &rq) && rq.key_id != NULL && objs[0].id != NULL &&
+        strcmp(rq.key_id, objs[0].id) == 0)
+        /* Its own key, left by a request the CA rejected: enrolling again is renewing. */
+        complain(r->l,
+                 "a key labelled '%s' already exists (id %s): the key of request %lld, which CA "
+                 "'%s' rejected (%s); 'tokencert renew %s' requests anew, 'tokencert prune' "
+                 "removes the key",
+                 r->c->label, rq.key_id, rq.id, r->c->ca,
+                 rq.last_error != NULL ? rq.last_error : "no reason given", r->c->name);
+    else
+        complain(r->l, "a %s labelled '%s' already exists (id %s): choose another label",
+                 strstr(objs[0].kind, "key") != NULL ? "key" : objs[0].kind, r->c->label,
+                 objs[0].id != NULL ? objs[0].id : "-");
+    tokencert_state_request_clear(&rq);
     tokencert_objects_free(objs, n);
     return TC_ERR_INVALID_ARG;
 }
