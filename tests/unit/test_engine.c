@@ -1166,6 +1166,239 @@ static void one_login_per_token(void **state)
         EVP_PKEY_free(keys[i]);
 }
 
+/* ---- (7) enroll ------------------------------------------------------------------------ */
+
+/* An enrollment of label on the mock token at CA ca (an EC key), in a run of its own with the
+ * run's PIN source, as enroll --pin-source gives it. */
+static tokencert_err enroll_run(const char *label, const char *subject, const char *ca,
+                                tokencert_enrolled *res, tokencert_outcome *o)
+{
+    tokencert_enrollment p;
+    tokencert_engine *e;
+    tokencert_err err;
+
+    memset(&p, 0, sizeof p);
+    p.token_uri = "pkcs11:token=tokencert%20mock";
+    p.label = label;
+    p.subject = subject;
+    p.key_type = "ec:p256";
+    p.ca = ca;
+    W.run_pin = 1;
+    e = engine_open();
+    *o = TOKENCERT_OUTCOME_FAILED;
+    err = tokencert_engine_enroll(e, &p, res, o);
+    engine_close(e);
+    return err;
+}
+
+#define assert_enroll(label, subject, ca, res, want_err, want_outcome)                             \
+    do {                                                                                           \
+        tokencert_outcome o_;                                                                      \
+        tokencert_err e_ = enroll_run((label), (subject), (ca), (res), &o_);                       \
+        if (e_ != (want_err) || o_ != (want_outcome))                                              \
+            fail_msg("enroll: got %s / %s, wanted %s / %s; the engine said:\n%s",                  \
+                     tokencert_strerror(e_), tokencert_outcome_name(o_),                           \
+                     tokencert_strerror(want_err), tokencert_outcome_name(want_outcome),           \
+                     W.problems);                                                                  \
+    } while (0)
+
+/* The index of the credential called name in a fresh run; TC_ERR_NOT_FOUND when it has none. */
+static tokencert_err index_of(const char *name, size_t *i)
+{
+    tokencert_engine *e = engine_open();
+    tokencert_err err = tokencert_engine_find(e, name, i);
+
+    engine_close(e);
+    return err;
+}
+
+/* Objects on the mock token, whatever they are. */
+static unsigned long all_objects(void)
+{
+    return tc_mock_count_objects(NULL, 0);
+}
+
+/* At the manual CA: pending with the request set and the key made; once the CA issued (the
+ * certificate written beside the request), poll installs generation 1. */
+static void enroll_manual_pending_then_poll(void **state)
+{
+    tokencert_enrolled res;
+    tokencert_status s;
+    tokencert_engine *e;
+    long long request;
+    long serial;
+    char hex[32];
+    size_t i;
+
+    (void)state;
+    memset(&res, 0, sizeof res);
+    assert_enroll("fresh", "CN=fresh office", "m", &res, TC_ERR_PENDING, TOKENCERT_OUTCOME_PENDING);
+    assert_true(res.request > 0);
+    assert_false(res.resumed);
+    assert_non_null(res.key_id);
+    request = res.request;
+    tokencert_enrolled_clear(&res);
+    assert_int_equal(count_class("fresh", CKO_PRIVATE_KEY), 1);
+    assert_int_equal(count_class("fresh", CKO_PUBLIC_KEY), 1);
+    assert_int_equal(count_class("fresh", CKO_CERTIFICATE), 0);
+    assert_int_equal(tc_mock_logins(), 1);
+    {
+        char *csr = ca_path_of("fresh", request, "csr");
+        assert_int_equal(access(csr, R_OK), 0);
+        free(csr);
+    }
+    assert_int_equal(index_of("fresh", &i), TC_OK);
+    e = status_of(i, &s);
+    assert_true(s.has_request);
+    assert_int_equal(s.request.id, request);
+    assert_int_equal(s.request.state, TOKENCERT_RS_PENDING);
+    assert_false(s.has_active);
+    status_done(e, &s);
+
+    /* Not issued yet. */
+    assert_step(i, POLL, TC_ERR_PENDING, TOKENCERT_OUTCOME_PENDING);
+    sign_request_of("fresh", request, &serial);
+    assert_step(i, POLL, TC_OK, TOKENCERT_OUTCOME_RENEWED);
+    e = status_of(i, &s);
+    assert_false(s.has_request);
+    assert_true(s.has_active);
+    assert_int_equal(s.active.generation, 1);
+    serial_hex(serial, hex, sizeof hex);
+    assert_string_equal(s.active.serial, hex);
+    assert_true(s.active.on_token);
+    assert_int_equal(s.n_gens, 1);
+    status_done(e, &s);
+    assert_int_equal(count_class("fresh", CKO_CERTIFICATE), 1);
+    assert_int_equal(count_class("fresh", CKO_PRIVATE_KEY), 1);
+}
+
+/* A CA that issues at once: TC_OK, generation 1, and one login for key, request and
+ * installation. */
+static void enroll_issued_one_login(void **state)
+{
+    tokencert_enrolled res;
+    tokencert_status s;
+    tokencert_engine *e;
+    size_t i;
+
+    (void)state;
+    CA.submit = TC_CA_ISSUED;
+    memset(&res, 0, sizeof res);
+    assert_enroll("fresh", "CN=fresh office", "m", &res, TC_OK, TOKENCERT_OUTCOME_RENEWED);
+    assert_true(res.request > 0);
+    tokencert_enrolled_clear(&res);
+    assert_int_equal(CA.submits, 1);
+    assert_int_equal(tc_mock_logins(), 1);
+    assert_int_equal(tc_mock_calls("C_Login"), 1);
+    assert_int_equal(count_class("fresh", CKO_PRIVATE_KEY), 1);
+    assert_int_equal(count_class("fresh", CKO_CERTIFICATE), 1);
+    assert_int_equal(index_of("fresh", &i), TC_OK);
+    e = status_of(i, &s);
+    assert_true(s.has_active);
+    assert_int_equal(s.active.generation, 1);
+    assert_true(s.active.on_token);
+    assert_false(s.has_request);
+    status_done(e, &s);
+}
+
+/* A label objects on the token carry already: refused, the token and the store as they were. */
+static void enroll_label_in_use_refused(void **state)
+{
+    tokencert_enrolled res;
+    unsigned long before;
+    EVP_PKEY *k = EVP_EC_gen("P-256");
+    size_t i;
+
+    (void)state;
+    assert_non_null(k);
+    put_key(k, "taken", 9);
+    before = all_objects();
+    memset(&res, 0, sizeof res);
+    assert_enroll("taken", "CN=taken office", "m", &res, TC_ERR_INVALID_ARG,
+                  TOKENCERT_OUTCOME_FAILED);
+    tokencert_enrolled_clear(&res);
+    assert_int_equal(all_objects(), before);
+    assert_int_equal(files_in(W.ca_dir), 0);
+    assert_int_equal(index_of("taken", &i), TC_ERR_NOT_FOUND);
+    EVP_PKEY_free(k);
+}
+
+/* A CA the configuration does not know: refused before the token is touched. */
+static void enroll_unknown_ca_refused(void **state)
+{
+    tokencert_enrolled res;
+    size_t i;
+
+    (void)state;
+    memset(&res, 0, sizeof res);
+    assert_enroll("fresh", "CN=fresh office", "nosuch", &res, TC_ERR_INVALID_ARG,
+                  TOKENCERT_OUTCOME_FAILED);
+    tokencert_enrolled_clear(&res);
+    assert_int_equal(tc_mock_logins(), 0);
+    assert_int_equal(all_objects(), 0);
+    assert_int_equal(index_of("fresh", &i), TC_ERR_NOT_FOUND);
+}
+
+/* A subject that is not one: refused without a PIN entry. */
+static void enroll_bad_subject_no_login(void **state)
+{
+    tokencert_enrolled res;
+    size_t i;
+
+    (void)state;
+    memset(&res, 0, sizeof res);
+    assert_enroll("fresh", "CN=x,Bogus=1", "m", &res, TC_ERR_INVALID_ARG, TOKENCERT_OUTCOME_FAILED);
+    tokencert_enrolled_clear(&res);
+    assert_int_equal(tc_mock_logins(), 0);
+    assert_int_equal(all_objects(), 0);
+    assert_int_equal(files_in(W.ca_dir), 0);
+    assert_int_equal(index_of("fresh", &i), TC_ERR_NOT_FOUND);
+}
+
+/* The CA failing: the key stays with a failed request; the same enroll again resumes it and, the
+ * CA issuing now, ends with generation 1 on that key. */
+static void enroll_ca_error_resumed(void **state)
+{
+    tokencert_enrolled res;
+    tokencert_status s;
+    tokencert_engine *e;
+    size_t i;
+
+    (void)state;
+    CA.submit = TC_CA_ERROR;
+    CA.reason = "connection refused";
+    memset(&res, 0, sizeof res);
+    assert_enroll("fresh", "CN=fresh office", "m", &res, TC_ERR_CA, TOKENCERT_OUTCOME_FAILED);
+    assert_false(res.resumed);
+    tokencert_enrolled_clear(&res);
+    assert_int_equal(CA.submits, 1);
+    assert_int_equal(count_class("fresh", CKO_PRIVATE_KEY), 1);
+    assert_int_equal(count_class("fresh", CKO_CERTIFICATE), 0);
+    assert_int_equal(index_of("fresh", &i), TC_OK);
+    e = status_of(i, &s);
+    assert_true(s.has_request);
+    assert_int_equal(s.request.state, TOKENCERT_RS_FAILED);
+    assert_non_null(s.request.last_error);
+    assert_string_equal(s.request.last_error, "connection refused");
+    assert_false(s.has_active);
+    status_done(e, &s);
+
+    CA.submit = TC_CA_ISSUED;
+    memset(&res, 0, sizeof res);
+    assert_enroll("fresh", "CN=fresh office", "m", &res, TC_OK, TOKENCERT_OUTCOME_RENEWED);
+    assert_int_equal(res.resumed, 1);
+    tokencert_enrolled_clear(&res);
+    assert_int_equal(CA.submits, 2);
+    assert_int_equal(count_class("fresh", CKO_PRIVATE_KEY), 1); /* the same key */
+    assert_int_equal(count_class("fresh", CKO_CERTIFICATE), 1);
+    e = status_of(i, &s);
+    assert_true(s.has_active);
+    assert_int_equal(s.active.generation, 1);
+    assert_true(s.active.on_token);
+    assert_false(s.has_request);
+    status_done(e, &s);
+}
+
 int main(void)
 {
 #define T(f)  cmocka_unit_test_setup_teardown(f, world_setup, world_teardown)
@@ -1186,6 +1419,12 @@ int main(void)
         T(absent_token_deferral_said_once),
         T(one_pass_per_token),
         TS(one_login_per_token),
+        T(enroll_manual_pending_then_poll),
+        TS(enroll_issued_one_login),
+        T(enroll_label_in_use_refused),
+        T(enroll_unknown_ca_refused),
+        T(enroll_bad_subject_no_login),
+        TS(enroll_ca_error_resumed),
     };
 #undef T
 #undef TS
