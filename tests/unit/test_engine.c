@@ -43,6 +43,7 @@ typedef struct {
     long serial;
     char problems[4096];    /* the engine's PROBLEM lines of the last step, for failure messages */
     tokencert_engine *open; /* the engine a failed assertion left open, closed by the teardown */
+    int run_pin; /* the run's PIN source (as enroll's --pin-source): for credentials enroll made */
 } world;
 
 static world W;
@@ -349,6 +350,8 @@ static tokencert_engine *engine_open(void)
     opts.state_dir = W.state;
     opts.module = TC_MOCK_MODULE;
     opts.on_event = sink;
+    if (W.run_pin)
+        opts.login.pin_source = "env:TC_TEST_MOCK_PIN";
     assert_int_equal(
         tokencert_engine_open(cfg, &opts, TOKENCERT_ENGINE_CREATE | TOKENCERT_ENGINE_LOCK, &e),
         TC_OK);
@@ -517,15 +520,21 @@ static void reconcile_adopts_and_moves(void **state)
 
 /* ---- (3) switch-over through the manual CA ----------------------------------------------- */
 
-static char *ca_path(long long request, const char *ext)
+static char *ca_path_of(const char *name, long long request, const char *ext)
 {
-    return tc_asprintf("%s/c00-%lld.%s", W.ca_dir, request, ext);
+    return tc_asprintf("%s/%s-%lld.%s", W.ca_dir, name, request, ext);
 }
 
-/* The test CA signs the request the engine wrote: its key and subject, valid for a year. */
-static void sign_request(long long request, long *serial)
+static char *ca_path(long long request, const char *ext)
 {
-    char *csr_path = ca_path(request, "csr"), *crt_path = ca_path(request, "crt");
+    return ca_path_of("c00", request, ext);
+}
+
+/* The test CA signs the request the engine wrote for credential name: its key and subject, valid
+ * for a year. */
+static void sign_request_of(const char *name, long long request, long *serial)
+{
+    char *csr_path = ca_path_of(name, request, "csr"), *crt_path = ca_path_of(name, request, "crt");
     time_t now = tc_now();
     X509_REQ *req = NULL;
     EVP_PKEY *pub;
@@ -553,6 +562,11 @@ static void sign_request(long long request, long *serial)
     X509_REQ_free(req);
     free(csr_path);
     free(crt_path);
+}
+
+static void sign_request(long long request, long *serial)
+{
+    sign_request_of("c00", request, serial);
 }
 
 static void manual_renewal_switch_over_prune(void **state)
@@ -644,7 +658,37 @@ static struct {
     long long retry_after;
     const char *reason;
     int submits, polls;
+    unsigned char *csr; /* the last request submitted (DER), which ISSUED answers sign */
+    size_t csr_len;
 } CA;
+
+/* The test CA's certificate for the request submitted last: its key and subject, a year. */
+static void scripted_issue(tc_ca_answer *ans)
+{
+    const unsigned char *p = CA.csr;
+    X509_REQ *req;
+    EVP_PKEY *pub;
+    X509 *x;
+    unsigned char *der = NULL;
+    int len;
+
+    assert_non_null(CA.csr);
+    req = d2i_X509_REQ(NULL, &p, (long)CA.csr_len);
+    assert_non_null(req);
+    pub = X509_REQ_get_pubkey(req);
+    assert_non_null(pub);
+    x = make_cert(pub, X509_REQ_get_subject_name(req), tc_now() - 3600, tc_now() + 365 * DAY, 0);
+    len = i2d_X509(x, &der);
+    assert_true(len > 0);
+    ans->cert = malloc((size_t)len);
+    assert_non_null(ans->cert);
+    memcpy(ans->cert, der, (size_t)len);
+    ans->cert_len = (size_t)len;
+    OPENSSL_free(der);
+    X509_free(x);
+    EVP_PKEY_free(pub);
+    X509_REQ_free(req);
+}
 
 static void scripted_answer(const tc_ca_call *call, tc_ca_outcome kind, tc_ca_answer *ans)
 {
@@ -655,15 +699,20 @@ static void scripted_answer(const tc_ca_call *call, tc_ca_outcome kind, tc_ca_an
         ans->retry_after = CA.retry_after;
     } else if (kind == TC_CA_REJECTED || kind == TC_CA_ERROR) {
         ans->reason = tc_strdup(CA.reason != NULL ? CA.reason : "scripted");
+    } else if (kind == TC_CA_ISSUED) {
+        scripted_issue(ans);
     }
 }
 
 static void scripted_submit(const tc_ca_call *call, const unsigned char *csr, size_t csr_len,
                             tc_ca_answer *ans)
 {
-    (void)csr;
-    (void)csr_len;
     CA.submits++;
+    free(CA.csr);
+    CA.csr = malloc(csr_len);
+    assert_non_null(CA.csr);
+    memcpy(CA.csr, csr, csr_len);
+    CA.csr_len = csr_len;
     scripted_answer(call, CA.submit, ans);
 }
 
@@ -683,6 +732,13 @@ static int scripted_setup(void **state)
     memset(&CA, 0, sizeof CA);
     tc_ca_backend_set_test(&scripted);
     return ret;
+}
+
+static int scripted_teardown(void **state)
+{
+    free(CA.csr);
+    memset(&CA, 0, sizeof CA);
+    return world_teardown(state);
 }
 
 /* Rejected: the outcome and the status say so; the timer does not ask the CA again, a forced
@@ -850,6 +906,125 @@ static void ca_error_fails_with_backoff(void **state)
     EVP_PKEY_free(k);
 }
 
+/* A poll the CA answers "rejected": asked once, the token not logged in to (nothing to install),
+ * the request recorded rejected. */
+static void poll_rejected_asks_once_without_login(void **state)
+{
+    tokencert_status s;
+    tokencert_engine *e;
+    unsigned long logins;
+    EVP_PKEY *k;
+
+    (void)state;
+    k = put_credential("c00", 1, -300, 20, NULL);
+    CA.submit = TC_CA_PENDING;
+    assert_step(0, 0, TC_ERR_PENDING, TOKENCERT_OUTCOME_PENDING);
+    assert_int_equal(CA.submits, 1);
+    logins = tc_mock_logins();
+    CA.poll = TC_CA_REJECTED;
+    CA.reason = "no such employee";
+    assert_step(0, POLL, TC_ERR_REJECTED, TOKENCERT_OUTCOME_REJECTED);
+    assert_int_equal(CA.polls, 1);
+    assert_int_equal(CA.submits, 1);
+    assert_int_equal(tc_mock_logins(), logins);
+    e = status_of(0, &s);
+    assert_false(s.has_request);
+    assert_true(s.has_rejected);
+    assert_non_null(s.rejected.reason);
+    assert_string_equal(s.rejected.reason, "no such employee");
+    status_done(e, &s);
+    /* Nothing pending any more: the next poll asks nothing. */
+    assert_step(0, POLL, TC_OK, TOKENCERT_OUTCOME_NOTHING_PENDING);
+    assert_int_equal(CA.polls + CA.submits, 2);
+    assert_int_equal(tc_mock_logins(), logins);
+    EVP_PKEY_free(k);
+}
+
+/* A poll the CA answers with an error: asked once, no login, the request failed with a backoff. */
+static void poll_error_asks_once_without_login(void **state)
+{
+    tokencert_status s;
+    tokencert_engine *e;
+    unsigned long logins;
+    time_t before;
+    EVP_PKEY *k;
+
+    (void)state;
+    k = put_credential("c00", 1, -300, 20, NULL);
+    CA.submit = TC_CA_PENDING;
+    assert_step(0, 0, TC_ERR_PENDING, TOKENCERT_OUTCOME_PENDING);
+    logins = tc_mock_logins();
+    CA.poll = TC_CA_ERROR;
+    CA.reason = "503 service unavailable";
+    before = tc_now();
+    assert_step(0, POLL, TC_ERR_CA, TOKENCERT_OUTCOME_FAILED);
+    assert_int_equal(CA.polls, 1);
+    assert_int_equal(CA.submits, 1);
+    assert_int_equal(tc_mock_logins(), logins);
+    e = status_of(0, &s);
+    assert_true(s.has_request);
+    assert_int_equal(s.request.state, TOKENCERT_RS_FAILED);
+    assert_int_equal(s.request.attempts, 1);
+    assert_non_null(s.request.last_error);
+    assert_string_equal(s.request.last_error, "503 service unavailable");
+    assert_true(s.request.next_poll >= before + 3600);
+    assert_true(s.request.next_poll <= tc_now() + 3600);
+    assert_false(s.has_rejected);
+    status_done(e, &s);
+    /* The timer waits for the backoff. */
+    assert_step(0, 0, TC_ERR_CA, TOKENCERT_OUTCOME_FAILED);
+    assert_int_equal(CA.polls + CA.submits, 2);
+    assert_int_equal(tc_mock_logins(), logins);
+    EVP_PKEY_free(k);
+}
+
+/* Retry-After: the timer's renew does not ask the CA before the time it said; poll and a named
+ * renew ask at once; past it, the timer asks. */
+static void retry_after_holds_the_timer(void **state)
+{
+    tokencert_status s;
+    tokencert_engine *e;
+    EVP_PKEY *k;
+
+    (void)state;
+    k = put_credential("c00", 1, -300, 20, NULL);
+    CA.submit = TC_CA_PENDING;
+    CA.poll = TC_CA_PENDING;
+    CA.retry_after = 7200;
+    assert_step(0, 0, TC_ERR_PENDING, TOKENCERT_OUTCOME_PENDING);
+    assert_int_equal(CA.submits, 1);
+
+    /* The timer, an hour later: not asked. */
+    clock_at(3600);
+    assert_step(0, 0, TC_ERR_PENDING, TOKENCERT_OUTCOME_PENDING);
+    assert_int_equal(CA.polls, 0);
+    assert_int_equal(CA.submits, 1);
+    /* poll asks now (and the CA says 7200 s again, from now). */
+    assert_step(0, POLL, TC_ERR_PENDING, TOKENCERT_OUTCOME_PENDING);
+    assert_int_equal(CA.polls, 1);
+    e = status_of(0, &s);
+    assert_true(s.has_request);
+    assert_int_equal(s.request.state, TOKENCERT_RS_PENDING);
+    assert_true(s.request.next_poll >= tc_now() + 7200 - 60);
+    status_done(e, &s);
+    assert_step(0, 0, TC_ERR_PENDING, TOKENCERT_OUTCOME_PENDING);
+    assert_int_equal(CA.polls, 1);
+    /* A named renew asks now. */
+    assert_step(0, TOKENCERT_RENEW_FORCE, TC_ERR_PENDING, TOKENCERT_OUTCOME_PENDING);
+    assert_int_equal(CA.polls, 2);
+    assert_int_equal(CA.submits, 1);
+    /* A minute short of the 7200 s: the timer still waits. */
+    clock_at(3600 + 7200 - 60);
+    assert_step(0, 0, TC_ERR_PENDING, TOKENCERT_OUTCOME_PENDING);
+    assert_int_equal(CA.polls, 2);
+    /* Past them: the timer asks. */
+    clock_at(3600 + 7200 + 60);
+    assert_step(0, 0, TC_ERR_PENDING, TOKENCERT_OUTCOME_PENDING);
+    assert_int_equal(CA.polls, 3);
+    assert_int_equal(CA.submits, 1);
+    EVP_PKEY_free(k);
+}
+
 /* ---- (5) deferral ----------------------------------------------------------------------- */
 
 static void absent_token_defers(void **state)
@@ -869,6 +1044,31 @@ static void absent_token_defers(void **state)
     assert_false(s.token_present);
     assert_false(s.has_active);
     status_done(e, &s);
+}
+
+/* A configured credential whose token never was here: the deferral is recorded on the first
+ * run, and said once (not at every timer run). */
+static void absent_token_deferral_said_once(void **state)
+{
+    tokencert_status s;
+    tokencert_engine *e;
+
+    (void)state;
+    write_text(W.conf,
+               "cas = ( { name = \"m\"; protocol = \"manual\"; dir = \"/nonexistent\"; } );\n"
+               "credentials = ( { name = \"away\"; token = \"pkcs11:token=elsewhere\";\n"
+               "    ca = \"m\"; pin_source = \"env:TC_TEST_MOCK_PIN\"; } );\n");
+    assert_step(0, 0, TC_ERR_TOKEN_ABSENT, TOKENCERT_OUTCOME_DEFERRED);
+    if (strstr(W.problems, "not present") == NULL)
+        fail_msg("the first deferral was not said; the engine said:\n%s", W.problems);
+    e = status_of(0, &s);
+    assert_false(s.token_present);
+    assert_true(s.deferred_since != 0);
+    status_done(e, &s);
+    assert_step(0, 0, TC_ERR_TOKEN_ABSENT, TOKENCERT_OUTCOME_DEFERRED);
+    if (strstr(W.problems, "not present") != NULL)
+        fail_msg("the deferral was said again:\n%s", W.problems);
+    assert_int_equal(tc_mock_logins(), 0);
 }
 
 /* ---- (6) one pass per token ------------------------------------------------------------- */
@@ -966,10 +1166,243 @@ static void one_login_per_token(void **state)
         EVP_PKEY_free(keys[i]);
 }
 
+/* ---- (7) enroll ------------------------------------------------------------------------ */
+
+/* An enrollment of label on the mock token at CA ca (an EC key), in a run of its own with the
+ * run's PIN source, as enroll --pin-source gives it. */
+static tokencert_err enroll_run(const char *label, const char *subject, const char *ca,
+                                tokencert_enrolled *res, tokencert_outcome *o)
+{
+    tokencert_enrollment p;
+    tokencert_engine *e;
+    tokencert_err err;
+
+    memset(&p, 0, sizeof p);
+    p.token_uri = "pkcs11:token=tokencert%20mock";
+    p.label = label;
+    p.subject = subject;
+    p.key_type = "ec:p256";
+    p.ca = ca;
+    W.run_pin = 1;
+    e = engine_open();
+    *o = TOKENCERT_OUTCOME_FAILED;
+    err = tokencert_engine_enroll(e, &p, res, o);
+    engine_close(e);
+    return err;
+}
+
+#define assert_enroll(label, subject, ca, res, want_err, want_outcome)                             \
+    do {                                                                                           \
+        tokencert_outcome o_;                                                                      \
+        tokencert_err e_ = enroll_run((label), (subject), (ca), (res), &o_);                       \
+        if (e_ != (want_err) || o_ != (want_outcome))                                              \
+            fail_msg("enroll: got %s / %s, wanted %s / %s; the engine said:\n%s",                  \
+                     tokencert_strerror(e_), tokencert_outcome_name(o_),                           \
+                     tokencert_strerror(want_err), tokencert_outcome_name(want_outcome),           \
+                     W.problems);                                                                  \
+    } while (0)
+
+/* The index of the credential called name in a fresh run; TC_ERR_NOT_FOUND when it has none. */
+static tokencert_err index_of(const char *name, size_t *i)
+{
+    tokencert_engine *e = engine_open();
+    tokencert_err err = tokencert_engine_find(e, name, i);
+
+    engine_close(e);
+    return err;
+}
+
+/* Objects on the mock token, whatever they are. */
+static unsigned long all_objects(void)
+{
+    return tc_mock_count_objects(NULL, 0);
+}
+
+/* At the manual CA: pending with the request set and the key made; once the CA issued (the
+ * certificate written beside the request), poll installs generation 1. */
+static void enroll_manual_pending_then_poll(void **state)
+{
+    tokencert_enrolled res;
+    tokencert_status s;
+    tokencert_engine *e;
+    long long request;
+    long serial;
+    char hex[32];
+    size_t i;
+
+    (void)state;
+    memset(&res, 0, sizeof res);
+    assert_enroll("fresh", "CN=fresh office", "m", &res, TC_ERR_PENDING, TOKENCERT_OUTCOME_PENDING);
+    assert_true(res.request > 0);
+    assert_false(res.resumed);
+    assert_non_null(res.key_id);
+    request = res.request;
+    tokencert_enrolled_clear(&res);
+    assert_int_equal(count_class("fresh", CKO_PRIVATE_KEY), 1);
+    assert_int_equal(count_class("fresh", CKO_PUBLIC_KEY), 1);
+    assert_int_equal(count_class("fresh", CKO_CERTIFICATE), 0);
+    assert_int_equal(tc_mock_logins(), 1);
+    {
+        char *csr = ca_path_of("fresh", request, "csr");
+        assert_int_equal(access(csr, R_OK), 0);
+        free(csr);
+    }
+    assert_int_equal(index_of("fresh", &i), TC_OK);
+    e = status_of(i, &s);
+    assert_true(s.has_request);
+    assert_int_equal(s.request.id, request);
+    assert_int_equal(s.request.state, TOKENCERT_RS_PENDING);
+    assert_false(s.has_active);
+    status_done(e, &s);
+
+    /* Not issued yet. */
+    assert_step(i, POLL, TC_ERR_PENDING, TOKENCERT_OUTCOME_PENDING);
+    sign_request_of("fresh", request, &serial);
+    assert_step(i, POLL, TC_OK, TOKENCERT_OUTCOME_RENEWED);
+    e = status_of(i, &s);
+    assert_false(s.has_request);
+    assert_true(s.has_active);
+    assert_int_equal(s.active.generation, 1);
+    serial_hex(serial, hex, sizeof hex);
+    assert_string_equal(s.active.serial, hex);
+    assert_true(s.active.on_token);
+    assert_int_equal(s.n_gens, 1);
+    status_done(e, &s);
+    assert_int_equal(count_class("fresh", CKO_CERTIFICATE), 1);
+    assert_int_equal(count_class("fresh", CKO_PRIVATE_KEY), 1);
+}
+
+/* A CA that issues at once: TC_OK, generation 1, and one login for key, request and
+ * installation. */
+static void enroll_issued_one_login(void **state)
+{
+    tokencert_enrolled res;
+    tokencert_status s;
+    tokencert_engine *e;
+    size_t i;
+
+    (void)state;
+    CA.submit = TC_CA_ISSUED;
+    memset(&res, 0, sizeof res);
+    assert_enroll("fresh", "CN=fresh office", "m", &res, TC_OK, TOKENCERT_OUTCOME_RENEWED);
+    assert_true(res.request > 0);
+    tokencert_enrolled_clear(&res);
+    assert_int_equal(CA.submits, 1);
+    assert_int_equal(tc_mock_logins(), 1);
+    assert_int_equal(tc_mock_calls("C_Login"), 1);
+    assert_int_equal(count_class("fresh", CKO_PRIVATE_KEY), 1);
+    assert_int_equal(count_class("fresh", CKO_CERTIFICATE), 1);
+    assert_int_equal(index_of("fresh", &i), TC_OK);
+    e = status_of(i, &s);
+    assert_true(s.has_active);
+    assert_int_equal(s.active.generation, 1);
+    assert_true(s.active.on_token);
+    assert_false(s.has_request);
+    status_done(e, &s);
+}
+
+/* A label objects on the token carry already: refused, the token and the store as they were. */
+static void enroll_label_in_use_refused(void **state)
+{
+    tokencert_enrolled res;
+    unsigned long before;
+    EVP_PKEY *k = EVP_EC_gen("P-256");
+    size_t i;
+
+    (void)state;
+    assert_non_null(k);
+    put_key(k, "taken", 9);
+    before = all_objects();
+    memset(&res, 0, sizeof res);
+    assert_enroll("taken", "CN=taken office", "m", &res, TC_ERR_INVALID_ARG,
+                  TOKENCERT_OUTCOME_FAILED);
+    tokencert_enrolled_clear(&res);
+    assert_int_equal(all_objects(), before);
+    assert_int_equal(files_in(W.ca_dir), 0);
+    assert_int_equal(index_of("taken", &i), TC_ERR_NOT_FOUND);
+    EVP_PKEY_free(k);
+}
+
+/* A CA the configuration does not know: refused before the token is touched. */
+static void enroll_unknown_ca_refused(void **state)
+{
+    tokencert_enrolled res;
+    size_t i;
+
+    (void)state;
+    memset(&res, 0, sizeof res);
+    assert_enroll("fresh", "CN=fresh office", "nosuch", &res, TC_ERR_INVALID_ARG,
+                  TOKENCERT_OUTCOME_FAILED);
+    tokencert_enrolled_clear(&res);
+    assert_int_equal(tc_mock_logins(), 0);
+    assert_int_equal(all_objects(), 0);
+    assert_int_equal(index_of("fresh", &i), TC_ERR_NOT_FOUND);
+}
+
+/* A subject that is not one: refused without a PIN entry. */
+static void enroll_bad_subject_no_login(void **state)
+{
+    tokencert_enrolled res;
+    size_t i;
+
+    (void)state;
+    memset(&res, 0, sizeof res);
+    assert_enroll("fresh", "CN=x,Bogus=1", "m", &res, TC_ERR_INVALID_ARG, TOKENCERT_OUTCOME_FAILED);
+    tokencert_enrolled_clear(&res);
+    assert_int_equal(tc_mock_logins(), 0);
+    assert_int_equal(all_objects(), 0);
+    assert_int_equal(files_in(W.ca_dir), 0);
+    assert_int_equal(index_of("fresh", &i), TC_ERR_NOT_FOUND);
+}
+
+/* The CA failing: the key stays with a failed request; the same enroll again resumes it and, the
+ * CA issuing now, ends with generation 1 on that key. */
+static void enroll_ca_error_resumed(void **state)
+{
+    tokencert_enrolled res;
+    tokencert_status s;
+    tokencert_engine *e;
+    size_t i;
+
+    (void)state;
+    CA.submit = TC_CA_ERROR;
+    CA.reason = "connection refused";
+    memset(&res, 0, sizeof res);
+    assert_enroll("fresh", "CN=fresh office", "m", &res, TC_ERR_CA, TOKENCERT_OUTCOME_FAILED);
+    assert_false(res.resumed);
+    tokencert_enrolled_clear(&res);
+    assert_int_equal(CA.submits, 1);
+    assert_int_equal(count_class("fresh", CKO_PRIVATE_KEY), 1);
+    assert_int_equal(count_class("fresh", CKO_CERTIFICATE), 0);
+    assert_int_equal(index_of("fresh", &i), TC_OK);
+    e = status_of(i, &s);
+    assert_true(s.has_request);
+    assert_int_equal(s.request.state, TOKENCERT_RS_FAILED);
+    assert_non_null(s.request.last_error);
+    assert_string_equal(s.request.last_error, "connection refused");
+    assert_false(s.has_active);
+    status_done(e, &s);
+
+    CA.submit = TC_CA_ISSUED;
+    memset(&res, 0, sizeof res);
+    assert_enroll("fresh", "CN=fresh office", "m", &res, TC_OK, TOKENCERT_OUTCOME_RENEWED);
+    assert_int_equal(res.resumed, 1);
+    tokencert_enrolled_clear(&res);
+    assert_int_equal(CA.submits, 2);
+    assert_int_equal(count_class("fresh", CKO_PRIVATE_KEY), 1); /* the same key */
+    assert_int_equal(count_class("fresh", CKO_CERTIFICATE), 1);
+    e = status_of(i, &s);
+    assert_true(s.has_active);
+    assert_int_equal(s.active.generation, 1);
+    assert_true(s.active.on_token);
+    assert_false(s.has_request);
+    status_done(e, &s);
+}
+
 int main(void)
 {
 #define T(f)  cmocka_unit_test_setup_teardown(f, world_setup, world_teardown)
-#define TS(f) cmocka_unit_test_setup_teardown(f, scripted_setup, world_teardown)
+#define TS(f) cmocka_unit_test_setup_teardown(f, scripted_setup, scripted_teardown)
     const struct CMUnitTest tests[] = {
         T(not_due_until_due_at),
         T(force_renews_when_not_due),
@@ -979,9 +1412,19 @@ int main(void)
         TS(prune_removes_rejected_key),
         TS(retry_after_sets_next_poll),
         TS(ca_error_fails_with_backoff),
+        TS(poll_rejected_asks_once_without_login),
+        TS(poll_error_asks_once_without_login),
+        TS(retry_after_holds_the_timer),
         T(absent_token_defers),
+        T(absent_token_deferral_said_once),
         T(one_pass_per_token),
         TS(one_login_per_token),
+        T(enroll_manual_pending_then_poll),
+        TS(enroll_issued_one_login),
+        T(enroll_label_in_use_refused),
+        T(enroll_unknown_ca_refused),
+        T(enroll_bad_subject_no_login),
+        TS(enroll_ca_error_resumed),
     };
 #undef T
 #undef TS
