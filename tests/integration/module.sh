@@ -1,0 +1,214 @@
+#!/usr/bin/env bash
+# tokencert-pkcs11.so, the filter module, seen by independent applications: pkcs11-tool and
+# GnuTLS's p11tool list exactly each credential's current certificate and its keys (and the CA
+# and the certificate without a key), `show = valid` adds the superseded ones, the test clock
+# moves what is current, pkcs11-tool --test runs through it, gnutls-cli authenticates to
+# openssl s_server with the current certificate of a label that holds two, and a bad
+# configuration makes C_Initialize fail with a message on stderr only.
+set -euo pipefail
+. "$(dirname "$0")/../lib/harness.sh"
+. "$(dirname "$0")/../lib/fixtures.sh"
+
+tc_require_tool p11tool gnutls-cli certtool
+if [ -z "${TC_PKCS11_MODULE-}" ] || [ ! -f "$TC_PKCS11_MODULE" ]; then
+    tc_die "TC_PKCS11_MODULE must name tokencert-pkcs11.so (got '${TC_PKCS11_MODULE-}'); run through ctest"
+fi
+TM=$TC_PKCS11_MODULE
+tc_world_init
+W=$TC_WORLD
+tc_fixture_standard
+# (a') a renewal with a new key: two keys, two certificates, one label, overlapping validity.
+tc_fixture_keypair rekeyed 0a EC:prime256v1
+tc_fixture_issue rekeyed 0a 0x10AA $((-300 * TC_DAY)) $((20 * TC_DAY))
+tc_fixture_keypair rekeyed 0b EC:prime256v1
+tc_fixture_issue rekeyed 0b 0x10AB $((-1 * TC_DAY)) $((700 * TC_DAY))
+
+printf '# the module under test wraps the world'"'"'s module\nmodule = %s\n' "$MODULE" >"$W/pkcs11.conf"
+export TOKENCERT_PKCS11_CONFIG=$W/pkcs11.conf
+
+# objects MODULE: one line per object as pkcs11-tool lists it, logged in:
+# "cert|LABEL|ID|SERIAL" or "private|LABEL|ID" / "public|LABEL|ID", sorted.
+objects() {
+    pkcs11-tool --module "$1" --token-label "$TOKEN_LABEL" --list-objects --login --pin "$PIN" \
+        2>"$W/objects.err" | awk '
+        function flush() { if (kind != "") print kind "|" label "|" id (kind == "cert" ? "|" serial : "") }
+        /^[A-Za-z].* Object;/ {
+            flush(); kind = ""; label = ""; id = ""; serial = ""
+            if ($0 ~ /^Certificate Object/) kind = "cert"
+            else if ($0 ~ /^Private Key Object/) kind = "private"
+            else if ($0 ~ /^Public Key Object/) kind = "public"
+            else kind = "other"
+        }
+        /^  label:/ { sub(/^  label: */, ""); label = $0 }
+        /^  ID:/ { id = $2 }
+        /^  serial:/ { serial = $2 }
+        END { flush() }' | LC_ALL=C sort
+}
+
+R=$TC_FIX_ID_RENEWED
+# What applications must see by default: current certificates, their keys, the CA, the
+# certificate whose key is not on the token.
+cat >"$W/current.txt" <<EOF
+cert|valid|01|10A1
+private|valid|01
+public|valid|01
+cert|expiring|02|10A2
+private|expiring|02
+public|expiring|02
+cert|renewed|$R|4E2B7D1C9A0F35E8C6B1D2A3F4E5D6C7
+private|renewed|$R
+public|renewed|$R
+cert|rekeyed|0b|10AB
+private|rekeyed|0b
+public|rekeyed|0b
+cert|orphan-cert|07|10A7
+cert|Test CA|ca|0CA1
+EOF
+# Superseded: valid, but a longer-lasting certificate of the same name is on the token.
+cat >"$W/superseded.txt" <<EOF
+cert|renewed|$R|10A5
+cert|rekeyed|0a|10AA
+private|rekeyed|0a
+public|rekeyed|0a
+EOF
+# Never shown: expired, not yet valid, a key waiting for its certificate.
+cat >"$W/invalid.txt" <<EOF
+cert|expired|03|10A3
+private|expired|03
+public|expired|03
+cert|future|04|10A4
+private|future|04
+public|future|04
+private|lonely-key|06
+public|lonely-key|06
+EOF
+sorted() { cat "$@" | LC_ALL=C sort; }
+
+# ---------------------------------------------------------------------------------------------
+# pkcs11-tool: the direct listing has everything, the module's exactly the current objects.
+objects "$MODULE" >"$W/direct.txt"
+sorted "$W/current.txt" "$W/superseded.txt" "$W/invalid.txt" >"$W/all.txt"
+tc_assert_files_eq "$W/all.txt" "$W/direct.txt" "the wrapped module lists every object"
+objects "$TM" >"$W/through.txt"
+sorted "$W/current.txt" >"$W/want.txt"
+tc_assert_files_eq "$W/want.txt" "$W/through.txt" "pkcs11-tool through the module: current only"
+tc_assert_eq "" "$(cat "$W/objects.err")" "pkcs11-tool through the module: nothing on stderr"
+
+# show = valid: the superseded generations come back, never the expired or future ones.
+printf 'module = %s\nshow = valid\n' "$MODULE" >"$W/valid.conf"
+TOKENCERT_PKCS11_CONFIG=$W/valid.conf objects "$TM" >"$W/through-valid.txt"
+sorted "$W/current.txt" "$W/superseded.txt" >"$W/want-valid.txt"
+tc_assert_files_eq "$W/want-valid.txt" "$W/through-valid.txt" "show = valid: every valid one"
+
+# The test clock, 31 days on: 'future' has begun, 'expiring' and both old generations ended.
+TOKENCERT_TEST_CLOCK=enable TOKENCERT_TEST_NOW=+31d objects "$TM" >"$W/through-later.txt"
+grep -v -e '|expiring|' "$W/current.txt" | cat - <(grep -e '|future|' "$W/invalid.txt") |
+    LC_ALL=C sort >"$W/want-later.txt"
+tc_assert_files_eq "$W/want-later.txt" "$W/through-later.txt" "31 days later: the rule moved"
+
+# ---------------------------------------------------------------------------------------------
+# GnuTLS's p11tool: the same set, as type|label|id from each object's URL.
+p11objects() {
+    GNUTLS_PIN=$PIN p11tool --provider "$1" --list-all --login "pkcs11:token=$TOKEN_LABEL" \
+        2>"$W/p11tool.err" | python3 -c '
+import sys, urllib.parse
+for line in sys.stdin:
+    line = line.strip()
+    if not line.startswith("URL: pkcs11:"):
+        continue
+    attrs = dict(a.split("=", 1) for a in line[len("URL: pkcs11:"):].split(";") if "=" in a)
+    u = lambda k: urllib.parse.unquote(attrs.get(k, ""))
+    print("%s|%s|%s" % (u("type"), u("object"), urllib.parse.unquote_to_bytes(attrs.get("id", "")).hex()))
+' | LC_ALL=C sort
+}
+p11objects "$TM" >"$W/p11tool-through.txt"
+cut -d'|' -f1-3 "$W/want.txt" | LC_ALL=C sort >"$W/p11tool-want.txt"
+tc_assert_files_eq "$W/p11tool-want.txt" "$W/p11tool-through.txt" "p11tool through the module: current only"
+p11objects "$MODULE" >"$W/p11tool-direct.txt"
+cut -d'|' -f1-3 "$W/all.txt" | LC_ALL=C sort >"$W/p11tool-all.txt"
+tc_assert_files_eq "$W/p11tool-all.txt" "$W/p11tool-direct.txt" "p11tool on the wrapped module: everything"
+
+# ---------------------------------------------------------------------------------------------
+# TLS client authentication with gnutls-cli through the module: the name alone picks the
+# current certificate and its key, and the server sees that certificate.
+CA=$TC_CA_CERT
+tc__fix_log openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$W/srv.key" -subj "/CN=localhost" -out "$W/srv.csr"
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$W/srv.ext"
+tc__fix_log openssl x509 -req -in "$W/srv.csr" -CA "$CA" -CAkey "$TC_CA_KEY" -set_serial 0x5e01 \
+    -days 30 -extfile "$W/srv.ext" -out "$W/srv.pem"
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# tls NAME SERIAL: gnutls-cli authenticates with pkcs11:object=NAME through the module; the
+# server (-www) reports the client certificate it saw, whose serial must be SERIAL.
+tls() {
+    local name=$1 want=$2 port pid out=$W/s_server.$1.out token
+    token=${TOKEN_LABEL// /%20}
+    port=$(free_port)
+    openssl s_server -accept "127.0.0.1:$port" -naccept 1 -www -Verify 1 -CAfile "$CA" \
+        -cert "$W/srv.pem" -key "$W/srv.key" >"$out" 2>&1 </dev/null &
+    pid=$!
+    tc_defer "kill $pid 2>/dev/null || true"
+    for _ in $(seq 50); do
+        grep -q '^ACCEPT' "$out" && break
+        sleep 0.1
+    done
+    printf 'GET / HTTP/1.0\r\n\r\n' >"$W/request"
+    tc_expect_exit 0 timeout 60 gnutls-cli --provider "$TM" --x509cafile "$CA" \
+        --x509certfile "pkcs11:token=$token;object=$name;type=cert" \
+        --x509keyfile "pkcs11:token=$token;object=$name;type=private?pin-value=$PIN" \
+        --port "$port" 127.0.0.1 <"$W/request"
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    # The page s_server -www sends back: "Client certificate", its text, then its PEM.
+    printf '%s\n' "$TC_OUT" | sed -n '/^Client certificate/,/^-----END CERTIFICATE-----/p' |
+        sed -n '/^-----BEGIN CERTIFICATE-----/,$p' >"$W/seen.$name.pem"
+    local seen
+    seen=$(openssl x509 -in "$W/seen.$name.pem" -noout -serial 2>/dev/null || true)
+    tc_assert_eq "serial=$want" "$seen" "TLS as '$name': the server saw the current certificate"
+    # -Verify 1 ends the handshake on a failed verification; the callback's lines show it passed.
+    tc_assert_contains "$(cat "$out")" "depth=0 O = tokencert test, CN = $name"$'\n'"verify return:1" \
+        "TLS as '$name': the server verified it"
+}
+tls rekeyed 10AB
+tls renewed 4E2B7D1C9A0F35E8C6B1D2A3F4E5D6C7
+
+# ---------------------------------------------------------------------------------------------
+# pkcs11-tool --test through the module, on a token of EC credentials (pkcs11-tool 0.23 stops at
+# an RSA-OAEP label SoftHSM does not take, with or without the module): only the current
+# credential's key is tested.
+tc_world_new_token tc-ec
+TC_P11_TOKEN=tc-ec tc_fixture_keypair ec-renewed 21 EC:prime256v1
+TC_P11_TOKEN=tc-ec tc_fixture_issue ec-renewed 21 0x2101 $((-300 * TC_DAY)) $((5 * TC_DAY))
+TC_P11_TOKEN=tc-ec tc_fixture_issue ec-renewed 21 0x2102 $((-1 * TC_DAY)) $((700 * TC_DAY))
+TC_P11_TOKEN=tc-ec tc_fixture_keypair ec-pending 22 EC:prime256v1
+tc_expect_exit 0 pkcs11-tool --module "$TM" --token-label tc-ec --test --login --pin "$PIN"
+tc_assert_contains "$TC_OUT" "No errors" "pkcs11-tool --test through the module: no errors"
+tc_assert_contains "$TC_OUT" "(ec-renewed)" "pkcs11-tool --test: the current credential's key"
+tc_assert_not_contains "$TC_OUT" "(ec-pending)" "pkcs11-tool --test: not the pending key"
+
+# ---------------------------------------------------------------------------------------------
+# Bad configurations: C_Initialize fails, the reason goes to stderr, stdout stays clean.
+bad_config() {
+    local what=$1 message=$2
+    TOKENCERT_PKCS11_CONFIG=$W/bad.conf tc_expect_exit 1 pkcs11-tool --module "$TM" --list-slots
+    tc_assert_contains "$TC_ERR" "tokencert-pkcs11: " "$what: the module says why on stderr"
+    tc_assert_contains "$TC_ERR" "$message" "$what: names the problem"
+    tc_assert_contains "$TC_ERR" "CKR_GENERAL_ERROR" "$what: C_Initialize fails"
+    tc_assert_not_contains "$TC_OUT" "tokencert-pkcs11" "$what: nothing on stdout"
+}
+printf 'module = %s/no-such-module.so\n' "$W" >"$W/bad.conf"
+bad_config "missing module" "cannot load module $W/no-such-module.so"
+printf 'module = %s\n' "$TM" >"$W/bad.conf"
+bad_config "itself" "is tokencert-pkcs11 itself"
+printf 'module = %s\nshwo = valid\n' "$MODULE" >"$W/bad.conf"
+bad_config "unknown key" "line 2: unknown key 'shwo'"
+printf '# nothing\n' >"$W/bad.conf"
+bad_config "no module" "no 'module = PATH' line"
+rm -f "$W/bad.conf"
+bad_config "no file" "cannot open $W/bad.conf"
+
+tc_finish
