@@ -110,7 +110,11 @@ tc_assert_files_eq "$W/want-later.txt" "$W/through-later.txt" "31 days later: th
 # GnuTLS's p11tool: the same set, as type|label|id from each object's URL.
 p11objects() {
     GNUTLS_PIN=$PIN p11tool --provider "$1" --list-all --login "pkcs11:token=$TOKEN_LABEL" \
-        2>"$W/p11tool.err" | python3 -c '
+        2>"$W/p11tool.err" | url_objects
+}
+# url_objects: p11tool's listing on stdin, one type|label|id line per object URL, sorted.
+url_objects() {
+    python3 -c '
 import sys, urllib.parse
 for line in sys.stdin:
     line = line.strip()
@@ -127,6 +131,32 @@ tc_assert_files_eq "$W/p11tool-want.txt" "$W/p11tool-through.txt" "p11tool throu
 p11objects "$MODULE" >"$W/p11tool-direct.txt"
 cut -d'|' -f1-3 "$W/all.txt" | LC_ALL=C sort >"$W/p11tool-all.txt"
 tc_assert_files_eq "$W/p11tool-all.txt" "$W/p11tool-direct.txt" "p11tool on the wrapped module: everything"
+
+# Through p11-kit's registry, with the .module file the build installs: loaded by no program as
+# shipped, by p11tool once named in enable-in. A private mount namespace puts a registry of only
+# that file in place of the system's (as root p11-kit reads no user configuration).
+REG=$W/p11-kit-modules
+mkdir -p "$REG" "$W/empty"
+SHIPPED=$(dirname "$TM")/tokencert-pkcs11.module
+[ -f "$SHIPPED" ] || tc_die "no $SHIPPED beside the module"
+tc_assert_contains "$(grep -v '^#' "$SHIPPED")" $'module: tokencert-pkcs11.so\nenable-in:' \
+    "the shipped .module file is enabled in no program"
+sed "s|^module:.*|module: $TM|" "$SHIPPED" >"$REG/tokencert-pkcs11.module"
+registry_p11tool() {
+    local etc=""
+    [ -d /etc/pkcs11/modules ] && etc="mount --bind '$W/empty' /etc/pkcs11/modules &&"
+    # p11tool fails when no module offers the token: the listing, not its status, is checked.
+    GNUTLS_PIN=$PIN unshare -m sh -c "mount --bind '$REG' /usr/share/p11-kit/modules && $etc
+        exec p11tool --list-all --login 'pkcs11:token=$TOKEN_LABEL'" \
+        >"$W/registry.out" 2>"$W/registry.err" || true
+    url_objects <"$W/registry.out"
+}
+registry_p11tool >"$W/registry-shipped.txt"
+tc_assert_eq "" "$(cat "$W/registry-shipped.txt")" "p11-kit registry, as shipped: the module is not loaded"
+sed -i 's|^enable-in:.*|enable-in: p11tool|' "$REG/tokencert-pkcs11.module"
+registry_p11tool >"$W/registry-enabled.txt"
+tc_assert_files_eq "$W/p11tool-want.txt" "$W/registry-enabled.txt" \
+    "p11-kit registry, enable-in: p11tool: the current objects only"
 
 # ---------------------------------------------------------------------------------------------
 # TLS client authentication with gnutls-cli through the module: the name alone picks the
