@@ -9,7 +9,7 @@ set -euo pipefail
 . "$(dirname "$0")/../lib/harness.sh"
 . "$(dirname "$0")/../lib/fixtures.sh"
 
-tc_require_tool p11tool gnutls-cli certtool
+tc_require_tool p11tool gnutls-cli certtool certutil modutil unshare
 if [ -z "${TC_PKCS11_MODULE-}" ] || [ ! -f "$TC_PKCS11_MODULE" ]; then
     tc_die "TC_PKCS11_MODULE must name tokencert-pkcs11.so (got '${TC_PKCS11_MODULE-}'); run through ctest"
 fi
@@ -157,6 +157,39 @@ sed -i 's|^enable-in:.*|enable-in: p11tool|' "$REG/tokencert-pkcs11.module"
 registry_p11tool >"$W/registry-enabled.txt"
 tc_assert_files_eq "$W/p11tool-want.txt" "$W/registry-enabled.txt" \
     "p11-kit registry, enable-in: p11tool: the current objects only"
+
+# ---------------------------------------------------------------------------------------------
+# NSS (what Firefox and Chromium use): the module added with modutil; one certificate per name,
+# the current one.
+nss_db() {
+    mkdir -p "$W/$1"
+    tc__fix_log certutil -N -d "sql:$W/$1" --empty-password
+    tc__fix_log modutil -dbdir "sql:$W/$1" -add "$1" -libfile "$2" -force
+}
+nss_db nss-through "$TM"
+nss_db nss-direct "$MODULE"
+printf '%s\n' "$PIN" >"$W/pin.txt"
+# nss_names DB: the token's certificate nicknames (certutil pads them to 60 columns), sorted.
+nss_names() {
+    certutil -L -d "sql:$W/$1" -h all -f "$W/pin.txt" </dev/null 2>"$W/certutil.err" |
+        awk -v t="$TOKEN_LABEL:" '{ n = substr($0, 1, 60); sub(/ +$/, "", n) }
+            index(n, t) == 1 { print substr(n, length(t) + 1) }' | LC_ALL=C sort
+}
+nss_names nss-through >"$W/nss-through.txt"
+cut -d'|' -f1-2 "$W/want.txt" | sed -n 's/^cert|//p' | LC_ALL=C sort >"$W/nss-want.txt"
+tc_assert_files_eq "$W/nss-want.txt" "$W/nss-through.txt" "NSS through the module: one certificate per name"
+nss_names nss-direct >"$W/nss-direct.txt"
+cut -d'|' -f1-2 "$W/all.txt" | sed -n 's/^cert|//p' | LC_ALL=C sort >"$W/nss-all.txt"
+tc_assert_files_eq "$W/nss-all.txt" "$W/nss-direct.txt" "NSS on the wrapped module: every certificate"
+for pair in rekeyed:10AB renewed:4E2B7D1C9A0F35E8C6B1D2A3F4E5D6C7; do
+    name=${pair%%:*}
+    certutil -L -d "sql:$W/nss-through" -h "$TOKEN_LABEL" -n "$TOKEN_LABEL:$name" -f "$W/pin.txt" \
+        -a </dev/null >"$W/nss-$name.pem" 2>"$W/certutil.err" || true
+    tc_assert_eq 1 "$(grep -c -e '-----BEGIN CERTIFICATE-----' "$W/nss-$name.pem" || true)" \
+        "NSS finds one certificate called '$name'"
+    tc_assert_eq "serial=${pair#*:}" "$(openssl x509 -in "$W/nss-$name.pem" -noout -serial 2>&1)" \
+        "NSS's '$name' is the current certificate"
+done
 
 # ---------------------------------------------------------------------------------------------
 # TLS client authentication with gnutls-cli through the module: the name alone picks the
