@@ -19,7 +19,11 @@
 #define MAX_ID      1024
 #define MAX_LABEL   1024
 #define MAX_VALUE   (1024 * 1024)
-#define NO_CRED     SIZE_MAX
+/* Most IDs, labels and certificates fit these, so one read per attribute set is enough. */
+#define INLINE_ID    64
+#define INLINE_LABEL 128
+#define INLINE_VALUE 4096
+#define NO_CRED      SIZE_MAX
 
 typedef struct {
     CK_OBJECT_HANDLE h;
@@ -42,8 +46,9 @@ typedef struct {
     size_t n_creds;
 } view;
 
-/* One C_GetAttributeValue; when the token answers with an attribute error, each attribute is
- * asked again on its own, because tokens differ on whether they go on after the first one. */
+/* One C_GetAttributeValue; when the token answers with an attribute error or a value too long
+ * for its buffer, each attribute is asked again on its own, because tokens differ on whether
+ * they go on after the first one; those it still does not give are marked unavailable. */
 static CK_RV get_attrs(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
                        CK_ATTRIBUTE *t, CK_ULONG n)
 {
@@ -53,7 +58,8 @@ static CK_RV get_attrs(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDL
     for (i = 0; i < n && i < 8; i++)
         want[i] = t[i].ulValueLen;
     rv = f->C_GetAttributeValue(s, h, t, n);
-    if (rv == CKR_OK || (rv != CKR_ATTRIBUTE_TYPE_INVALID && rv != CKR_ATTRIBUTE_SENSITIVE))
+    if (rv == CKR_OK || (rv != CKR_ATTRIBUTE_TYPE_INVALID && rv != CKR_ATTRIBUTE_SENSITIVE &&
+                         rv != CKR_BUFFER_TOO_SMALL))
         return rv;
     for (i = 0; i < n && i < 8; i++) {
         t[i].ulValueLen = want[i];
@@ -134,20 +140,70 @@ out:
     X509_free(x);
 }
 
-/* Reads what the rule needs of object o->h. An object it cannot read stays unjudged (shown): the
- * filter hides only what it has a reason to hide. */
+/* Reads attribute type of object h whose value did not fit the first, inline, read: its length,
+ * then its value into *out (allocated with one spare byte, zeroed), *len its length. *out stays
+ * NULL when the token does not give it or it is longer than cap. */
+static CK_RV read_long(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
+                       CK_ATTRIBUTE_TYPE type, CK_ULONG cap, unsigned char **out, CK_ULONG *len)
+{
+    CK_ATTRIBUTE a = {type, NULL, 0};
+    unsigned char *p;
+    CK_RV rv;
+
+    *out = NULL;
+    *len = 0;
+    rv = f->C_GetAttributeValue(s, h, &a, 1);
+    if (rv != CKR_OK || a.ulValueLen == CK_UNAVAILABLE_INFORMATION || a.ulValueLen > cap)
+        return rv == CKR_HOST_MEMORY || rv == CKR_DEVICE_REMOVED ? rv : CKR_OK;
+    p = calloc(1, a.ulValueLen + 1);
+    if (p == NULL)
+        return CKR_HOST_MEMORY;
+    a.pValue = p;
+    rv = f->C_GetAttributeValue(s, h, &a, 1);
+    if (rv != CKR_OK) {
+        free(p);
+        return rv == CKR_HOST_MEMORY || rv == CKR_DEVICE_REMOVED ? rv : CKR_OK;
+    }
+    *out = p;
+    *len = a.ulValueLen;
+    return CKR_OK;
+}
+
+/* Copies an attribute read inline into a new buffer with a spare NUL; NULL when unavailable. */
+static CK_RV take(const CK_ATTRIBUTE *a, unsigned char **out, CK_ULONG *len)
+{
+    *out = NULL;
+    *len = 0;
+    if (a->ulValueLen == CK_UNAVAILABLE_INFORMATION)
+        return CKR_OK;
+    *out = calloc(1, a->ulValueLen + 1);
+    if (*out == NULL)
+        return CKR_HOST_MEMORY;
+    memcpy(*out, a->pValue, a->ulValueLen);
+    *len = a->ulValueLen;
+    return CKR_OK;
+}
+
+/* Reads what the rule needs of object o->h: one C_GetAttributeValue for a key, two for a
+ * certificate, as long as the values fit the inline buffers (longer ones cost two more calls
+ * each). An object it cannot read stays unjudged (shown): the filter hides only what it has a
+ * reason to hide. */
 static CK_RV object_read(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, object *o, tokencert_cert *cert)
 {
     CK_CERTIFICATE_TYPE ctype = (CK_CERTIFICATE_TYPE)-1;
-    CK_ULONG category = 0;
-    unsigned char *value = NULL;
+    CK_ULONG category = 0, value_len = 0, label_len = 0;
+    unsigned char id_buf[INLINE_ID], label_buf[INLINE_LABEL];
+    unsigned char *value = NULL, *label = NULL;
     CK_ATTRIBUTE a1[3] = {
         {CKA_CLASS, &o->cls, sizeof o->cls},
-        {CKA_ID, NULL, 0},
-        {CKA_LABEL, NULL, 0},
+        {CKA_ID, id_buf, sizeof id_buf},
+        {CKA_LABEL, label_buf, sizeof label_buf},
     };
-    CK_ATTRIBUTE a2[5], *v;
-    CK_ULONG n2;
+    CK_ATTRIBUTE a2[3] = {
+        {CKA_CERTIFICATE_TYPE, &ctype, sizeof ctype},
+        {CKA_CERTIFICATE_CATEGORY, &category, sizeof category},
+        {CKA_VALUE, NULL, INLINE_VALUE},
+    };
     CK_RV rv;
 
     rv = get_attrs(f, s, o->h, a1, 3);
@@ -156,60 +212,46 @@ static CK_RV object_read(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, object *o, to
     if (a1[0].ulValueLen != sizeof o->cls ||
         (o->cls != CKO_CERTIFICATE && o->cls != CKO_PRIVATE_KEY && o->cls != CKO_PUBLIC_KEY))
         return CKR_OK;
-    if (a1[1].ulValueLen == CK_UNAVAILABLE_INFORMATION || a1[1].ulValueLen > MAX_ID)
-        return CKR_OK;
-    o->id_len = a1[1].ulValueLen;
-    o->id = malloc(o->id_len + 1);
-    if (o->id == NULL)
-        return CKR_HOST_MEMORY;
-    if (a1[2].ulValueLen != CK_UNAVAILABLE_INFORMATION && a1[2].ulValueLen <= MAX_LABEL) {
-        o->label = calloc(1, a1[2].ulValueLen + 1);
-        if (o->label == NULL)
-            return CKR_HOST_MEMORY;
-    }
-    a2[0] = (CK_ATTRIBUTE){CKA_ID, o->id, o->id_len};
-    n2 = 1;
-    if (o->label != NULL)
-        a2[n2++] = (CK_ATTRIBUTE){CKA_LABEL, o->label, a1[2].ulValueLen};
-    if (o->cls == CKO_CERTIFICATE) {
-        a2[n2++] = (CK_ATTRIBUTE){CKA_CERTIFICATE_TYPE, &ctype, sizeof ctype};
-        a2[n2++] = (CK_ATTRIBUTE){CKA_CERTIFICATE_CATEGORY, &category, sizeof category};
-        a2[n2++] = (CK_ATTRIBUTE){CKA_VALUE, NULL, 0};
-    }
-    rv = get_attrs(f, s, o->h, a2, n2);
-    if (rv != CKR_OK)
-        return rv == CKR_OBJECT_HANDLE_INVALID ? CKR_OK : rv;
-    if (a2[0].ulValueLen != o->id_len)
-        return CKR_OK;
-    if (o->label != NULL && a2[1].ulValueLen == CK_UNAVAILABLE_INFORMATION)
-        o->label[0] = '\0';
+    rv = a1[1].ulValueLen != CK_UNAVAILABLE_INFORMATION
+             ? take(&a1[1], &o->id, &o->id_len)
+             : read_long(f, s, o->h, CKA_ID, MAX_ID, &o->id, &o->id_len);
+    if (rv == CKR_OK)
+        rv = a1[2].ulValueLen != CK_UNAVAILABLE_INFORMATION
+                 ? take(&a1[2], &label, &label_len)
+                 : read_long(f, s, o->h, CKA_LABEL, MAX_LABEL, &label, &label_len);
+    o->label = (char *)label;
+    if (rv != CKR_OK || o->id == NULL)
+        return rv;
     if (o->cls != CKO_CERTIFICATE) {
         o->judged = 1;
         return CKR_OK;
     }
-    v = &a2[n2 - 3];
+    value = malloc(INLINE_VALUE);
+    if (value == NULL)
+        return CKR_HOST_MEMORY;
+    a2[2].pValue = value;
+    rv = get_attrs(f, s, o->h, a2, 3);
+    if (rv != CKR_OK)
+        goto out;
     /* Authorities stay visible whatever their dates: applications build chains from them. */
-    if (v[0].ulValueLen != sizeof ctype || ctype != CKC_X_509 ||
-        (v[1].ulValueLen == sizeof category && category == 2))
-        return CKR_OK;
+    if (a2[0].ulValueLen != sizeof ctype || ctype != CKC_X_509 ||
+        (a2[1].ulValueLen == sizeof category && category == 2))
+        goto out;
+    value_len = a2[2].ulValueLen;
+    if (value_len == CK_UNAVAILABLE_INFORMATION) {
+        free(value);
+        rv = read_long(f, s, o->h, CKA_VALUE, MAX_VALUE, &value, &value_len);
+        if (rv != CKR_OK)
+            goto out;
+    }
     memset(cert, 0, sizeof *cert);
     cert->status = TOKENCERT_CERT_UNREADABLE;
-    if (v[2].ulValueLen != CK_UNAVAILABLE_INFORMATION && v[2].ulValueLen > 0 &&
-        v[2].ulValueLen <= MAX_VALUE) {
-        value = malloc(v[2].ulValueLen);
-        if (value == NULL)
-            return CKR_HOST_MEMORY;
-        v[2].pValue = value;
-        rv = f->C_GetAttributeValue(s, o->h, &v[2], 1);
-        if (rv == CKR_OK)
-            cert_parse(value, v[2].ulValueLen, cert);
-        free(value);
-        if (rv != CKR_OK && rv != CKR_OBJECT_HANDLE_INVALID && rv != CKR_ATTRIBUTE_SENSITIVE &&
-            rv != CKR_ATTRIBUTE_TYPE_INVALID)
-            return rv;
-    }
+    if (value != NULL && value_len > 0)
+        cert_parse(value, value_len, cert);
     o->judged = 1;
-    return CKR_OK;
+out:
+    free(value);
+    return rv == CKR_OBJECT_HANDLE_INVALID ? CKR_OK : rv;
 }
 
 static size_t cred_find(const view *v, const object *o)
