@@ -14,6 +14,9 @@ if [ -z "${TC_PKCS11_MODULE-}" ] || [ ! -f "$TC_PKCS11_MODULE" ]; then
     tc_die "TC_PKCS11_MODULE must name tokencert-pkcs11.so (got '${TC_PKCS11_MODULE-}'); run through ctest"
 fi
 TM=$TC_PKCS11_MODULE
+if [ -z "${TC_P11_THREADS-}" ] || [ ! -x "$TC_P11_THREADS" ]; then
+    tc_die "TC_P11_THREADS must name tc-p11-threads (got '${TC_P11_THREADS-}'); run through ctest"
+fi
 tc_world_init
 W=$TC_WORLD
 tc_fixture_standard
@@ -105,6 +108,14 @@ TOKENCERT_TEST_CLOCK=enable TOKENCERT_TEST_NOW=+31d objects "$TM" >"$W/through-l
 grep -v -e '|expiring|' "$W/current.txt" | cat - <(grep -e '|future|' "$W/invalid.txt") |
     LC_ALL=C sort >"$W/want-later.txt"
 tc_assert_files_eq "$W/want-later.txt" "$W/through-later.txt" "31 days later: the rule moved"
+
+# Eight threads searching at once, each on its own session, every search finding the current
+# objects: with CKF_OS_LOCKING_OK, and with the application's own mutex callbacks.
+for locking in os callbacks; do
+    tc_expect_exit 0 "$TC_P11_THREADS" "$TM" "$TOKEN_LABEL" "$PIN" "$(wc -l <"$W/want.txt")" \
+        "$locking" 8 10
+    tc_assert_contains "$TC_OUT" "searches=80 " "threads ($locking locking): 80 searches, all right"
+done
 
 # ---------------------------------------------------------------------------------------------
 # GnuTLS's p11tool: the same set, as type|label|id from each object's URL.
