@@ -11,6 +11,7 @@
  * no thread, runs no program and opens no file but its configuration. */
 #include <dlfcn.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,9 @@ static CK_C_INITIALIZE_ARGS app_locking; /* the application's callbacks, when it
 static void *app_mutex;
 static search *searches;
 static size_t n_searches;
+/* Between a successful C_Initialize and C_Finalize: the calls answered here (C_FindObjects,
+ * C_FindObjectsFinal) must say CKR_CRYPTOKI_NOT_INITIALIZED outside it, as the module would. */
+static atomic_bool initialized;
 
 static void lock(void)
 {
@@ -172,6 +176,9 @@ static CK_RV tc_C_Initialize(CK_VOID_PTR init_args)
     char err[512];
     CK_RV rv;
 
+    /* Before reading the configuration again: a running module keeps its view. */
+    if (atomic_load(&initialized))
+        return CKR_CRYPTOKI_ALREADY_INITIALIZED;
     if (!tc_p11cfg_load(config_path(), &cfg, err, sizeof err)) {
         fprintf(stderr, LOG_PREFIX "%s\n", err);
         return CKR_GENERAL_ERROR;
@@ -190,6 +197,8 @@ static CK_RV tc_C_Initialize(CK_VOID_PTR init_args)
         }
     }
     rv = fwd.C_Initialize(init_args);
+    if (rv == CKR_OK)
+        atomic_store(&initialized, true);
     if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED && app_mutex != NULL) {
         app_locking.DestroyMutex(app_mutex);
         app_mutex = NULL;
@@ -203,6 +212,7 @@ static CK_RV tc_C_Finalize(CK_VOID_PTR reserved)
 
     if (rv != CKR_OK)
         return rv;
+    atomic_store(&initialized, false);
     lock();
     searches_clear_unlocked();
     unlock();
@@ -224,7 +234,7 @@ static CK_RV tc_C_FindObjectsInit(CK_SESSION_HANDLE s, CK_ATTRIBUTE_PTR tmpl, CK
     CK_RV rv, rv_final;
     bool active;
 
-    if (f == NULL)
+    if (f == NULL || !atomic_load(&initialized))
         return CKR_CRYPTOKI_NOT_INITIALIZED;
     if (count > 0 && tmpl == NULL)
         return CKR_ARGUMENTS_BAD;
@@ -281,7 +291,7 @@ static CK_RV tc_C_FindObjects(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE_PTR objs, CK
     size_t n;
     CK_RV rv = CKR_OK;
 
-    if (tc_fwd_target() == NULL)
+    if (!atomic_load(&initialized))
         return CKR_CRYPTOKI_NOT_INITIALIZED;
     if (count == NULL || (objs == NULL && max > 0))
         return CKR_ARGUMENTS_BAD;
@@ -305,7 +315,7 @@ static CK_RV tc_C_FindObjectsFinal(CK_SESSION_HANDLE s)
     search *x;
     CK_RV rv = CKR_OK;
 
-    if (tc_fwd_target() == NULL)
+    if (!atomic_load(&initialized))
         return CKR_CRYPTOKI_NOT_INITIALIZED;
     lock();
     x = search_find_unlocked(s);
