@@ -29,10 +29,12 @@ tc_fixture_issue rekeyed 0b 0x10AB $((-1 * TC_DAY)) $((700 * TC_DAY))
 printf '# the module under test wraps the world'"'"'s module\nmodule = %s\n' "$MODULE" >"$W/pkcs11.conf"
 export TOKENCERT_PKCS11_CONFIG=$W/pkcs11.conf
 
-# objects MODULE: one line per object as pkcs11-tool lists it, logged in:
+# objects MODULE [nologin]: one line per object as pkcs11-tool lists it, logged in unless told:
 # "cert|LABEL|ID|SERIAL" or "private|LABEL|ID" / "public|LABEL|ID", sorted.
 objects() {
-    pkcs11-tool --module "$1" --token-label "$TOKEN_LABEL" --list-objects --login --pin "$PIN" \
+    local login=(--login --pin "$PIN")
+    [ "${2-}" = nologin ] && login=()
+    pkcs11-tool --module "$1" --token-label "$TOKEN_LABEL" --list-objects "${login[@]}" \
         2>"$W/objects.err" | awk '
         function flush() { if (kind != "") print kind "|" label "|" id (kind == "cert" ? "|" serial : "") }
         /^[A-Za-z].* Object;/ {
@@ -96,6 +98,12 @@ objects "$TM" >"$W/through.txt"
 sorted "$W/current.txt" >"$W/want.txt"
 tc_assert_files_eq "$W/want.txt" "$W/through.txt" "pkcs11-tool through the module: current only"
 tc_assert_eq "" "$(cat "$W/objects.err")" "pkcs11-tool through the module: nothing on stderr"
+
+# Before login the private keys are out of sight; the public keys still tie each certificate to
+# its credential, so the same certificates are shown.
+objects "$TM" nologin >"$W/through-nologin.txt"
+grep -v '^private|' "$W/want.txt" >"$W/want-nologin.txt"
+tc_assert_files_eq "$W/want-nologin.txt" "$W/through-nologin.txt" "before login: the same, without private keys"
 
 # show = valid: the superseded generations come back, never the expired or future ones.
 printf 'module = %s\nshow = valid\n' "$MODULE" >"$W/valid.conf"
