@@ -23,6 +23,8 @@
 #include "forward.h"
 
 #define LOG_PREFIX "tokencert-pkcs11: "
+/* The most objects one search returns: a bound on what a broken module can make us hold. */
+#define MAX_FOUND (1024 * 1024)
 
 #ifndef TC_PKCS11_CONFIG_DEFAULT
 #define TC_PKCS11_CONFIG_DEFAULT "/etc/tokencert/pkcs11.conf"
@@ -164,6 +166,14 @@ static bool target_load(void)
         dlclose(handle);
         return false;
     }
+    /* The filter calls these itself; the forwarding base guards every other one. */
+    if (list->C_FindObjectsInit == NULL || list->C_FindObjects == NULL ||
+        list->C_FindObjectsFinal == NULL || list->C_GetAttributeValue == NULL ||
+        list->C_GetSessionInfo == NULL) {
+        fprintf(stderr, LOG_PREFIX "%.256s lacks the object search functions\n", cfg.module);
+        dlclose(handle);
+        return false;
+    }
     target_handle = handle;
     memcpy(target_path, cfg.module, sizeof target_path);
     tc_fwd_set_target(list);
@@ -258,6 +268,10 @@ static CK_RV tc_C_FindObjectsInit(CK_SESSION_HANDLE s, CK_ATTRIBUTE_PTR tmpl, CK
         if (got > 64)
             got = 64;
         if (n + got > cap) {
+            if (cap >= MAX_FOUND) {
+                rv = CKR_HOST_MEMORY;
+                break;
+            }
             cap = cap == 0 ? 256 : 2 * cap;
             grown = realloc(found, cap * sizeof *found);
             if (grown == NULL) {
