@@ -17,6 +17,17 @@ TM=$TC_PKCS11_MODULE
 if [ -z "${TC_P11_THREADS-}" ] || [ ! -x "$TC_P11_THREADS" ]; then
     tc_die "TC_P11_THREADS must name tc-p11-threads (got '${TC_P11_THREADS-}'); run through ctest"
 fi
+tc_require_tool nm readelf
+
+# What the module brings into an application: one exported entry point, and no SQLite, p11-kit
+# or libtokencert behind it.
+tc_assert_eq "C_GetFunctionList" "$(nm -D --defined-only "$TM" | awk '$2 ~ /^[TtDdBbVvWw]$/ { print $3 }')" \
+    "the module exports C_GetFunctionList only"
+NEEDED=$(readelf -d "$TM" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
+for lib in libsqlite3 libp11-kit libtokencert libldap libconfig; do
+    tc_assert_not_contains "$NEEDED" "$lib" "the module does not link $lib"
+done
+
 tc_world_init
 W=$TC_WORLD
 tc_fixture_standard
