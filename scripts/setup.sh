@@ -13,6 +13,7 @@ PACKAGES=(
     bash-completion # its pkg-config file places the completion; the completion test loads it
     # tokens and independent cross-check tools
     softhsm2 opensc gnutls-bin
+    libnss3-tools # certutil, modutil: NSS through the filter module (tests/integration/module.sh)
     swtpm swtpm-tools libtpm2-pkcs11-1 libtpm2-pkcs11-tools tpm2-abrmd libtss2-tcti-tabrmd0
     tpm2-tools dbus
     # test and benchmark helpers

@@ -39,6 +39,9 @@ fi
 check include/tokencert.h
 check "$libdir/libtokencert.so"
 check "$libdir/pkgconfig/tokencert.pc"
+# The filter module and its p11-kit registration (disabled), under the prefix.
+check "$libdir/pkcs11/tokencert-pkcs11.so"
+check share/p11-kit/modules/tokencert-pkcs11.module
 for page in tokencert tokencert-tokens tokencert-list tokencert-check; do
     check "share/man/man1/$page.1"
 done
