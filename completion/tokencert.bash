@@ -143,12 +143,13 @@ _tokencert() {
     if [[ $prev == -* ]] && [[ $spec == *" $prev="* ]]; then
         arg=${spec#*" $prev="}
         arg=${arg%% *}
+        [ "$prev" = --ca ] && arg=CA
         case $arg in
         URI) _tokencert_offer "$cur" "$(_tokencert_uris tokens)" ;;
         DIR) compopt -o filenames 2>/dev/null; mapfile -t COMPREPLY < <(compgen -d -- "$cur") ;;
         FILE | PATH) compopt -o filenames 2>/dev/null; mapfile -t COMPREPLY < <(compgen -f -- "$cur") ;;
         SOURCE) _tokencert_offer "$cur" $'file:\nenv:\nfd:'; compopt -o nospace 2>/dev/null ;;
-        local) _tokencert_offer "$cur" "$(_tokencert_names ca)" ;;
+        CA) _tokencert_offer "$cur" "$(_tokencert_names ca)" ;;
         *'|'*) _tokencert_offer "$cur" "${arg//|/$'\n'}" ;;
         esac
         return 0
