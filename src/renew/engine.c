@@ -5,6 +5,7 @@
  * what exists; every run reconciles the store with them. It prints nothing: what it does goes to
  * the caller's sink as events (say, complain, tokencert_engine_log). */
 #include "renew/renew.h"
+#include "keys/keys.h"
 #include "enroll/enroll.h"
 #include <arpa/inet.h>
 #include <errno.h>
@@ -1737,6 +1738,18 @@ static char *check_issued(run *r, const tokencert_state_request *rq, const unsig
 
     if (x == NULL)
         return tc_strdup("the CA returned something that is not a certificate");
+    /* The request's key has the CKA_ID tokencert derived from its public key when it made it:
+     * a certificate whose key derives the same is for that key, without asking the token. Any
+     * other (a reused key another tool made) is compared with the key read from the token. */
+    {
+        unsigned char id[20];
+        char *hex = NULL;
+        int same = rq->key_id != NULL && tc_key_id_for(r->ctx, X509_get0_pubkey(x), id) == TC_OK &&
+                   (hex = tc_hex(id, sizeof id)) != NULL && strcasecmp(hex, rq->key_id) == 0;
+        free(hex);
+        if (same)
+            goto key_ok;
+    }
     key_uri = tokencert_object_uri(r->token_uri, r->c->label, rq->key_id, "public");
     if (tokencert_export(r->t, key_uri, 0, &pub, &pub_len) != TC_OK) {
         why = tc_asprintf("the request's public key %s cannot be read: %s", rq->key_id,
@@ -1750,6 +1763,7 @@ static char *check_issued(run *r, const tokencert_state_request *rq, const unsig
                           rq->key_id);
         goto out;
     }
+key_ok:
     name_string(X509_get_subject_name(x), subj, sizeof subj);
     if (rq->subject != NULL && strcasecmp(subj, rq->subject) != 0) {
         why = tc_asprintf("the CA returned a certificate for another subject ('%s', requested "
@@ -2238,8 +2252,9 @@ static tokencert_err drive(run *r, tokencert_state_request *rq, tokencert_outcom
             if (code != TC_OK)
                 return code;
             memset(&kr, 0, sizeof kr);
+            /* A first enrollment checked the label in this session already (label_free). */
             err = tokencert_keygen_ex(r->t, rq->key_type, r->c->label,
-                                      r->first ? 0 : TOKENCERT_KEYGEN_SHARED_LABEL, &kr);
+                                      TOKENCERT_KEYGEN_SHARED_LABEL, &kr);
             if (err != TC_OK) {
                 code = fail(r->l, r->ctx, err, "generating the key");
                 request_fail(r, rq, TOKENCERT_RS_CREATED, tokencert_ctx_error(r->ctx));
