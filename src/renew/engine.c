@@ -1838,7 +1838,13 @@ static tokencert_err cleanup_unknown_keys(run *r)
         return TC_ERR_NOMEM;
     if (tokencert_objects_find(r->t, uri, &objs, &n) != TC_OK)
         n = 0;
-    tokencert_state_requests(r->l->st, r->c->name, 0, &rqs, &n_rqs);
+    /* Unknown is decided against every request the store knows: when it cannot be read, nothing
+     * is deleted. */
+    if (n > 0 && tokencert_state_requests(r->l->st, r->c->name, 0, &rqs, &n_rqs) != TC_OK) {
+        tokencert_objects_free(objs, n);
+        free(uri);
+        return fail(r->l, r->l->ctx, TC_ERR_IO, "reading the state store");
+    }
     for (i = 0; i < n; i++) {
         int known = 0, has_cert = 0;
         if (strcmp(objs[i].kind, "private key") != 0 && strcmp(objs[i].kind, "public key") != 0)
@@ -2707,7 +2713,9 @@ static tokencert_err renew_one(lc *l, lc_cred *c, int force, int poll_only,
                                                                          : rq.state));
     }
     code = drive(&r, &rq, result);
-    cred_record(&r, tokencert_outcome_name(*result), rq.last_error);
+    /* Its failure is said; it decides the exit only when the renewal itself went well. */
+    if (cred_record(&r, tokencert_outcome_name(*result), rq.last_error) != TC_OK && code == TC_OK)
+        code = TC_ERR_IO;
     if (code != TC_OK && code != TC_ERR_PENDING)
         run_hook(&r, "failure", c->hook_failure, NULL, NULL, rq.last_error);
 out:
@@ -2805,7 +2813,11 @@ static tokencert_err prune_one(lc *l, lc_cred *c, long long grace, size_t *n_pru
     code = gens_reload(&r);
     if (code != TC_OK)
         goto out;
-    tokencert_state_requests(l->st, c->name, 0, &rqs, &n_rqs);
+    /* A key an open request still uses is kept: without the requests, nothing is pruned. */
+    if (tokencert_state_requests(l->st, c->name, 0, &rqs, &n_rqs) != TC_OK) {
+        code = fail(l, l->ctx, TC_ERR_IO, "reading the state store");
+        goto out;
+    }
     for (i = 0; i < r.n_gens; i++) {
         tokencert_state_generation *g = &r.gens[i];
         int key_needed = 0;
