@@ -1729,3 +1729,22 @@ out:
     free(dir);
     return ret;
 }
+
+tokencert_err tc_ca_auto_approves(tokencert_ctx *ctx, const char *dir, int *yes)
+{
+    tc_db *db = NULL;
+    ca_config cfg;
+    tokencert_err ret;
+
+    *yes = 0;
+    memset(&cfg, 0, sizeof cfg);
+    ret = db_open(ctx, dir, 0, &db);
+    if (ret != TC_OK)
+        return ret;
+    ret = config_load(ctx, db, &cfg);
+    if (ret == TC_OK)
+        *yes = !cfg.manual;
+    config_clear(&cfg);
+    tc_db_close(db);
+    return ret;
+}

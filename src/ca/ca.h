@@ -16,6 +16,9 @@
 tokencert_err tc_ca_init_signer(tokencert_ctx *ctx, const char *dir, const tokencert_ca_params *p);
 tokencert_err tc_ca_approve_signer(tokencert_ctx *ctx, const char *dir, long long id);
 
+/* Whether the CA in dir approves requests by itself (its configuration says "auto"). */
+tokencert_err tc_ca_auto_approves(tokencert_ctx *ctx, const char *dir, int *yes);
+
 /* ---- the library's side (spawn.c) ---- */
 /* Runs the signer with args (args[0] is the verb; NULL-terminated), without a shell, in a fresh
  * environment: a few variables passed through (see spawn.c), SOFTHSM2_CONF set to softhsm_conf

@@ -267,4 +267,17 @@ tc 9 status --state-dir "$W/newer"
 tc_assert_contains "$TC_ERR" "newer tokencert" "newer store: refused, says why"
 tc_assert_eq "$H" "$(sha256sum <"$W/newer/state.db")" "newer store: not modified"
 
+# A run killed after the request was recorded as pending at a CA that approves by itself, before
+# the CA signed: the next poll has the CA issue it, instead of "pending" for ever.
+tc 0 ca init --ca-dir "$W/auto" --cert-validity 90d
+TOKENCERT_TEST_CA_FAULT=kill-issue tc 137 enroll "$URI" "${COMMON[@]}" --ca-dir "$W/auto" \
+    --label crashed --subject "CN=3456789012,O=Practice" --type ec:p256
+tc_assert_eq "pending" "$(store '[r["state"] for r in j["requests"] if r["credential"] == "crashed"][-1]')" \
+    "killed before the CA signed: the request is recorded pending"
+tc 0 poll crashed "${COMMON[@]}"
+tc_assert_contains "$TC_OUT" "crashed: generation 1 installed and active" \
+    "poll: a CA that approves by itself issues what a killed run left pending"
+tc_assert_eq "issued" "$(sqlite3 "$W/auto/ca.db" "SELECT state FROM requests ORDER BY id DESC LIMIT 1")" \
+    "the CA recorded the request issued"
+
 tc_finish
