@@ -35,6 +35,10 @@ static void print_text(const tokencert_status *s)
                s->active.on_token ? "" : ", on token serial ", s->active.on_token ? "" : home,
                s->active.on_token ? "" : " (not present)");
         printf("  renewal due  %s%s\n", b, s->due ? " (due now)" : "");
+        if (s->active.cert_uri != NULL)
+            printf("  certificate  %s\n", s->active.cert_uri);
+        if (s->active.key_uri != NULL)
+            printf("  key          %s\n", s->active.key_uri);
     } else {
         printf("  active       none\n");
     }
@@ -113,6 +117,8 @@ static json_object *status_json(const tokencert_status *s)
             ac, "generation",
             s->active.generation > 0 ? json_object_new_int64(s->active.generation) : NULL);
         json_object_object_add(ac, "on_token", json_object_new_boolean(s->active.on_token));
+        jset(ac, "cert_uri", s->active.cert_uri);
+        jset(ac, "key_uri", s->active.key_uri);
         json_object_object_add(o, "active", ac);
         jtime(o, "renewal_due", s->renewal_due);
     } else {

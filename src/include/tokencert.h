@@ -870,6 +870,9 @@ typedef struct {
         long days_left;
         long long generation; /* 0: not recorded */
         int on_token;
+        /* On the token present: pkcs11: URIs of the current certificate and its private key
+         * (by label and CKA_ID, what applications are to use); else NULL. */
+        const char *cert_uri, *key_uri;
     } active;
     time_t renewal_due; /* with has_active */
     int due;

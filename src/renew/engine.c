@@ -1019,6 +1019,7 @@ typedef struct {
     const tokencert_cert *active_cert; /* on the token, NULL when missing */
     const tokencert_credential *active_tc;
     int first; /* a first enrollment: the label must be free; enroll says the outcome itself */
+    const char *new_key_id;       /* after-renewal: the new generation's key, for the hook */
     tokencert_enrolled *enrolled; /* first: what it made */
 } run;
 
@@ -1475,7 +1476,7 @@ static tokencert_err records_flush(lc *l)
 static int run_hook(run *r, const char *event, char *const *argv, const char *new_sha256,
                     const char *new_not_after, const char *error)
 {
-    char *env[12];
+    char *env[16];
     size_t n = 0, i;
     char *out = NULL, *err = NULL, na[32];
     int status = 0, rc;
@@ -1502,6 +1503,16 @@ static int run_hook(run *r, const char *event, char *const *argv, const char *ne
     }
     if (new_sha256 != NULL)
         env[n++] = tc_asprintf("TOKENCERT_NEW_SHA256=%s", new_sha256);
+    if (r->new_key_id != NULL && r->token_uri != NULL) {
+        /* What applications are to use from now on: pkcs11: URIs with the key's CKA_ID. */
+        char *k = tokencert_object_uri(r->token_uri, r->c->label, r->new_key_id, "private");
+        char *ct = tokencert_object_uri(r->token_uri, r->c->label, r->new_key_id, "cert");
+        env[n++] = tc_asprintf("TOKENCERT_NEW_KEY_ID=%s", r->new_key_id);
+        env[n++] = tc_asprintf("TOKENCERT_NEW_KEY_URI=%s", k != NULL ? k : "");
+        env[n++] = tc_asprintf("TOKENCERT_NEW_CERT_URI=%s", ct != NULL ? ct : "");
+        free(k);
+        free(ct);
+    }
     if (new_not_after != NULL)
         env[n++] = tc_asprintf("TOKENCERT_NEW_NOT_AFTER=%s", new_not_after);
     if (error != NULL)
@@ -2183,7 +2194,9 @@ static tokencert_err install(run *r, tokencert_state_request *rq, tokencert_outc
             "that",
             r->c->name, r->active->number, old);
     }
+    r->new_key_id = rq->key_id;
     run_hook(r, "after-renewal", r->c->hook_after, sha, na, NULL);
+    r->new_key_id = NULL;
     *result = TOKENCERT_OUTCOME_RENEWED;
     code = TC_OK;
     goto out;
@@ -2948,6 +2961,7 @@ typedef struct {
     tokencert_state_request rq, *all;
     size_t n_all;
     tokencert_state_credential sc;
+    char *key_uri;
 } status_priv;
 
 void tokencert_status_clear(tokencert_status *s)
@@ -2961,6 +2975,7 @@ void tokencert_status_clear(tokencert_status *s)
         tokencert_state_credential_clear(&p->sc);
         tokencert_state_request_clear(&p->rq);
         run_clear(&p->r);
+        free(p->key_uri);
         free(p);
     }
     free(s->gens);
@@ -3021,6 +3036,18 @@ static tokencert_err status_one(lc *l, lc_cred *c, tokencert_status *s)
         s->active.not_after = r->active_cert->not_after;
         s->active.days_left = r->active_cert->days_left;
         s->active.on_token = 1;
+        s->active.cert_uri = r->active_cert->uri;
+        /* The key beside it: the token's URI (the one holding the credential), its label and
+         * CKA_ID. */
+        for (i = 0; r->inv != NULL && i < r->inv->n_tokens && p->key_uri == NULL; i++) {
+            size_t j;
+            for (j = 0; j < r->inv->tokens[i].n_creds; j++)
+                if (r->active_tc == &r->inv->tokens[i].creds[j])
+                    /* The private key may show only after login: named all the same. */
+                    p->key_uri = tokencert_object_uri(r->inv->tokens[i].token.uri, c->label,
+                                                      r->active_cert->id, "private");
+        }
+        s->active.key_uri = p->key_uri;
     } else if (r->active != NULL && foreign != NULL) {
         s->has_active = 1;
         s->active.serial = r->active->serial;

@@ -85,6 +85,29 @@ TOKENCERT_TEST_NOW=+70d tc_expect_exit 0 "$TOKENCERT" renew office
 tc_assert_contains "$(hooklog)" "TOKENCERT_OLD_SHA256=$new" "renewal: the old certificate's fingerprint"
 tc_assert_match "$(hooklog)" "TOKENCERT_DAYS_LEFT=(19|20)$" "renewal: days left of the old one"
 tc_assert_match "$(hooklog)" "TOKENCERT_NEW_NOT_AFTER=20[0-9]{2}-" "renewal: the new end date"
+# The new generation's URIs, in the hook and in status: they name the new key and certificate.
+TOKENCERT_TEST_NOW=+70d "$TOKENCERT" status office --json 2>/dev/null >"$W/s2.json"
+NEWID=$(tc_json "$W/s2.json" '[g["key_id"] for g in j[0]["generations"] if g["state"] == "active"][0]')
+tc_assert_contains "$(hooklog)" "TOKENCERT_NEW_KEY_ID=$NEWID" "after-renewal: the new key's CKA_ID"
+hook_cert_uri=$(hooklog | sed -n 's/^TOKENCERT_NEW_CERT_URI=//p')
+hook_key_uri=$(hooklog | sed -n 's/^TOKENCERT_NEW_KEY_URI=//p')
+tc_assert_eq "$hook_cert_uri" "$(tc_json "$W/s2.json" 'j[0]["active"]["cert_uri"]')" \
+    "status --json names the certificate the hook was given"
+tc_assert_eq "$hook_key_uri" "$(tc_json "$W/s2.json" 'j[0]["active"]["key_uri"]')" \
+    "status --json names the key the hook was given"
+tc_assert_match "$hook_key_uri" "type=private" "the key URI names the private key"
+TOKENCERT_TEST_NOW=+70d tc_expect_exit 0 "$TOKENCERT" export "$hook_cert_uri" --module "$MODULE" \
+    -o "$W/c2.pem"
+tc_assert_eq "$(openssl x509 -in "$W/c2.pem" -noout -fingerprint -sha256 | sed 's/.*=//')" \
+    "$(tc_json "$W/s2.json" 'j[0]["active"]["sha256"]')" \
+    "the certificate URI selects the new certificate alone, although the old one shares the label"
+TOKENCERT_TEST_NOW=+70d tc_expect_exit 0 "$TOKENCERT" list "$hook_key_uri" --module "$MODULE" \
+    --login --pin-source env:PIN --json
+tc_assert_eq "[\"$NEWID\"]" \
+    "$(tc_json "$TC_OUT_FILE" '[c["id"] for t in j["tokens"] for c in t["credentials"]]')" \
+    "the key URI selects the new key alone"
+TOKENCERT_TEST_NOW=+70d tc_expect_exit 0 "$TOKENCERT" status office
+tc_assert_contains "$TC_OUT" "key          $hook_key_uri" "status prints the key's URI"
 
 # A before-renewal hook that fails: not renewed, nothing generated.
 : >"$W/hooks/log"
