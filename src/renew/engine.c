@@ -1204,17 +1204,24 @@ static tokencert_err reconcile_with(run *r, const tokencert_state_request *open_
             }
         }
     }
-    /* The valid certificate on the token that lasts longest is the active one: the active
-     * generation's certificate deleted by hand, or a newer one imported with another tool (a
-     * renewal done through a portal), moves it. */
+    /* The active generation is the one whose certificate the library's rule calls current on
+     * the credential's token (tokencert_named_current: the valid one that lasts longest), as
+     * list, check and the PKCS#11 module call it: the active generation's certificate deleted
+     * by hand, or a newer one imported with another tool (a renewal done through a portal),
+     * moves it; a certificate not valid yet does not. */
     if (!l->dry_run) {
         tokencert_state_generation *best = NULL;
-        for (i = 0; i < r->n_gens; i++) {
-            const tokencert_cert *ct = find_cert(r, r->gens[i].cert_sha256, NULL);
-            if (ct != NULL && ct->not_after > now &&
-                (best == NULL || r->gens[i].not_after > best->not_after))
-                best = &r->gens[i];
+        const tokencert_cert *cur = NULL;
+        for (i = 0; r->inv != NULL && i < r->inv->n_tokens && cur == NULL; i++) {
+            const tokencert_token_inventory *ti = &r->inv->tokens[i];
+            if (home[0] != '\0' &&
+                (ti->token.serial == NULL || strcmp(ti->token.serial, home) != 0))
+                continue;
+            cur = tokencert_named_current(ti, r->c->label, now);
         }
+        for (i = 0; cur != NULL && i < r->n_gens; i++)
+            if (r->gens[i].cert_sha256 != NULL && strcmp(r->gens[i].cert_sha256, cur->sha256) == 0)
+                best = &r->gens[i];
         /* Only among what is on the tokens present: an active certificate on a token that is
          * not here stays active (it is not gone, only elsewhere). */
         if (best != NULL && best != r->active && foreign_token(r, NULL) == NULL) {
