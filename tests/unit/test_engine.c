@@ -518,6 +518,38 @@ static void reconcile_adopts_and_moves(void **state)
     EVP_PKEY_free(k1);
 }
 
+/* A newer certificate that is not valid yet (issued to start when the current one ends) does not
+ * become active before it starts: the active generation is the one the library's rule calls
+ * current, as the PKCS#11 module shows applications. Once it starts, it does. */
+static void reconcile_waits_for_not_yet_valid(void **state)
+{
+    tokencert_status s;
+    tokencert_engine *e;
+    EVP_PKEY *k0, *k1;
+    long first, second;
+    char hex[32];
+
+    (void)state;
+    k0 = put_credential("c00", 1, -100, 200, &first);
+    k1 = put_credential("c00", 2, 10, 400, &second);
+    assert_step(0, 0, TC_OK, TOKENCERT_OUTCOME_NOT_DUE);
+    e = status_of(0, &s);
+    assert_true(s.has_active);
+    serial_hex(first, hex, sizeof hex);
+    assert_string_equal(s.active.serial, hex);
+    status_done(e, &s);
+
+    clock_at(11 * DAY);
+    assert_step(0, 0, TC_OK, TOKENCERT_OUTCOME_NOT_DUE);
+    e = status_of(0, &s);
+    assert_true(s.has_active);
+    serial_hex(second, hex, sizeof hex);
+    assert_string_equal(s.active.serial, hex);
+    status_done(e, &s);
+    EVP_PKEY_free(k0);
+    EVP_PKEY_free(k1);
+}
+
 /* ---- (3) switch-over through the manual CA ----------------------------------------------- */
 
 static char *ca_path_of(const char *name, long long request, const char *ext)
@@ -1407,6 +1439,7 @@ int main(void)
         T(not_due_until_due_at),
         T(force_renews_when_not_due),
         T(reconcile_adopts_and_moves),
+        T(reconcile_waits_for_not_yet_valid),
         T(manual_renewal_switch_over_prune),
         TS(rejected_not_asked_again_unattended),
         TS(prune_removes_rejected_key),
