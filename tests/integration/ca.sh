@@ -89,7 +89,8 @@ if [[ "$access" =~ (^|[:,][[:space:]]*)extractable ]]; then
 else
     tc_pass "init: the CA key is not extractable"
 fi
-ca_p11 --read-object --type pubkey --label ca -o "$TC_WORLD/ca-pub.der" >/dev/null 2>&1
+SOFTHSM2_CONF=$CA/softhsm2.conf MODULE=$SOFTHSM TC_P11_TOKEN=tokencert-ca \
+    tc_pubkey "object=ca" "$TC_WORLD/ca-pub.der" || tc_fail "p11tool reads the CA token's public key"
 openssl pkey -pubin -inform DER -in "$TC_WORLD/ca-pub.der" -outform DER -out "$TC_WORLD/ca-pub.n.der"
 openssl x509 -in "$CA/ca.pem" -noout -pubkey | openssl pkey -pubin -outform DER -out "$TC_WORLD/ca-cert-pub.der"
 tc_assert_files_eq "$TC_WORLD/ca-pub.n.der" "$TC_WORLD/ca-cert-pub.der" \
@@ -180,7 +181,7 @@ if [ "$nb" -le $((now - 290)) ] && [ "$nb" -ge $((now - 400)) ]; then
 else
     tc_fail "approve: starts at $nb, now is $now"
 fi
-tc_p11 --read-object --type pubkey --label alice -o "$TC_WORLD/alice-tok.der" >/dev/null 2>&1
+tc_pubkey "object=alice" "$TC_WORLD/alice-tok.der" || tc_fail "p11tool reads alice's public key"
 openssl pkey -pubin -inform DER -in "$TC_WORLD/alice-tok.der" -outform DER -out "$TC_WORLD/alice-tok.n.der"
 openssl x509 -in "$TC_WORLD/alice.pem" -noout -pubkey | openssl pkey -pubin -outform DER -out "$TC_WORLD/alice-cert.der"
 tc_assert_files_eq "$TC_WORLD/alice-tok.n.der" "$TC_WORLD/alice-cert.der" \

@@ -21,8 +21,7 @@ TOK="pkcs11:token=$TOKEN_LABEL"
 OUT=$TC_WORLD/out
 mkdir -p "$OUT"
 for id in 01 02; do
-    tc_p11 --read-object --type pubkey --id "$id" --output-file "$OUT/$id.p11.pub" \
-        >>"$TC_WORLD/harness.log" 2>&1 || tc_die "pkcs11-tool cannot read public key $id"
+    tc_pubkey "id=$(tc_pct "$id")" "$OUT/$id.p11.pub" || tc_die "p11tool cannot read public key $id"
     openssl pkey -pubin -inform DER -in "$OUT/$id.p11.pub" -outform DER -out "$OUT/$id.ref.der" \
         2>>"$TC_WORLD/harness.log" || tc_die "openssl cannot read public key $id"
 done

@@ -113,7 +113,7 @@ tc_assert_eq "subject=CN=1234567890,O=Demo practice,C=DE" \
     "the certificate under the key's CKA_ID has the subject asked for"
 tc_assert_match "$(openssl verify -CAfile "$CA/ca.pem" -purpose sslclient "$TC_WORLD/office.pem" 2>&1)" \
     ": OK$" "the certificate verifies against ca.pem for client authentication"
-tc_p11 --read-object --type pubkey --id "$KEY_ID" -o "$TC_WORLD/office-pub.der" >/dev/null 2>&1
+tc_pubkey "id=$(tc_pct "$KEY_ID")" "$TC_WORLD/office-pub.der" || tc_fail "p11tool reads office's public key"
 openssl pkey -pubin -inform DER -in "$TC_WORLD/office-pub.der" -outform DER -out "$TC_WORLD/tok.der"
 openssl x509 -in "$TC_WORLD/office.pem" -noout -pubkey | openssl pkey -pubin -outform DER -out "$TC_WORLD/crt.der"
 tc_assert_files_eq "$TC_WORLD/tok.der" "$TC_WORLD/crt.der" "the certificate carries the token's key"

@@ -53,10 +53,9 @@ tc_assert_eq "" "$(find "$OUT" -name '*.tmp')" "no temporary file left"
 # Export: public keys (RSA and EC)
 
 for id in 01 02; do
-    tc_p11 --read-object --type pubkey --id "$id" --output-file "$OUT/$id.p11.pub" \
-        >>"$TC_WORLD/harness.log" 2>&1 || tc_die "pkcs11-tool cannot read public key $id"
+    tc_pubkey "id=$(tc_pct "$id")" "$OUT/$id.p11.pub" || tc_die "p11tool cannot read public key $id"
     openssl pkey -pubin -inform DER -in "$OUT/$id.p11.pub" -outform DER -out "$OUT/$id.ref.der" \
-        2>>"$TC_WORLD/harness.log" || tc_die "openssl cannot read pkcs11-tool's public key $id"
+        2>>"$TC_WORLD/harness.log" || tc_die "openssl cannot read p11tool's public key $id"
     tc_expect_exit 0 "$TOKENCERT" export --module "$MODULE" "$TOK;id=%$id;type=public"
     tc_assert_contains "$TC_OUT" "-----BEGIN PUBLIC KEY-----" "public key $id as PEM PUBLIC KEY"
     openssl pkey -pubin -in "$TC_OUT_FILE" -outform DER -out "$OUT/$id.tc.der" 2>/dev/null ||

@@ -113,7 +113,7 @@ issue "$W/orphan" "$W/orphan.pub" "$ROOT" "$ROOT_KEY" 0x1009 $((-D)) $((365 * D)
 tc_world_new_token other
 TC_P11_TOKEN=other tc__fix_log tc_p11_login --keypairgen --key-type EC:prime256v1 --id 0a \
     --label elsewhere
-TC_P11_TOKEN=other tc__fix_log tc_p11 --read-object --type pubkey --id 0a -o "$W/elsewhere.der"
+TC_P11_TOKEN=other tc_pubkey "id=%0a" "$W/elsewhere.der" || tc_die "p11tool cannot read elsewhere's public key"
 tc__fix_log openssl pkey -pubin -inform DER -in "$W/elsewhere.der" -out "$W/elsewhere.pub"
 issue "$W/elsewhere" "$W/elsewhere.pub" "$ROOT" "$ROOT_KEY" 0x100A $((-D)) $((365 * D)) elsewhere
 

@@ -232,6 +232,23 @@ tc_p11() {
     pkcs11-tool --module "$MODULE" --token-label "${TC_P11_TOKEN:-$TOKEN_LABEL}" "$@"
 }
 
+# tc_pct HEX: the hex string as a pkcs11: URI's percent-encoded value ("0a" -> "%0a").
+tc_pct() {
+    sed 's/../%&/g' <<<"$1"
+}
+
+# tc_pubkey SELECTOR FILE: the public key the pkcs11: URI attributes SELECTOR ("id=%0a",
+# "object=alice") select on this world's token (TC_P11_TOKEN=LABEL selects another; MODULE another
+# module), as DER, read by GnuTLS's p11tool: independent of tokencert. Not OpenSC 0.23's
+# `pkcs11-tool --read-object --type pubkey`, which reads freed memory for EC keys (fixed upstream
+# in 0.24): it failed now and then, and every time with MALLOC_PERTURB_ set.
+tc_pubkey() {
+    rm -f "$2"
+    p11tool --provider "$MODULE" --export \
+        "pkcs11:token=${TC_P11_TOKEN:-$TOKEN_LABEL};$1;type=public" --outder --outfile "$2" \
+        >>"$TC_WORLD/harness.log" 2>&1 && [ -s "$2" ]
+}
+
 # tc_p11_login ARGS...: same, logged in as the user.
 tc_p11_login() {
     tc_p11 --login --pin "$PIN" "$@"
