@@ -116,7 +116,13 @@ static int km_import(void *kd, int selection, const OSSL_PARAM params[])
         k->pub = key->pub_pkey;
         return 1;
     }
-    /* Public halves only (another key compared with ours): no private key enters here. */
+    /* Public halves only (another key compared with ours): no private key enters here. In the
+     * loadable module, not even those: there the application's fetches may land here for any key
+     * (nothing makes its context prefer the default provider), and a foreign key this provider
+     * accepted would be verified or encrypted with here, which it cannot do. Refused, OpenSSL uses
+     * the key's own provider, and compares keys by exporting ours (the public half) instead. */
+    if (k->pc->loadable)
+        return 0;
     if (!(selection & (OSSL_KEYMGMT_SELECT_PUBLIC_KEY | OSSL_KEYMGMT_SELECT_ALL_PARAMETERS)) ||
         OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_PRIV_KEY) != NULL ||
         OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_RSA_D) != NULL)
