@@ -4,9 +4,9 @@
 # `openssl pkeyutl`, `openssl req`, `openssl cms` and `openssl s_client` (TLS client
 # authentication against s_server on 127.0.0.1), every result checked by openssl alone against
 # the public key `tokencert export` reads from the token. The PKCS#11 module comes from the
-# environment or from openssl.cnf; the PIN from the URI's pin-source or pin-value. A wrong PIN is
-# a clear error after exactly one C_Login (counted with OpenSC's pkcs11-spy), and the token's
-# objects are unchanged by all of it.
+# environment or from openssl.cnf; the PIN from the URI's pin-source or pin-value, or OpenSSL's
+# passphrase callback (-passin). A wrong PIN is a clear error after exactly one C_Login (counted
+# with OpenSC's pkcs11-spy), and the token's objects are unchanged by all of it.
 set -euo pipefail
 . "$(dirname "$0")/../lib/harness.sh"
 . "$(dirname "$0")/../lib/fixtures.sh"
@@ -63,6 +63,13 @@ tc_expect_exit 0 openssl pkeyutl "${P[@]}" -sign -inkey "$KRSA" -in "$W/msg.sha2
 tc_expect_exit 0 openssl pkeyutl -verify -pubin -inkey "$W/pm-rsa.pub" -in "$W/msg.sha256" \
     -pkeyopt digest:sha256 -pkeyopt rsa_padding_mode:pss -sigfile "$W/sig.pss"
 tc_assert_contains "$TC_OUT" "Signature Verified Successfully" "RSA-PSS signature"
+
+# No PIN in the URI: OpenSSL's passphrase callback gives it (here from -passin).
+tc_expect_exit 0 openssl pkeyutl "${P[@]}" -sign -inkey "pkcs11:token=$TOKEN;object=pm-ec;type=private" \
+    -passin "file:$W/pin" -in "$W/msg.sha256" -out "$W/sig.passin"
+tc_expect_exit 0 openssl pkeyutl -verify -pubin -inkey "$W/pm-ec.pub" -in "$W/msg.sha256" \
+    -sigfile "$W/sig.passin"
+tc_assert_contains "$TC_OUT" "Signature Verified Successfully" "PIN from the passphrase callback"
 
 # req: a CSR signed on the token, whose public key is the token's.
 tc_expect_exit 0 openssl req "${P[@]}" -new -key "$KEC" -subj "/O=tokencert test/CN=pm ec" \
