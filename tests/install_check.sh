@@ -14,12 +14,13 @@ check() {
 # write into the running system's directories.
 cache_value() { sed -n "s/^$1:[A-Z]*=//p" "$build/CMakeCache.txt"; }
 unitdir=$(cache_value TOKENCERT_SYSTEMD_UNITDIR)
+osslmodulesdir=$(cache_value TOKENCERT_OSSL_MODULES_DIR)
 userunitdir=$(cache_value TOKENCERT_SYSTEMD_USERUNITDIR)
 completiondir=$(cache_value TOKENCERT_BASH_COMPLETION_DIR)
-for d in "$unitdir" "$userunitdir" "$completiondir"; do
+for d in "$unitdir" "$userunitdir" "$completiondir" "$osslmodulesdir"; do
     case $d in
     "" | /*)
-        echo "FAIL - install directory '$d' (systemd units, bash completion) is not relative to the prefix; not installing"
+        echo "FAIL - install directory '$d' (systemd units, bash completion, OpenSSL modules) is not relative to the prefix; not installing"
         exit 1
         ;;
     esac
@@ -42,6 +43,15 @@ check "$libdir/pkgconfig/tokencert.pc"
 # The filter module and its p11-kit registration (disabled), under the prefix.
 check "$libdir/pkcs11/tokencert-pkcs11.so"
 check share/p11-kit/modules/tokencert-pkcs11.module
+# The OpenSSL provider, under the prefix's OpenSSL modules directory, loadable by openssl itself.
+check "$osslmodulesdir/tokencert.so"
+if out=$(OPENSSL_MODULES="$prefix/$osslmodulesdir" openssl list -providers -provider tokencert 2>&1) &&
+    grep -q 'status: active' <<<"$out"; then
+    pass=$((pass + 1))
+else
+    echo "FAIL - the installed tokencert.so does not load into openssl: $out"
+    fail=$((fail + 1))
+fi
 for page in tokencert tokencert-tokens tokencert-list tokencert-check; do
     check "share/man/man1/$page.1"
 done

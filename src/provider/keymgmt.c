@@ -116,7 +116,13 @@ static int km_import(void *kd, int selection, const OSSL_PARAM params[])
         k->pub = key->pub_pkey;
         return 1;
     }
-    /* Public halves only (another key compared with ours): no private key enters here. */
+    /* Public halves only (another key compared with ours): no private key enters here. In the
+     * loadable module, not even those: there the application's fetches may land here for any key
+     * (nothing makes its context prefer the default provider), and a foreign key this provider
+     * accepted would be verified or encrypted with here, which it cannot do. Refused, OpenSSL uses
+     * the key's own provider, and compares keys by exporting ours (the public half) instead. */
+    if (k->pc->loadable)
+        return 0;
     if (!(selection & (OSSL_KEYMGMT_SELECT_PUBLIC_KEY | OSSL_KEYMGMT_SELECT_ALL_PARAMETERS)) ||
         OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_PRIV_KEY) != NULL ||
         OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_RSA_D) != NULL)
@@ -129,6 +135,38 @@ static int km_import(void *kd, int selection, const OSSL_PARAM params[])
     }
     EVP_PKEY_CTX_free(pctx);
     return ok;
+}
+
+/* A key the module's store found (store.c): the reference is a prov_key_ref, which only this
+ * provider's store makes, and which OpenSSL hands only to this provider's key managers. */
+static void *km_load(const void *reference, size_t reference_sz, const char *alg)
+{
+    const prov_key_ref *r = reference;
+    prov_key *k;
+
+    if (r == NULL || reference_sz != sizeof *r || r->magic != PROV_KEY_REF_MAGIC ||
+        r->key == NULL || r->key->pub_pkey == NULL || (k = key_new(r->pc, alg)) == NULL)
+        return NULL;
+    if (!key_type_fits(k, r->key) || !EVP_PKEY_up_ref(r->key->pub_pkey)) {
+        free(k);
+        return NULL;
+    }
+    k->key = r->key;
+    k->pub = r->key->pub_pkey;
+    return k;
+}
+
+static void *rsa_km_load(const void *reference, size_t reference_sz)
+{
+    return km_load(reference, reference_sz, "RSA");
+}
+static void *ec_km_load(const void *reference, size_t reference_sz)
+{
+    return km_load(reference, reference_sz, "EC");
+}
+static void *ed_km_load(const void *reference, size_t reference_sz)
+{
+    return km_load(reference, reference_sz, "ED25519");
 }
 
 static int km_export(void *kd, int selection, OSSL_CALLBACK *cb, void *cbarg)
@@ -245,6 +283,7 @@ static const char *ed_km_opname(int op)
         {OSSL_FUNC_KEYMGMT_HAS, (void (*)(void))km_has},                                           \
         {OSSL_FUNC_KEYMGMT_MATCH, (void (*)(void))km_match},                                       \
         {OSSL_FUNC_KEYMGMT_IMPORT, (void (*)(void))km_import},                                     \
+        {OSSL_FUNC_KEYMGMT_LOAD, (void (*)(void))pfx##_km_load},                                   \
         {OSSL_FUNC_KEYMGMT_IMPORT_TYPES, (void (*)(void))pfx##_km_types},                          \
         {OSSL_FUNC_KEYMGMT_EXPORT, (void (*)(void))km_export},                                     \
         {OSSL_FUNC_KEYMGMT_EXPORT_TYPES, (void (*)(void))pfx##_km_types},                          \

@@ -81,7 +81,7 @@ int tc_provider_md_hash(const EVP_MD *md, tc_hash *h)
 }
 
 /* The names are the default provider's, so that OpenSSL treats our keys as the same types. */
-static const OSSL_ALGORITHM keymgmt_algs[] = {
+const OSSL_ALGORITHM tc_provider_keymgmt_algs[] = {
     {"RSA:rsaEncryption:1.2.840.113549.1.1.1", PROV_PROPS, tc_provider_rsa_keymgmt,
      "RSA key on a token"},
     {"EC:id-ecPublicKey:1.2.840.10045.2.1", PROV_PROPS, tc_provider_ec_keymgmt,
@@ -89,17 +89,17 @@ static const OSSL_ALGORITHM keymgmt_algs[] = {
     {"ED25519:1.3.101.112", PROV_PROPS, tc_provider_ed_keymgmt, "Ed25519 key on a token"},
     {NULL, NULL, NULL, NULL}};
 
-static const OSSL_ALGORITHM signature_algs[] = {
+const OSSL_ALGORITHM tc_provider_signature_algs[] = {
     {"RSA:rsaEncryption:1.2.840.113549.1.1.1", PROV_PROPS, tc_provider_signature,
      "RSA signatures on a token"},
     {"ECDSA", PROV_PROPS, tc_provider_signature, "ECDSA on a token"},
     {"ED25519:1.3.101.112", PROV_PROPS, tc_provider_signature, "Ed25519 on a token"},
     {NULL, NULL, NULL, NULL}};
 
-static const OSSL_ALGORITHM asym_cipher_algs[] = {{"RSA:rsaEncryption:1.2.840.113549.1.1.1",
-                                                   PROV_PROPS, tc_provider_asym_cipher,
-                                                   "RSA decryption on a token"},
-                                                  {NULL, NULL, NULL, NULL}};
+const OSSL_ALGORITHM tc_provider_asym_cipher_algs[] = {{"RSA:rsaEncryption:1.2.840.113549.1.1.1",
+                                                        PROV_PROPS, tc_provider_asym_cipher,
+                                                        "RSA decryption on a token"},
+                                                       {NULL, NULL, NULL, NULL}};
 
 static const OSSL_ALGORITHM *prov_query(void *provctx, int op, int *no_cache)
 {
@@ -107,16 +107,16 @@ static const OSSL_ALGORITHM *prov_query(void *provctx, int op, int *no_cache)
     *no_cache = 0;
     switch (op) {
     case OSSL_OP_KEYMGMT:
-        return keymgmt_algs;
+        return tc_provider_keymgmt_algs;
     case OSSL_OP_SIGNATURE:
-        return signature_algs;
+        return tc_provider_signature_algs;
     case OSSL_OP_ASYM_CIPHER:
-        return asym_cipher_algs;
+        return tc_provider_asym_cipher_algs;
     }
     return NULL;
 }
 
-static const OSSL_ITEM reason_strings[] = {
+const OSSL_ITEM tc_provider_reason_strings[] = {
     {R_TOKEN, "token operation failed"},        {R_NOT_TOKEN_KEY, "not a token key"},
     {R_BAD_PARAM, "unsupported parameter"},     {R_BUFFER, "buffer too small"},
     {R_UNSUPPORTED, "operation not supported"}, {0, NULL}};
@@ -124,7 +124,7 @@ static const OSSL_ITEM reason_strings[] = {
 static const OSSL_ITEM *prov_reasons(void *provctx)
 {
     (void)provctx;
-    return reason_strings;
+    return tc_provider_reason_strings;
 }
 
 static void prov_teardown(void *provctx)
@@ -147,11 +147,26 @@ static int prov_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
     if (pc == NULL)
         return 0;
     pc->handle = handle;
+    tc_provider_core_fns(pc, in);
+    for (; in != NULL && in->function_id != 0; in++)
+        if (in->function_id == OSSL_FUNC_CORE_GET_LIBCTX)
+            get_libctx = OSSL_FUNC_core_get_libctx(in);
+    /* A built-in provider shares libcrypto with its core: the core's context is the library
+     * context itself. */
+    if (get_libctx == NULL) {
+        free(pc);
+        return 0;
+    }
+    pc->libctx = (OSSL_LIB_CTX *)get_libctx(handle);
+    *out = prov_fns;
+    *provctx = pc;
+    return 1;
+}
+
+void tc_provider_core_fns(prov_ctx *pc, const OSSL_DISPATCH *in)
+{
     for (; in != NULL && in->function_id != 0; in++) {
         switch (in->function_id) {
-        case OSSL_FUNC_CORE_GET_LIBCTX:
-            get_libctx = OSSL_FUNC_core_get_libctx(in);
-            break;
         case OSSL_FUNC_CORE_NEW_ERROR:
             pc->new_error = OSSL_FUNC_core_new_error(in);
             break;
@@ -163,16 +178,6 @@ static int prov_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
             break;
         }
     }
-    /* A built-in provider shares libcrypto with its core: the core's context is the library
-     * context itself. */
-    if (get_libctx == NULL) {
-        free(pc);
-        return 0;
-    }
-    pc->libctx = (OSSL_LIB_CTX *)get_libctx(handle);
-    *out = prov_fns;
-    *provctx = pc;
-    return 1;
 }
 
 void tc_provider_ctx_free(tokencert_ctx *ctx)

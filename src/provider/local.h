@@ -23,7 +23,25 @@ typedef struct {
     OSSL_FUNC_core_new_error_fn *new_error;
     OSSL_FUNC_core_set_error_debug_fn *set_error_debug;
     OSSL_FUNC_core_vset_error_fn *vset_error;
+    /* Only in the loadable module tokencert.so (module.c, store.c): the module owns tc, its child
+     * library context, and the tokens its store opened, kept open (one session, one login each)
+     * until OpenSSL unloads it, because the keys it handed out run over those sessions. */
+    int loadable;
+    char *module_path; /* an explicit PKCS#11 module, else NULL: the p11-kit registry */
+    int modules_loaded;
+    int pin_rejected; /* a token rejected a PIN in this process: no further login is tried */
+    tokencert_token **tokens;
+    size_t n_tokens;
 } prov_ctx;
+
+/* What the store hands OpenSSL for a token key (OSSL_OBJECT_PARAM_REFERENCE), and OpenSSL hands
+ * back to the key manager's load function of this same provider. */
+#define PROV_KEY_REF_MAGIC 0x74636b72u /* "tckr" */
+typedef struct {
+    unsigned magic;
+    prov_ctx *pc;
+    tc_key *key; /* the session's reference keeps it alive while the token is open */
+} prov_key_ref;
 
 /* Key data of the three key managers. */
 typedef struct {
@@ -51,5 +69,17 @@ extern const OSSL_DISPATCH tc_provider_ec_keymgmt[];
 extern const OSSL_DISPATCH tc_provider_ed_keymgmt[];
 extern const OSSL_DISPATCH tc_provider_signature[];
 extern const OSSL_DISPATCH tc_provider_asym_cipher[];
+extern const OSSL_DISPATCH tc_provider_store[];
+
+/* ---- shared between the built-in provider and the module (libctx.c) ---- */
+extern const OSSL_ALGORITHM tc_provider_keymgmt_algs[];
+extern const OSSL_ALGORITHM tc_provider_signature_algs[];
+extern const OSSL_ALGORITHM tc_provider_asym_cipher_algs[];
+extern const OSSL_ITEM tc_provider_reason_strings[];
+/* Called by the store once the PKCS#11 modules are loaded (module.c): the tokens are released at
+ * exit before the modules' own exit handlers run. 0 when that cannot be arranged. */
+int tc_provider_modules_loaded(prov_ctx *pc);
+/* Takes the core's error functions from in. */
+void tc_provider_core_fns(prov_ctx *pc, const OSSL_DISPATCH *in);
 
 #endif /* TOKENCERT_SRC_PROVIDER_LOCAL_H */

@@ -125,6 +125,18 @@ int tc_uri_names_object(P11KitUri *uri)
            p11_kit_uri_get_attribute(uri, CKA_CLASS) != NULL;
 }
 
+int tc_uri_object_class(P11KitUri *uri, tc_obj_class *cls)
+{
+    CK_ATTRIBUTE *a = p11_kit_uri_get_attribute(uri, CKA_CLASS);
+    CK_OBJECT_CLASS c;
+
+    if (a == NULL || a->pValue == NULL || a->ulValueLen != sizeof c)
+        return 0;
+    memcpy(&c, a->pValue, sizeof c);
+    *cls = tc_obj_class_from_ck(c);
+    return 1;
+}
+
 static int slot_push(tc_slot **v, size_t *n, size_t *cap, const tc_slot *s)
 {
     if (*n == *cap) {
@@ -426,8 +438,26 @@ void tc_session_close(tc_session *s)
     s->slot = NULL;
 }
 
+static tokencert_err login(tokencert_ctx *ctx, tc_session *s, const tokencert_login_opts *opts,
+                           const char *uri_pin_source, tc_pin_fn get_pin, void *pin_data);
+
 tokencert_err tc_session_login(tokencert_ctx *ctx, tc_session *s, const tokencert_login_opts *opts,
                                const char *uri_pin_source)
+{
+    return login(ctx, s, opts, uri_pin_source, NULL, NULL);
+}
+
+tokencert_err tc_session_login_with(tokencert_ctx *ctx, tc_session *s, int allow_final_try,
+                                    tc_pin_fn get_pin, void *pin_data)
+{
+    tokencert_login_opts opts = {NULL, 1, allow_final_try, 0};
+
+    tc_return_val_if_fail(get_pin != NULL, TC_ERR_INVALID_ARG);
+    return login(ctx, s, &opts, NULL, get_pin, pin_data);
+}
+
+static tokencert_err login(tokencert_ctx *ctx, tc_session *s, const tokencert_login_opts *opts,
+                           const char *uri_pin_source, tc_pin_fn get_pin, void *pin_data)
 {
     tokencert_err ret = TC_ERR_INTERNAL;
     CK_TOKEN_INFO ti;
@@ -476,7 +506,9 @@ tokencert_err tc_session_login(tokencert_ctx *ctx, tc_session *s, const tokencer
         tc_notice(ctx, "enter the PIN for token '%s' on the reader's PIN pad", label);
         rv = tc_p11_login(s->slot->module, s->h, CKU_USER, NULL, 0);
     } else {
-        if (source != NULL) {
+        if (get_pin != NULL) {
+            ret = get_pin(pin_data, ctx, label, &pin);
+        } else if (source != NULL) {
             ret = tc_pin_from_source(ctx, source, &pin);
         } else if (opts != NULL && opts->interactive) {
             prompt = tc_asprintf("PIN for token '%s': ", label);

@@ -119,6 +119,8 @@ tokencert_err tc_uri_parse(tokencert_ctx *ctx, const char *s, P11KitUri **out);
 int tc_uri_names_token(P11KitUri *uri);
 /* True when the URI has object attributes (object, id, type). */
 int tc_uri_names_object(P11KitUri *uri);
+/* The class the URI's type= names: 1 and *cls set, or 0 when it names none. */
+int tc_uri_object_class(P11KitUri *uri, tc_obj_class *cls);
 
 /* A session on one token, optionally logged in. */
 typedef struct tc_key tc_key;
@@ -144,6 +146,16 @@ tokencert_err tc_session_error(tokencert_ctx *ctx, const tc_session *s, const ch
 /* Logs in as the user once; pin_source_uri is the URI's pin-source, may be NULL. */
 tokencert_err tc_session_login(tokencert_ctx *ctx, tc_session *s, const tokencert_login_opts *opts,
                                const char *uri_pin_source);
+
+/* Where a login's PIN comes from when the caller holds it (the OpenSSL provider module: a URI's
+ * pin-value, or OpenSSL's passphrase callback). Called once, only after the lockout checks passed
+ * and never for a PIN pad; *pin_out is wiped and freed with tc_secret_free(). An error it returns
+ * is recorded in ctx by the function itself. */
+typedef tokencert_err (*tc_pin_fn)(void *data, tokencert_ctx *ctx, const char *token_label,
+                                   char **pin_out);
+/* tc_session_login() with the PIN from get_pin: the same single attempt, the same refusals. */
+tokencert_err tc_session_login_with(tokencert_ctx *ctx, tc_session *s, int allow_final_try,
+                                    tc_pin_fn get_pin, void *pin_data);
 
 /* ---- objects (object.c) ---- */
 /* Finds objects matching tmpl, in batches, always finalising; capped at max_objects. */
