@@ -3407,6 +3407,7 @@ static tokencert_err enroll_one(lc *l, const tokencert_enrollment *p, tokencert_
     tokencert_err err;
     size_t n_g = 0;
     lc_cred *c = NULL;
+    int forgotten = 0;
     run r;
 
     memset(&cp, 0, sizeof cp);
@@ -3470,7 +3471,8 @@ static tokencert_err enroll_one(lc *l, const tokencert_enrollment *p, tokencert_
     if (err != TC_OK)
         goto out;
     err = drive(&r, &rq, outcome);
-    if (rq.key_id == NULL && err != TC_OK && err != TC_ERR_PENDING) {
+    forgotten = rq.key_id == NULL && err != TC_OK && err != TC_ERR_PENDING;
+    if (forgotten) {
         /* No key was made (key generation failed and leaves nothing behind): the token is as
          * it was found, so the store forgets the credential; the history keeps the attempt. */
         tokencert_engine_log(l, c->name, "enroll failed", "failed", "%s",
@@ -3485,7 +3487,10 @@ static tokencert_err enroll_one(lc *l, const tokencert_enrollment *p, tokencert_
                  "tokencert renew %s continues with it",
                  c->label, c->name);
     }
-    record_put(l, c, r.serial, tc_now(), tokencert_outcome_name(*outcome), rq.last_error);
+    /* Not for a forgotten enrollment: a row would bring back a credential that never was, for a
+     * timer run to try to renew. */
+    if (!forgotten)
+        record_put(l, c, r.serial, tc_now(), tokencert_outcome_name(*outcome), rq.last_error);
     res->request = rq.id;
     res->key_id = xstrdup(rq.key_id);
     res->key_type = xstrdup(rq.key_type);

@@ -1202,6 +1202,9 @@ static void one_login_per_token(void **state)
 
 /* An enrollment of label on the mock token at CA ca (an EC key), in a run of its own with the
  * run's PIN source, as enroll --pin-source gives it. */
+/* The key type enroll_run asks for (the mock makes only EC P-256 keys). */
+static const char *enroll_key_type = "ec:p256";
+
 static tokencert_err enroll_run(const char *label, const char *subject, const char *ca,
                                 tokencert_enrolled *res, tokencert_outcome *o)
 {
@@ -1213,7 +1216,7 @@ static tokencert_err enroll_run(const char *label, const char *subject, const ch
     p.token_uri = "pkcs11:token=tokencert%20mock";
     p.label = label;
     p.subject = subject;
-    p.key_type = "ec:p256";
+    p.key_type = enroll_key_type;
     p.ca = ca;
     W.run_pin = 1;
     e = engine_open();
@@ -1371,6 +1374,27 @@ static void enroll_unknown_ca_refused(void **state)
     assert_int_equal(index_of("fresh", &i), TC_ERR_NOT_FOUND);
 }
 
+/* Key generation fails (the mock makes no RSA keys): nothing is on the token, and the store keeps
+ * no credential for a timer run to try to renew. */
+static void enroll_keygen_failure_forgotten(void **state)
+{
+    tokencert_enrolled res;
+    tokencert_outcome o;
+    tokencert_err err;
+    size_t i;
+
+    (void)state;
+    memset(&res, 0, sizeof res);
+    enroll_key_type = "rsa:2048";
+    err = enroll_run("fresh", "CN=fresh office", "m", &res, &o);
+    enroll_key_type = "ec:p256";
+    tokencert_enrolled_clear(&res);
+    assert_int_not_equal(err, TC_OK);
+    assert_int_equal(o, TOKENCERT_OUTCOME_FAILED);
+    assert_int_equal(all_objects(), 0);
+    assert_int_equal(index_of("fresh", &i), TC_ERR_NOT_FOUND);
+}
+
 /* A subject that is not one: refused without a PIN entry. */
 static void enroll_bad_subject_no_login(void **state)
 {
@@ -1456,6 +1480,7 @@ int main(void)
         TS(enroll_issued_one_login),
         T(enroll_label_in_use_refused),
         T(enroll_unknown_ca_refused),
+        T(enroll_keygen_failure_forgotten),
         T(enroll_bad_subject_no_login),
         TS(enroll_ca_error_resumed),
     };
