@@ -137,6 +137,7 @@ int cmd_enroll(int argc, char **argv)
     en.ca_dir = dir;
     en.not_before = not_before;
     err = tokencert_engine_enroll(l.e, &en, &res, &outcome);
+    lc_progress_end();
     if (!res.resumed && err == TC_OK)
         print_enrolled(&res, label);
     else if (!res.resumed && err == TC_ERR_PENDING)

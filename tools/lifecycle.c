@@ -5,14 +5,39 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "common.h"
 #include "lifecycle.h"
+
+/* A progress line is on the terminal (stderr), to be cleared before anything else is written. */
+static int working_shown;
+
+static void working_clear(void)
+{
+    if (!working_shown)
+        return;
+    fputs("\r\033[K", stderr);
+    fflush(stderr);
+    working_shown = 0;
+}
 
 static void on_event(void *data, const tokencert_event *ev)
 {
     size_t len;
     (void)data;
+    if (ev->kind == TOKENCERT_EV_WORKING) {
+        /* Only on a terminal: a log or a pipe gets the lines that say what was done. */
+        if (isatty(STDERR_FILENO)) {
+            working_clear();
+            fprintf(stderr, "%s\xe2\x80\xa6", ev->message);
+            fflush(stderr);
+            working_shown = 1;
+        }
+        return;
+    }
+    if (ev->kind != TOKENCERT_EV_RECORDED)
+        working_clear();
     switch (ev->kind) {
     case TOKENCERT_EV_PROGRESS:
         printf("%s\n", ev->message);
@@ -23,6 +48,8 @@ static void on_event(void *data, const tokencert_event *ev)
     case TOKENCERT_EV_OUTPUT:
         len = strlen(ev->message);
         fprintf(stderr, "%s%s", ev->message, len > 0 && ev->message[len - 1] == '\n' ? "" : "\n");
+        break;
+    case TOKENCERT_EV_WORKING:
         break;
     case TOKENCERT_EV_RECORDED:
         syslog(strcmp(ev->result, "ok") == 0 ? LOG_NOTICE : LOG_WARNING, "%s%s%s: %s (%s)%s%s",
@@ -80,13 +107,20 @@ int lc_open(lc *l, int create, int lock)
     return EXIT_OK;
 }
 
+void lc_progress_end(void)
+{
+    working_clear();
+}
+
 int lc_flush(lc *l)
 {
+    working_clear();
     return cli_exit_code(tokencert_engine_flush(l->e));
 }
 
 void lc_close(lc *l)
 {
+    working_clear();
     tokencert_engine_close(l->e);
     tokencert_ctx_free(l->ctx);
     closelog();

@@ -37,6 +37,8 @@ int lc_option(lc *l, const char *cmd, int opt, const char *arg);
  * when create is set; then also locked for writing when lock is set). Returns an exit code. */
 int lc_open(lc *l, int create, int lock);
 void lc_close(lc *l);
+/* Ends a progress line the engine's events put on the terminal, before the command prints. */
+void lc_progress_end(void);
 /* Writes what the run kept to write at its end; returns an exit code. */
 int lc_flush(lc *l);
 /* The index of the credential called name in *i: EXIT_OK, else EXIT_NOT_FOUND after saying so. */

@@ -732,7 +732,9 @@ typedef enum {
     TOKENCERT_EV_PROGRESS = 0, /* what was done, or would be: a line for the user */
     TOKENCERT_EV_PROBLEM = 1,  /* what failed or waits: a line for the user */
     TOKENCERT_EV_OUTPUT = 2,   /* what a hook printed, as it printed it */
-    TOKENCERT_EV_RECORDED = 3  /* an event written to the history (or that would be) */
+    TOKENCERT_EV_RECORDED = 3, /* an event written to the history (or that would be) */
+    TOKENCERT_EV_WORKING = 4   /* a step that may take seconds begins (key generation, the CA):
+                                * for a progress line on a terminal; the next event ends it */
 } tokencert_event_kind;
 
 typedef struct {

@@ -54,6 +54,19 @@ static void say(lc *l, const char *fmt, ...)
     free(m);
 }
 
+/* A step that may take seconds begins: for a progress line (the caller shows it on a terminal). */
+static void working(lc *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void working(lc *l, const char *fmt, ...)
+{
+    va_list ap;
+    char *m;
+    va_start(ap, fmt);
+    m = tc_vasprintf(fmt, ap);
+    va_end(ap);
+    emit(l, TOKENCERT_EV_WORKING, l->current, NULL, NULL, m);
+    free(m);
+}
+
 /* A line for the user about what failed or waits. */
 static void complain(lc *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void complain(lc *l, const char *fmt, ...)
@@ -1665,6 +1678,7 @@ static void ca_submit(run *r, tokencert_state_request *rq, const unsigned char *
 
     memset(res, 0, sizeof *res);
     ca_call_of(r, rq, &call, &auth, &key_uri, &note);
+    working(r->l, "%s: sending request %lld to CA '%s'", r->c->name, rq->id, r->c->ca);
     if (b == NULL)
         no_backend(r, res);
     else
@@ -1684,6 +1698,7 @@ static void ca_poll(run *r, tokencert_state_request *rq, ca_result *res)
 
     memset(res, 0, sizeof *res);
     ca_call_of(r, rq, &call, &auth, &key_uri, &note);
+    working(r->l, "%s: asking CA '%s' about request %lld", r->c->name, r->c->ca, rq->id);
     if (b == NULL)
         no_backend(r, res);
     else
@@ -2278,6 +2293,8 @@ static tokencert_err drive(run *r, tokencert_state_request *rq, tokencert_outcom
             if (code != TC_OK)
                 return code;
             memset(&kr, 0, sizeof kr);
+            working(l, "%s: generating a %s key on the token", r->c->name,
+                    rq->key_type ? rq->key_type : TOKENCERT_KEY_TYPE_DEFAULT);
             /* A first enrollment checked the label in this session already (label_free). */
             err = tokencert_keygen_ex(r->t, rq->key_type, r->c->label,
                                       TOKENCERT_KEYGEN_SHARED_LABEL, &kr);

@@ -179,4 +179,18 @@ tc_assert_match "$(openssl verify -CAfile "$CA/ca.pem" -purpose sslclient "$TC_W
 tc_assert_match "$(openssl x509 -in "$TC_WORLD/office2.pem" -noout -ext keyUsage)" \
     "Digital Signature, Key Encipherment" "RSA: keyEncipherment as well"
 
+# Progress: on a terminal, a line says what takes seconds (the key, the CA) and is cleared before
+# the result; without one (the runs above: a pipe, a log), nothing of it.
+tc_assert_not_contains "$TC_ERR" "generating a" "no progress line when stderr is not a terminal"
+command -v script >/dev/null || tc_die "script (bsdutils) is needed for the terminal test"
+script -qec "$(printf '%q ' "$TOKENCERT" enroll "$USER_URI" --module "$MODULE" --pin-source env:PIN \
+    --ca-dir "$CA" --label office3 --subject "CN=3456789012" --type ec:p256)" /dev/null \
+    >"$TC_WORLD/tty.out" 2>&1 </dev/null || tc_fail "enroll on a terminal: exit $?"
+tc_assert_contains "$(cat "$TC_WORLD/tty.out")" "office3: generating a ec:p256 key on the token" \
+    "on a terminal: the key generation is shown while it runs"
+tc_assert_contains "$(cat "$TC_WORLD/tty.out")" "office3: sending request" \
+    "on a terminal: so is the request to the CA"
+tc_assert_contains "$(cat "$TC_WORLD/tty.out")" $'\r\033[Kenrolled \'office3\'' \
+    "on a terminal: the progress line is cleared before the result"
+
 tc_finish
