@@ -32,7 +32,7 @@ typedef struct {
     int p12_key;   /* index into keys when this is a PKCS#12's certificate for its key, else -1 */
     int token_key; /* index into tkeys of the key it belongs to, else -1 */
     int in_key;    /* index into keys of the imported key it belongs to, else -1 */
-    unsigned char id[64];
+    unsigned char *id; /* its CKA_ID, as long as the key's (any length a token allows) */
     size_t id_len;
     char *label;
     int existed;
@@ -689,6 +689,22 @@ static tokencert_err check_fingerprint(import_state *st)
     return TC_OK;
 }
 
+/* The certificate's CKA_ID becomes a copy of ID, whatever its length: a key made by another tool
+ * may carry a long one, and the certificate must carry the same. */
+static tokencert_err cert_set_id(in_cert *c, const unsigned char *id, size_t id_len)
+{
+    unsigned char *p = malloc(id_len > 0 ? id_len : 1);
+
+    if (p == NULL)
+        return TC_ERR_NOMEM;
+    if (id_len > 0)
+        memcpy(p, id, id_len);
+    free(c->id);
+    c->id = p;
+    c->id_len = id_len;
+    return TC_OK;
+}
+
 static tokencert_err match_keys(import_state *st)
 {
     tokencert_err ret = TC_ERR_INTERNAL;
@@ -735,13 +751,12 @@ static tokencert_err match_keys(import_state *st)
                 c->in_key = (int)k;
         if (c->in_key >= 0) {
             in_key *ik = &st->keys[c->in_key];
-            if (ik->existing >= 0) {
-                memcpy(c->id, st->tkeys[ik->existing].id, st->tkeys[ik->existing].id_len);
-                c->id_len = st->tkeys[ik->existing].id_len;
-            } else {
-                memcpy(c->id, ik->id, 20);
-                c->id_len = 20;
-            }
+            if (ik->existing >= 0)
+                ret = cert_set_id(c, st->tkeys[ik->existing].id, st->tkeys[ik->existing].id_len);
+            else
+                ret = cert_set_id(c, ik->id, sizeof ik->id);
+            if (ret != TC_OK)
+                return ret;
             key_label = ik->label;
         } else {
             c->token_key = find_token_key(st, pub, derived);
@@ -749,16 +764,14 @@ static tokencert_err match_keys(import_state *st)
                 return st->load_err;
             if (c->token_key >= 0) {
                 tok_key *tk = &st->tkeys[c->token_key];
-                if (tk->id_len > sizeof c->id)
-                    return tc_error(st->ctx, TC_ERR_BAD_DATA,
-                                    "the token key for '%s' has an id of %zu bytes", c->subject,
-                                    tk->id_len);
-                memcpy(c->id, tk->id, tk->id_len);
-                c->id_len = tk->id_len;
+                ret = cert_set_id(c, tk->id, tk->id_len);
+                if (ret != TC_OK)
+                    return ret;
                 key_label = tk->label;
             } else if (o->allow_orphan) {
-                memcpy(c->id, derived, 20);
-                c->id_len = 20;
+                ret = cert_set_id(c, derived, sizeof derived);
+                if (ret != TC_OK)
+                    return ret;
             } else {
                 return tc_error(st->ctx, TC_ERR_NOT_FOUND,
                                 "%s: certificate '%s' matches no key on token '%s' "
@@ -777,6 +790,7 @@ static tokencert_err match_keys(import_state *st)
     }
     for (i = 0; i < st->n_certs; i++) {
         in_cert *c = &st->certs[i];
+        unsigned char aid[20];
         if (!c->authority)
             continue;
         c->label = common_name(c->x);
@@ -786,8 +800,9 @@ static tokencert_err match_keys(import_state *st)
             return TC_ERR_NOMEM;
         /* Authorities get the id OpenSC and NSS would give them: their key's. */
         if (X509_get0_pubkey(c->x) != NULL &&
-            tc_key_id_for(st->ctx, X509_get0_pubkey(c->x), c->id) == TC_OK)
-            c->id_len = 20;
+            tc_key_id_for(st->ctx, X509_get0_pubkey(c->x), aid) == TC_OK &&
+            cert_set_id(c, aid, sizeof aid) != TC_OK)
+            return TC_ERR_NOMEM;
     }
     return TC_OK;
 }
@@ -1012,6 +1027,7 @@ static void state_free(import_state *st)
         X509_free(st->certs[i].x);
         free(st->certs[i].subject);
         free(st->certs[i].label);
+        free(st->certs[i].id);
     }
     free(st->certs);
     for (i = 0; i < st->n_keys; i++) {

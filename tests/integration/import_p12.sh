@@ -252,4 +252,28 @@ tc_assert_contains "$TC_OUT" "0 objects stored on token '$TOKEN_LABEL', 5 alread
 tc_objects_snapshot "$W/snap.again"
 tc_assert_files_eq "$W/snap.full" "$W/snap.again" "second import leaves the token as it was"
 
+
+tc_log "a key already on the token under a CKA_ID of 100 bytes (issue 16, defect 1)"
+# Written by another tool; its PKCS#12 imported with seven more certificates. The certificate
+# must get the key's whole 100-byte id (it was copied into a 64-byte field before).
+mkcert longid -algorithm EC -pkeyopt ec_paramgen_curve:P-256
+LONG_ID=$(openssl rand -hex 100)
+tc_expect_exit 0 tc_p11_login --write-object "$W/longid.key" --type privkey --id "$LONG_ID" \
+    --label longid
+tc_expect_exit 0 tc_p11_login --write-object "$W/longid.pub" --type pubkey --id "$LONG_ID" \
+    --label longid
+: >"$W/others.pem"
+for n in 1 2 3 4 5 6 7; do
+    mkcert "other$n" -algorithm EC -pkeyopt ec_paramgen_curve:P-256
+    cat "$W/other$n.pem" >>"$W/others.pem"
+done
+tc__fix_log openssl pkcs12 -export -inkey "$W/longid.key" -in "$W/longid.pem" -passout env:P12PW \
+    -out "$W/longid.p12"
+tc_expect_exit 0 "${TC[@]}" "${PW[@]}" --ca-file "$ROOT" --allow-orphan "$W/longid.p12" \
+    "$W/others.pem"
+tc_assert_contains "$TC_OUT" "already present: private key 'longid' (id $LONG_ID)" "the long-id key is found on the token"
+tc_assert_contains "$TC_OUT" "stored certificate 'longid' (id $LONG_ID): CN=longid,O=tokencert test" "the certificate gets the key's whole id"
+objattrs
+tc_assert_match "$ATTRS" "^cert $LONG_ID longid " "the token holds the certificate under the key's 100-byte id"
+
 tc_finish
