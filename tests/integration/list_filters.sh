@@ -198,4 +198,23 @@ tc_jexprs "$W/ctl-uri.json" "$NAMES"
 tc_assert_eq "$(printf '[["%s","%s"]]' "$TOKEN_LABEL" "${CTL_SHOWN//\\/\\\\}")" "${R[0]-}" \
     "an object= URI with percent-encoded control bytes selects that certificate"
 
+
+# --- one certificate with a 70-byte serial costs only itself (issue 16, defect 4) --------------
+tc__fix_log openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$W/bigserial.key" -subj "/CN=bigserial" -days 30 \
+    -set_serial "0x7f$(openssl rand -hex 69)" -outform DER -out "$W/bigserial.der"
+tc_p11_login --write-object "$W/bigserial.der" --type cert --id 5e --label bigserial \
+    >>"$W/harness.log" 2>&1 || tc_die "cannot write the long-serial certificate"
+tc_expect_exit 0 "${LIST[@]}" "pkcs11:token=$TOKEN_LABEL"
+tc_assert_match "$TC_OUT" "unreadable +label 'bigserial' id 5e: the serial number is longer than 64 bytes" \
+    "list: the long-serial certificate is shown as unreadable, with the reason"
+tc_expect_exit 0 "${LIST[@]}" "pkcs11:token=$TOKEN_LABEL" --json
+cp "$TC_OUT_FILE" "$W/bigserial.json"
+tc_jexprs "$W/bigserial.json" \
+    "len([c for t in j['tokens'] for c in t['credentials'] if c['name'] != 'bigserial'])" \
+    "[x['status'] for t in j['tokens'] for c in t['credentials'] for x in c['certificates']
+        if x['label'] == 'bigserial']"
+tc_assert_eq 10 "${R[0]-}" "list --json: every other credential of the token is still listed"
+tc_assert_eq '["unreadable"]' "${R[1]-}" "list --json: only the long-serial certificate is unreadable"
+
 tc_finish
