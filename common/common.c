@@ -222,13 +222,15 @@ long long tc_parse_duration(const char *s)
 {
     char *end = NULL;
     long long v, mult = 86400;
+    int huge;
 
     /* Digits first: strtoll alone would take a leading space or sign. */
     if (s == NULL || *s < '0' || *s > '9')
         return -1;
     errno = 0;
     v = strtoll(s, &end, 10);
-    if (errno != 0 || end == s)
+    huge = errno == ERANGE;
+    if ((errno != 0 && !huge) || end == s)
         return -1;
     if (*end != '\0') {
         switch (*end) {
@@ -257,8 +259,9 @@ long long tc_parse_duration(const char *s)
         if (end[1] != '\0')
             return -1;
     }
-    if (v > LLONG_MAX / mult)
-        return -1;
+    /* Every user adds the result to a time: cap it, so that no sum overflows. */
+    if (huge || v > TC_DURATION_MAX / mult)
+        return TC_DURATION_TOO_LONG;
     return v * mult;
 }
 
@@ -303,7 +306,7 @@ static void clock_read(void)
 {
     const char *on = getenv("TOKENCERT_TEST_CLOCK"), *v = getenv("TOKENCERT_TEST_NOW");
     time_t t;
-    long long d;
+    long long d = -1;
 
     if (clock_state >= 0)
         return;
@@ -313,6 +316,10 @@ static void clock_read(void)
     if (v[0] == '+' && (d = tc_parse_duration(v + 1)) >= 0) {
         clock_offset = d;
         clock_state = 1;
+    } else if (v[0] == '+' && d == TC_DURATION_TOO_LONG) {
+        snprintf(clock_message, sizeof clock_message,
+                 "TOKENCERT_TEST_NOW: '%.80s' is longer than 1000 years", v);
+        clock_state = 2;
     } else if (tc_parse_iso(v, &t) == 0) {
         clock_offset = (long long)t - (long long)time(NULL);
         clock_state = 1;

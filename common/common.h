@@ -55,8 +55,12 @@ char *tc_vasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1,
 void tc_time_iso(time_t t, char *out, size_t cap);
 /* Whole days from now to t, rounded towards minus infinity. */
 long tc_days_between(time_t now, time_t t);
+/* The longest duration tc_parse_duration accepts: 1000 years of 365 days. Any time plus or minus
+ * it stays far inside time_t and inside X.509's GeneralizedTime (year 9999). */
+#define TC_DURATION_MAX      (1000LL * 365 * 86400)
+#define TC_DURATION_TOO_LONG (-2)
 /* Parses a duration like "30d", "12h", "2w", "10y" (365 days each) or "45" (days) into seconds;
- * -1 when malformed. */
+ * -1 when malformed, TC_DURATION_TOO_LONG when longer than TC_DURATION_MAX. */
 long long tc_parse_duration(const char *s);
 
 /* The current time. Tests may move it: with TOKENCERT_TEST_CLOCK=enable in the environment,

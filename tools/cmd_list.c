@@ -502,6 +502,9 @@ int cmd_list(int argc, char **argv)
             break;
         case 'e':
             expiring = tc_parse_duration(optarg);
+            if (expiring == TC_DURATION_TOO_LONG)
+                return cli_usage_error("list", "--expiring: '%s' is longer than 1000 years",
+                                       optarg);
             if (expiring < 0)
                 return cli_usage_error("list", "--expiring: '%s' is not a duration like 30d",
                                        optarg);

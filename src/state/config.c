@@ -351,6 +351,11 @@ static int get_duration(loader *ld, const config_setting_t *group, const char *k
     }
     v = config_setting_get_string(s);
     d = tc_parse_duration(v);
+    if (d == TC_DURATION_TOO_LONG) {
+        setting_error(ld, s, "%s: %s must not be longer than 1000 years, not \"%.40s\"", what, key,
+                      v);
+        return -1;
+    }
     if (d < 0) {
         setting_error(ld, s, "%s: %s must be %s, not \"%.40s\"", what, key, DURATION_EXPLAINED, v);
         return -1;

@@ -103,11 +103,18 @@ static void durations(void **state)
     assert_int_equal(tc_parse_duration("3dd"), -1);
     assert_int_equal(tc_parse_duration("3y"), 3 * 365 * 86400LL);
     assert_int_equal(tc_parse_duration("3q"), -1);
+    /* Capped at 1000 years, so that a time plus a duration never overflows (issue 16). */
+    assert_int_equal(tc_parse_duration("1000y"), TC_DURATION_MAX);
+    assert_int_equal(tc_parse_duration("1001y"), TC_DURATION_TOO_LONG);
+    assert_int_equal(tc_parse_duration("9223372036854775807s"), TC_DURATION_TOO_LONG);
+    assert_int_equal(tc_parse_duration("99999999999999999999s"), TC_DURATION_TOO_LONG);
+    assert_int_equal(tc_parse_duration("99999999999999999999x"), -1);
+    assert_int_equal(tc_parse_duration("300000000y"), TC_DURATION_TOO_LONG);
     assert_int_equal(tc_parse_duration(" 3d"), -1);
     assert_int_equal(tc_parse_duration("+3d"), -1);
     assert_int_equal(tc_parse_duration("0"), 0);
     assert_int_equal(tc_parse_duration(""), -1);
-    assert_int_equal(tc_parse_duration("99999999999999999999d"), -1);
+    assert_int_equal(tc_parse_duration("99999999999999999999d"), TC_DURATION_TOO_LONG);
 }
 
 static void days_round_down(void **state)
