@@ -217,4 +217,20 @@ tc_jexprs "$W/bigserial.json" \
 tc_assert_eq 10 "${R[0]-}" "list --json: every other credential of the token is still listed"
 tc_assert_eq '["unreadable"]' "${R[1]-}" "list --json: only the long-serial certificate is unreadable"
 
+
+# --- list --timeline cuts a label by characters, not bytes (issue 16, defect 9) ----------------
+# "x" and 30 two-byte characters: 26 bytes would end inside the 13th.
+ACCENT="x$(printf 'é%.0s' $(seq 1 30))"
+ACCENT26="x$(printf 'é%.0s' $(seq 1 25))"
+tc_p11_login --write-object "$W/expected/orphan-cert.1.der" --type cert --id 5f \
+    --label "$ACCENT" >>"$W/harness.log" 2>&1 || tc_die "cannot write the accented certificate"
+tc_expect_exit 0 "${LIST[@]}" "pkcs11:token=$TOKEN_LABEL" --timeline
+if python3 -c 'import sys; open(sys.argv[1], "rb").read().decode("utf-8")' "$TC_OUT_FILE"; then
+    tc_pass "timeline: valid UTF-8"
+else
+    tc_fail "timeline: a UTF-8 character cut in half"
+fi
+tc_assert_contains "$TC_OUT" "  $ACCENT26 " "timeline: the label cut to 26 characters"
+tc_assert_not_contains "$TC_OUT" "${ACCENT26}é" "timeline: not one character more"
+
 tc_finish
