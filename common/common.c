@@ -126,6 +126,21 @@ static size_t utf8_len(const unsigned char *p, size_t n)
     return len;
 }
 
+/* Whether the valid UTF-8 sequence at p (l bytes) is a character a terminal or a reader must not
+ * be given raw: a C1 control (U+0080-U+009F; U+009B is a CSI that starts escape sequences) or a
+ * bidirectional embedding, override or isolate (U+202A-U+202E, U+2066-U+2069), which reorder
+ * the text shown after them. */
+static int utf8_hostile(const unsigned char *p, size_t l)
+{
+    if (l == 2)
+        return p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f;
+    if (l == 3 && p[0] == 0xe2 && p[1] == 0x80)
+        return p[2] >= 0xaa && p[2] <= 0xae;
+    if (l == 3 && p[0] == 0xe2 && p[1] == 0x81)
+        return p[2] >= 0xa6 && p[2] <= 0xa9;
+    return 0;
+}
+
 char *tc_printable(const unsigned char *p, size_t n, size_t cap)
 {
     char *out, *o;
@@ -141,7 +156,7 @@ char *tc_printable(const unsigned char *p, size_t n, size_t cap)
         size_t l = utf8_len(p + i, n - i);
         if (l == 1 && p[i] >= 0x20 && p[i] != 0x7f) {
             *o++ = (char)p[i++];
-        } else if (l > 1) {
+        } else if (l > 1 && !utf8_hostile(p + i, l)) {
             memcpy(o, p + i, l);
             o += l;
             i += l;

@@ -40,7 +40,9 @@ void tc_hex_upper(const unsigned char *p, size_t n, char sep, char *out);
 long tc_hex_decode(const char *hex, unsigned char *out, size_t cap);
 
 /* Copies a fixed-width token string (blank- or NUL-padded, not terminated), trims it and makes it
- * printable: control bytes and invalid UTF-8 become \xNN. Returns a new string. */
+ * printable: control bytes, invalid UTF-8, C1 controls (U+0080-U+009F) and bidirectional
+ * embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069) become \xNN, byte by byte.
+ * Returns a new string. */
 char *tc_token_string(const unsigned char *p, size_t n);
 /* The same for a counted string of arbitrary length (labels); at most cap input bytes used. */
 char *tc_printable(const unsigned char *p, size_t n, size_t cap);

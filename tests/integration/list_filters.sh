@@ -233,4 +233,35 @@ fi
 tc_assert_contains "$TC_OUT" "  $ACCENT26 " "timeline: the label cut to 26 characters"
 tc_assert_not_contains "$TC_OUT" "${ACCENT26}é" "timeline: not one character more"
 
+
+# --- C1 controls and bidi overrides are escaped like C0 controls (issue 16, defect 6) -----------
+# U+009B (CSI), U+202E (right-to-left override), U+2066 and U+2069 (isolates), U+0085.
+HOSTILE=$'c1\xc2\x9b31m-rlo\xe2\x80\xaefdp.exe-iso\xe2\x81\xa6x\xe2\x81\xa9-nel\xc2\x85'
+HOSTILE_SHOWN='c1\xc2\x9b31m-rlo\xe2\x80\xaefdp.exe-iso\xe2\x81\xa6x\xe2\x81\xa9-nel\xc2\x85'
+tc_p11_login --write-object "$W/expected/orphan-cert.1.der" --type cert --id 60 \
+    --label "$HOSTILE" >>"$W/harness.log" 2>&1 || tc_die "cannot write the hostile-label certificate"
+# raw_hostile FILE: the characters that must not appear raw, found in FILE.
+raw_hostile() {
+    python3 -c 'import sys, re
+b = open(sys.argv[1], "rb").read().decode("utf-8", "replace")
+print(",".join(sorted(set("%04x" % ord(c) for c in b if 0x80 <= ord(c) <= 0x9f or 0x202a <= ord(c) <= 0x202e or 0x2066 <= ord(c) <= 0x2069))) or "clean")' "$1"
+}
+for how in text --json --timeline; do
+    args=()
+    [ "$how" = text ] || args=("$how")
+    tc_expect_exit 0 "${LIST[@]}" "pkcs11:token=$TOKEN_LABEL" "${args[@]}"
+    tc_assert_eq clean "$(raw_hostile "$TC_OUT_FILE")" "list $how: no raw C1 control or bidi override"
+    case $how in
+    text) tc_assert_contains "$TC_OUT" "$HOSTILE_SHOWN" "list: the label escaped as \\xNN" ;;
+    --json)
+        cp "$TC_OUT_FILE" "$W/hostile.json"
+        tc_jexprs "$W/hostile.json" "[c['name'] for t in j['tokens'] for c in t['credentials'] if c['id'] == '60']"
+        tc_assert_eq "[\"${HOSTILE_SHOWN//\\/\\\\}\"]" "${R[0]-}" "list --json: the label escaped as \\xNN"
+        ;;
+    esac
+done
+tc_expect_exit 2 "$TOKENCERT" check "pkcs11:token=$TOKEN_LABEL" --module "$MODULE" --json
+tc_assert_eq clean "$(raw_hostile "$TC_OUT_FILE")" "check --json: no raw C1 control or bidi override"
+tc_assert_contains "$TC_OUT" 'c1\\xc2\\x9b31m-rlo\\xe2\\x80\\xaefdp.exe' "check --json: the label is there, escaped"
+
 tc_finish

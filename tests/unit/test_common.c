@@ -44,6 +44,18 @@ static void printable_escapes_control_and_invalid_utf8(void **state)
     s = tc_printable((const unsigned char *)"abcdef", 6, 3);
     assert_string_equal(s, "abc");
     free(s);
+    /* C1 controls (U+009B CSI, U+0085) and bidi overrides and isolates are escaped byte by byte;
+     * U+00A0, U+2029 and U+206A around them are kept (issue 16, defect 6). */
+    s = tc_printable(
+        (const unsigned char *)"a\xc2\x9b"
+                               "31m\xc2\x85\xc2\xa0"
+                               "\xe2\x80\xae"
+                               "\xe2\x80\xaa\xe2\x80\xa9\xe2\x81\xa6\xe2\x81\xa9\xe2\x81\xaa",
+        28, 100);
+    assert_string_equal(s,
+                        "a\\xc2\\x9b31m\\xc2\\x85\xc2\xa0\\xe2\\x80\\xae\\xe2\\x80\\xaa\xe2\x80\xa9"
+                        "\\xe2\\x81\\xa6\\xe2\\x81\\xa9\xe2\x81\xaa");
+    free(s);
 }
 
 static void hex_encodings(void **state)
