@@ -274,10 +274,17 @@ static tokencert_err parse_pem(import_state *st, const tokencert_import_input *i
             if (ret != TC_OK)
                 goto out;
         } else {
+            /* The type is the file's: escaped, as it may hold escape sequences. */
+            char *shown = tc_printable((const unsigned char *)name, strlen(name), 40);
+            if (shown == NULL) {
+                ret = TC_ERR_NOMEM;
+                goto out;
+            }
             ret = tc_error(st->ctx, TC_ERR_BAD_DATA,
-                           "%s: holds a '%.40s' PEM block: only certificates and PKCS#7 are read "
+                           "%s: holds a '%s' PEM block: only certificates and PKCS#7 are read "
                            "from PEM (private keys come in PKCS#12 files)",
-                           in->name, name);
+                           in->name, shown);
+            free(shown);
             goto out;
         }
         blocks++;
