@@ -109,6 +109,18 @@ popd >/dev/null
 tc_assert_contains "$TC_ERR" "$W/inc/cas.conf is writable by others: refused" \
     "an included file others can write: refused"
 
+# A FIFO as the configuration or in an @include (also one level down) waited for a writer for
+# ever (issue 16, defect 12): each is refused at once, named.
+mkfifo "$W/fifo.conf"
+tc_expect_exit 10 timeout 20 "$TOKENCERT" config check --config "$W/fifo.conf"
+tc_assert_contains "$TC_ERR" "cannot read configuration $W/fifo.conf: not a regular file" "a FIFO as --config: refused at once"
+printf '@include "fifo.conf"\n' >"$W/incfifo.conf"
+printf '@include "incfifo.conf"\n' >"$W/incfifo2.conf"
+for f in incfifo incfifo2; do
+    tc_expect_exit 9 timeout 20 "$TOKENCERT" config check --config "$W/$f.conf"
+    tc_assert_contains "$TC_ERR" "$W/fifo.conf is not a regular file: refused" "a FIFO in an @include ($f): refused at once, named"
+done
+
 # A file another (non-root) user owns; only root can make one.
 if [ "$(id -u)" -eq 0 ]; then
     cp "$SRC/docs/examples/tokencert.conf" "$W/theirs.conf"
