@@ -146,6 +146,22 @@ tc_log "the password source cannot be read"
 tc_expect_exit 11 "${TC[@]}" --password-source env:NO_SUCH_VARIABLE_SET "$W/rsa-aes.p12"
 tc_assert_contains "$TC_ERR" "PKCS#12 password" "the missing password is named"
 
+tc_log "iteration counts over 10,000,000 are refused before any key derivation (issue 16, defect 7)"
+# One file per place a count sits: the MAC, a private key's encryption, the encrypted contents.
+# Made with the right password: only the count can be the reason.
+tc__fix_log openssl pkcs12 -export -inkey "$W/ec-legacy.key" -in "$W/ec-legacy.pem" \
+    -iter 10000001 -keypbe NONE -certpbe NONE -passout env:P12PW -out "$W/iter-mac.p12"
+tc__fix_log openssl pkcs12 -export -inkey "$W/ec-legacy.key" -in "$W/ec-legacy.pem" \
+    -iter 10000001 -nomaciter -certpbe NONE -passout env:P12PW -out "$W/iter-key.p12"
+tc__fix_log openssl pkcs12 -export -inkey "$W/ec-legacy.key" -in "$W/ec-legacy.pem" \
+    -iter 10000001 -nomaciter -keypbe NONE -passout env:P12PW -out "$W/iter-safe.p12"
+for what in "mac MAC" "key private key" "safe encrypted contents"; do
+    f=iter-${what%% *}
+    tc_expect_exit 9 "${TC[@]}" "${PW[@]}" --ca-file "$ROOT" "$W/$f.p12"
+    tc_assert_contains "$TC_ERR" "$W/$f.p12: the PKCS#12 ${what#* } asks for 10000001 password iterations; at most 10000000 are accepted" "$f: refused, the count named"
+    no_password_shown "$f"
+done
+
 unchanged "after every refusal"
 
 # ---------------------------------------------------------------------------------------------
