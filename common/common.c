@@ -126,6 +126,21 @@ static size_t utf8_len(const unsigned char *p, size_t n)
     return len;
 }
 
+/* Whether the valid UTF-8 sequence at p (l bytes) is a character a terminal or a reader must not
+ * be given raw: a C1 control (U+0080-U+009F; U+009B is a CSI that starts escape sequences) or a
+ * bidirectional embedding, override or isolate (U+202A-U+202E, U+2066-U+2069), which reorder
+ * the text shown after them. */
+static int utf8_hostile(const unsigned char *p, size_t l)
+{
+    if (l == 2)
+        return p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f;
+    if (l == 3 && p[0] == 0xe2 && p[1] == 0x80)
+        return p[2] >= 0xaa && p[2] <= 0xae;
+    if (l == 3 && p[0] == 0xe2 && p[1] == 0x81)
+        return p[2] >= 0xa6 && p[2] <= 0xa9;
+    return 0;
+}
+
 char *tc_printable(const unsigned char *p, size_t n, size_t cap)
 {
     char *out, *o;
@@ -141,7 +156,7 @@ char *tc_printable(const unsigned char *p, size_t n, size_t cap)
         size_t l = utf8_len(p + i, n - i);
         if (l == 1 && p[i] >= 0x20 && p[i] != 0x7f) {
             *o++ = (char)p[i++];
-        } else if (l > 1) {
+        } else if (l > 1 && !utf8_hostile(p + i, l)) {
             memcpy(o, p + i, l);
             o += l;
             i += l;
@@ -222,13 +237,15 @@ long long tc_parse_duration(const char *s)
 {
     char *end = NULL;
     long long v, mult = 86400;
+    int huge;
 
     /* Digits first: strtoll alone would take a leading space or sign. */
     if (s == NULL || *s < '0' || *s > '9')
         return -1;
     errno = 0;
     v = strtoll(s, &end, 10);
-    if (errno != 0 || end == s)
+    huge = errno == ERANGE;
+    if ((errno != 0 && !huge) || end == s)
         return -1;
     if (*end != '\0') {
         switch (*end) {
@@ -257,8 +274,9 @@ long long tc_parse_duration(const char *s)
         if (end[1] != '\0')
             return -1;
     }
-    if (v > LLONG_MAX / mult)
-        return -1;
+    /* Every user adds the result to a time: cap it, so that no sum overflows. */
+    if (huge || v > TC_DURATION_MAX / mult)
+        return TC_DURATION_TOO_LONG;
     return v * mult;
 }
 
@@ -303,7 +321,7 @@ static void clock_read(void)
 {
     const char *on = getenv("TOKENCERT_TEST_CLOCK"), *v = getenv("TOKENCERT_TEST_NOW");
     time_t t;
-    long long d;
+    long long d = -1;
 
     if (clock_state >= 0)
         return;
@@ -313,6 +331,10 @@ static void clock_read(void)
     if (v[0] == '+' && (d = tc_parse_duration(v + 1)) >= 0) {
         clock_offset = d;
         clock_state = 1;
+    } else if (v[0] == '+' && d == TC_DURATION_TOO_LONG) {
+        snprintf(clock_message, sizeof clock_message,
+                 "TOKENCERT_TEST_NOW: '%.80s' is longer than 1000 years", v);
+        clock_state = 2;
     } else if (tc_parse_iso(v, &t) == 0) {
         clock_offset = (long long)t - (long long)time(NULL);
         clock_state = 1;

@@ -40,7 +40,9 @@ void tc_hex_upper(const unsigned char *p, size_t n, char sep, char *out);
 long tc_hex_decode(const char *hex, unsigned char *out, size_t cap);
 
 /* Copies a fixed-width token string (blank- or NUL-padded, not terminated), trims it and makes it
- * printable: control bytes and invalid UTF-8 become \xNN. Returns a new string. */
+ * printable: control bytes, invalid UTF-8, C1 controls (U+0080-U+009F) and bidirectional
+ * embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069) become \xNN, byte by byte.
+ * Returns a new string. */
 char *tc_token_string(const unsigned char *p, size_t n);
 /* The same for a counted string of arbitrary length (labels); at most cap input bytes used. */
 char *tc_printable(const unsigned char *p, size_t n, size_t cap);
@@ -55,8 +57,12 @@ char *tc_vasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1,
 void tc_time_iso(time_t t, char *out, size_t cap);
 /* Whole days from now to t, rounded towards minus infinity. */
 long tc_days_between(time_t now, time_t t);
+/* The longest duration tc_parse_duration accepts: 1000 years of 365 days. Any time plus or minus
+ * it stays far inside time_t and inside X.509's GeneralizedTime (year 9999). */
+#define TC_DURATION_MAX      (1000LL * 365 * 86400)
+#define TC_DURATION_TOO_LONG (-2)
 /* Parses a duration like "30d", "12h", "2w", "10y" (365 days each) or "45" (days) into seconds;
- * -1 when malformed. */
+ * -1 when malformed, TC_DURATION_TOO_LONG when longer than TC_DURATION_MAX. */
 long long tc_parse_duration(const char *s);
 
 /* The current time. Tests may move it: with TOKENCERT_TEST_CLOCK=enable in the environment,

@@ -218,7 +218,10 @@ out:
 static long long parse_dur(const char *arg, const char *opt, int *bad)
 {
     long long v = tc_parse_duration(arg);
-    if (v <= 0) {
+    if (v == TC_DURATION_TOO_LONG) {
+        cli_usage_error("ca", "%s: '%s' is longer than 1000 years", opt, arg);
+        *bad = 1;
+    } else if (v <= 0) {
         cli_usage_error("ca", "%s: '%s' is not a duration like 365d, 52w or 10y", opt, arg);
         *bad = 1;
     }

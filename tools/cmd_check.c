@@ -313,7 +313,10 @@ static void print_json(const judged *js, size_t n, int overall, const char *summ
 static long long parse_threshold(const char *arg, const char *opt, int *bad)
 {
     long long v = tc_parse_duration(arg);
-    if (v < 0) {
+    if (v == TC_DURATION_TOO_LONG) {
+        cli_usage_error("check", "%s: '%s' is longer than 1000 years", opt, arg);
+        *bad = 1;
+    } else if (v < 0) {
         cli_usage_error("check", "%s: '%s' is not a duration like 30d, 12h or 2w", opt, arg);
         *bad = 1;
     }

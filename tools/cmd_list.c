@@ -211,6 +211,21 @@ static const char *bar_mark(const tokencert_token_inventory *t, const tokencert_
     }
 }
 
+/* S cut or padded with blanks to WIDTH characters, never inside a UTF-8 sequence (labels are
+ * valid UTF-8 here: tc_printable escaped everything else). */
+static void print_cell(const char *s, size_t width)
+{
+    size_t bytes = 0, chars = 0;
+
+    while (s[bytes] != '\0' && chars < width) {
+        bytes++;
+        while (((unsigned char)s[bytes] & 0xc0) == 0x80)
+            bytes++;
+        chars++;
+    }
+    printf("%.*s%*s", (int)bytes, s, (int)(width - chars), "");
+}
+
 static void print_bar(const style *st, const char *label, const tokencert_cert *x, const char *mark,
                       time_t start, time_t end, int now_col)
 {
@@ -228,7 +243,9 @@ static void print_bar(const style *st, const char *label, const tokencert_cert *
         bar[now_col] = '|';
     else if (bar[now_col] == '=')
         bar[now_col] = '#';
-    printf("  %-26.26s %s %s%s%s %ld d%s\n", label, bar, status_colour(st, x->status),
+    printf("  ");
+    print_cell(label, 26);
+    printf(" %s %s%s%s %ld d%s\n", bar, status_colour(st, x->status),
            tokencert_cert_status_name(x->status), reset(st), x->days_left, mark);
 }
 
@@ -502,6 +519,9 @@ int cmd_list(int argc, char **argv)
             break;
         case 'e':
             expiring = tc_parse_duration(optarg);
+            if (expiring == TC_DURATION_TOO_LONG)
+                return cli_usage_error("list", "--expiring: '%s' is longer than 1000 years",
+                                       optarg);
             if (expiring < 0)
                 return cli_usage_error("list", "--expiring: '%s' is not a duration like 30d",
                                        optarg);

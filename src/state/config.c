@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -351,6 +352,11 @@ static int get_duration(loader *ld, const config_setting_t *group, const char *k
     }
     v = config_setting_get_string(s);
     d = tc_parse_duration(v);
+    if (d == TC_DURATION_TOO_LONG) {
+        setting_error(ld, s, "%s: %s must not be longer than 1000 years, not \"%.40s\"", what, key,
+                      v);
+        return -1;
+    }
     if (d < 0) {
         setting_error(ld, s, "%s: %s must be %s, not \"%.40s\"", what, key, DURATION_EXPLAINED, v);
         return -1;
@@ -1034,6 +1040,82 @@ static void check_included(loader *ld, const config_setting_t *s, layer *L)
     }
 }
 
+/* Opens path for reading without waiting: opening a FIFO blocks until someone writes to it. */
+static FILE *open_nonblocking(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK), e;
+    FILE *f;
+
+    if (fd < 0)
+        return NULL;
+    f = fdopen(fd, "r");
+    if (f == NULL) {
+        e = errno;
+        close(fd);
+        errno = e;
+    }
+    return f;
+}
+
+#define INCLUDE_DEPTH_MAX 10
+
+/* libconfig opens @include files itself, and would wait for ever on a FIFO: the @include lines
+ * of f (read to its end and rewound) and of the files they name are looked at first, and one
+ * that names something other than a regular file is reported. 1 when one was. */
+static int include_not_regular(loader *ld, FILE *f, int depth)
+{
+    char *line = NULL, *name = NULL;
+    size_t cap = 0;
+    int bad = 0;
+
+    while (!bad && getline(&line, &cap, f) >= 0) {
+        char *p = line, *o;
+        char *target;
+        struct stat st;
+
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (strncmp(p, "@include", 8) != 0)
+            continue;
+        p += 8;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p++ != '"')
+            continue;
+        free(name);
+        name = malloc(strlen(p) + 1);
+        if (name == NULL) {
+            ld->nomem = 1;
+            break;
+        }
+        for (o = name; *p != '\0' && *p != '"'; p++) {
+            if (*p == '\\' && p[1] != '\0')
+                p++;
+            *o++ = *p;
+        }
+        *o = '\0';
+        target = source_path(ld, name);
+        if (target == NULL)
+            break;
+        if (stat(target, &st) == 0 && !S_ISREG(st.st_mode)) {
+            note_file(ld, target);
+            file_error(ld, target, 0, "%s is not a regular file: refused", target);
+            bad = 1;
+        } else if (stat(target, &st) == 0 && depth < INCLUDE_DEPTH_MAX) {
+            FILE *inc = open_nonblocking(target);
+            if (inc != NULL) {
+                bad = include_not_regular(ld, inc, depth + 1);
+                fclose(inc);
+            }
+        }
+        free(target);
+    }
+    free(line);
+    free(name);
+    rewind(f);
+    return bad;
+}
+
 /* Reads one file into L. required: the caller named it, so it must exist. Returns TC_ERR_IO only
  * for a required file that cannot be opened (*absent set for an optional one that is not there);
  * everything else is collected in ld. */
@@ -1050,7 +1132,7 @@ static tokencert_err read_file(loader *ld, const char *path, int required, layer
 
     *absent = 0;
     note_file(ld, path);
-    f = fopen(path, "re");
+    f = open_nonblocking(path);
     if (f == NULL) {
         e = errno;
         if (!required && (e == ENOENT || e == ENOTDIR)) {
@@ -1114,6 +1196,10 @@ static tokencert_err read_file(loader *ld, const char *path, int required, layer
     }
     ld->file = path;
     if (push_file(ld, L, path) != 0) {
+        ret = TC_OK;
+        goto out;
+    }
+    if (include_not_regular(ld, f, 0)) {
         ret = TC_OK;
         goto out;
     }

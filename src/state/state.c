@@ -154,6 +154,36 @@ static tokencert_err make_dirs(tokencert_ctx *ctx, const char *dir)
 
 /* ---- open and close ----------------------------------------------------------------------- */
 
+/* The store names the modules renew loads, often as root: like the configuration, a state
+ * directory or store that is a symbolic link, that belongs to someone other than the user and
+ * root, or that group or others can write, is refused, naming the path. */
+static tokencert_err refuse_untrusted(tokencert_ctx *ctx, const char *what, const char *path,
+                                      const struct stat *sb)
+{
+    if (S_ISLNK(sb->st_mode))
+        return tc_error(ctx, TC_ERR_BAD_DATA, "%s '%s' is a symbolic link: refused", what, path);
+    if (sb->st_uid != 0 && sb->st_uid != geteuid())
+        return tc_error(ctx, TC_ERR_BAD_DATA, "%s '%s' belongs to another user (uid %lu): refused",
+                        what, path, (unsigned long)sb->st_uid);
+    if ((sb->st_mode & (S_IWGRP | S_IWOTH)) != 0)
+        return tc_error(ctx, TC_ERR_BAD_DATA,
+                        "%s '%s' is writable by group or others (mode %04o): refused", what, path,
+                        (unsigned)(sb->st_mode & 07777));
+    return TC_OK;
+}
+
+static tokencert_err check_dir(tokencert_ctx *ctx, const char *dir)
+{
+    struct stat sb;
+
+    if (lstat(dir, &sb) != 0)
+        return tc_error(ctx, TC_ERR_IO, "cannot read the state directory '%s': %s", dir,
+                        strerror(errno));
+    if (!S_ISDIR(sb.st_mode) && !S_ISLNK(sb.st_mode))
+        return tc_error(ctx, TC_ERR_BAD_DATA, "the state directory '%s' is not a directory", dir);
+    return refuse_untrusted(ctx, "the state directory", dir, &sb);
+}
+
 char *tokencert_state_default_dir(void)
 {
     const char *env = getenv("TOKENCERT_STATE_DIR");
@@ -220,7 +250,15 @@ tokencert_err tokencert_state_open(tokencert_ctx *ctx, const char *dir, int crea
         ret = TC_ERR_NOMEM;
         goto fail;
     }
-    if (stat(st->path, &sb) != 0) {
+    /* A relative one is another store in every working directory. */
+    if (dir[0] != '/') {
+        ret = tc_error(ctx, TC_ERR_BAD_DATA,
+                       "the state directory '%s' is not an absolute path: refused", dir);
+        goto fail;
+    }
+    if (lstat(dir, &sb) == 0 && (ret = check_dir(ctx, dir)) != TC_OK)
+        goto fail;
+    if (lstat(st->path, &sb) != 0) {
         if (errno != ENOENT && errno != ENOTDIR) {
             ret = tc_error(ctx, TC_ERR_IO, "cannot read the state store %s: %s", st->path,
                            strerror(errno));
@@ -230,15 +268,17 @@ tokencert_err tokencert_state_open(tokencert_ctx *ctx, const char *dir, int crea
             ret = tc_error(ctx, TC_ERR_NOT_FOUND, "there is no state store in '%s' yet", dir);
             goto fail;
         }
-        if ((ret = make_dirs(ctx, dir)) != TC_OK)
+        if ((ret = make_dirs(ctx, dir)) != TC_OK || (ret = check_dir(ctx, dir)) != TC_OK)
             goto fail;
         if (access(dir, W_OK | X_OK) != 0) {
             ret = tc_error(ctx, TC_ERR_IO, "cannot write in the state directory '%s': %s", dir,
                            strerror(errno));
             goto fail;
         }
-    } else if (!S_ISREG(sb.st_mode)) {
+    } else if (!S_ISREG(sb.st_mode) && !S_ISLNK(sb.st_mode)) {
         ret = tc_error(ctx, TC_ERR_BAD_DATA, "%s is not a regular file: not touched", st->path);
+        goto fail;
+    } else if ((ret = refuse_untrusted(ctx, "the state store", st->path, &sb)) != TC_OK) {
         goto fail;
     } else if (access(dir, W_OK | X_OK) != 0 || access(st->path, R_OK | W_OK) != 0) {
         /* SQLite needs to write the WAL and shm files beside the store. */

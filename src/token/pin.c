@@ -14,9 +14,10 @@
 #define PIN_MAX 256
 
 /* Reads at most PIN_MAX bytes up to the first newline or EOF into a wiped-on-free string. An empty
- * PIN is an unusable source, except at the prompt, where it means the user cancelled. */
+ * PIN is an unusable source, except at the prompt, where it means the user cancelled. A NUL byte
+ * is refused: the PIN would be cut there and a wrong one cost a try. is_file: what is a path. */
 static tokencert_err read_pin_fd(tokencert_ctx *ctx, int fd, const char *what, int prompt,
-                                 char **pin_out)
+                                 int is_file, char **pin_out)
 {
     tokencert_err ret = TC_ERR_INTERNAL;
     char buf[PIN_MAX + 2];
@@ -33,6 +34,13 @@ static tokencert_err read_pin_fd(tokencert_ctx *ctx, int fd, const char *what, i
         }
         if (r == 0 || buf[len] == '\n')
             break;
+        if (buf[len] == '\0') {
+            ret = is_file ? tc_error(ctx, TC_ERR_PIN_SOURCE,
+                                     "the PIN file '%s' contains a NUL byte; refusing it", what)
+                          : tc_error(ctx, TC_ERR_PIN_SOURCE,
+                                     "the PIN from %s contains a NUL byte; refusing it", what);
+            goto out;
+        }
         len++;
     }
     if (len > PIN_MAX) {
@@ -61,7 +69,8 @@ static tokencert_err pin_from_file(tokencert_ctx *ctx, const char *path, char **
     struct stat st;
     int fd;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer. */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0)
         return tc_error(ctx, TC_ERR_PIN_SOURCE, "cannot open PIN file '%s': %s", path,
                         strerror(errno));
@@ -70,13 +79,27 @@ static tokencert_err pin_from_file(tokencert_ctx *ctx, const char *path, char **
                        strerror(errno));
         goto out;
     }
-    if (S_ISREG(st.st_mode) && (st.st_mode & S_IROTH)) {
+    /* A FIFO, a device or a socket could block for ever or hand out anything: a PIN is kept in a
+     * file (fd:N is there for pipes). */
+    if (!S_ISREG(st.st_mode)) {
+        ret = tc_error(ctx, TC_ERR_PIN_SOURCE,
+                       "PIN file '%s' is not a regular file; refusing it (use fd:N for a pipe)",
+                       path);
+        goto out;
+    }
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        ret = tc_error(ctx, TC_ERR_PIN_SOURCE,
+                       "PIN file '%s' can be written by others (mode %04o); refusing it: chmod 600",
+                       path, (unsigned)(st.st_mode & 07777));
+        goto out;
+    }
+    if (st.st_mode & S_IROTH) {
         ret = tc_error(ctx, TC_ERR_PIN_SOURCE,
                        "PIN file '%s' is readable by everyone (mode %04o); refusing it: chmod 600",
                        path, (unsigned)(st.st_mode & 07777));
         goto out;
     }
-    ret = read_pin_fd(ctx, fd, path, 0, pin_out);
+    ret = read_pin_fd(ctx, fd, path, 0, 1, pin_out);
 out:
     close(fd);
     return ret;
@@ -113,7 +136,7 @@ tokencert_err tc_pin_from_source(tokencert_ctx *ctx, const char *source, char **
         if (errno != 0 || end == source + 3 || *end != '\0' || fd < 0 || fd > INT_MAX)
             return tc_error(ctx, TC_ERR_PIN_SOURCE, "pin source '%s': not a file descriptor",
                             source);
-        return read_pin_fd(ctx, (int)fd, source, 0, pin_out);
+        return read_pin_fd(ctx, (int)fd, source, 0, 0, pin_out);
     }
     if (source[0] == '/')
         return pin_from_file(ctx, source, pin_out);
@@ -145,7 +168,7 @@ tokencert_err tc_pin_prompt(tokencert_ctx *ctx, const char *prompt, char **pin_o
         ret = tc_error(ctx, TC_ERR_PIN_SOURCE, "cannot write to the terminal: %s", strerror(errno));
         goto out;
     }
-    ret = read_pin_fd(ctx, fd, "the terminal", 1, pin_out);
+    ret = read_pin_fd(ctx, fd, "the terminal", 1, 0, pin_out);
 out:
     if (restore)
         tcsetattr(fd, TCSAFLUSH, &old);

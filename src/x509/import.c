@@ -5,6 +5,7 @@
 #include "x509/x509.h"
 
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -22,6 +23,9 @@
 #define MAX_TOKEN_KEYS 100000
 #define KEY_ATTR_MAX   4096
 #define LABEL_MAX      1024
+/* The most password iterations a PKCS#12 file may ask for: about 3 s of key derivation here.
+ * Real files use 1 to a few hundred thousand (OpenSSL 2048, Windows 2000 to 600000). */
+#define TC_P12_ITER_MAX 10000000
 
 /* A certificate met in the inputs (each one once, however often it occurs). */
 typedef struct {
@@ -32,7 +36,7 @@ typedef struct {
     int p12_key;   /* index into keys when this is a PKCS#12's certificate for its key, else -1 */
     int token_key; /* index into tkeys of the key it belongs to, else -1 */
     int in_key;    /* index into keys of the imported key it belongs to, else -1 */
-    unsigned char id[64];
+    unsigned char *id; /* its CKA_ID, as long as the key's (any length a token allows) */
     size_t id_len;
     char *label;
     int existed;
@@ -274,10 +278,17 @@ static tokencert_err parse_pem(import_state *st, const tokencert_import_input *i
             if (ret != TC_OK)
                 goto out;
         } else {
+            /* The type is the file's: escaped, as it may hold escape sequences. */
+            char *shown = tc_printable((const unsigned char *)name, strlen(name), 40);
+            if (shown == NULL) {
+                ret = TC_ERR_NOMEM;
+                goto out;
+            }
             ret = tc_error(st->ctx, TC_ERR_BAD_DATA,
-                           "%s: holds a '%.40s' PEM block: only certificates and PKCS#7 are read "
+                           "%s: holds a '%s' PEM block: only certificates and PKCS#7 are read "
                            "from PEM (private keys come in PKCS#12 files)",
-                           in->name, name);
+                           in->name, shown);
+            free(shown);
             goto out;
         }
         blocks++;
@@ -311,6 +322,111 @@ int tokencert_data_is_pkcs12(const unsigned char *data, size_t len)
     return is;
 }
 
+/* The iteration count a password-based algorithm asks for (PKCS#12 PBE, or PBES2 with PBKDF2);
+ * 0 when the algorithm is another or has none to read (OpenSSL judges those). */
+static int64_t pbe_iterations(const X509_ALGOR *alg)
+{
+    int64_t iter = 0;
+
+    if (alg == NULL || alg->parameter == NULL)
+        return 0;
+    if (OBJ_obj2nid(alg->algorithm) == NID_pbes2) {
+        PBE2PARAM *p2 = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBE2PARAM), alg->parameter);
+        if (p2 != NULL && p2->keyfunc != NULL &&
+            OBJ_obj2nid(p2->keyfunc->algorithm) == NID_id_pbkdf2) {
+            PBKDF2PARAM *kdf =
+                ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBKDF2PARAM), p2->keyfunc->parameter);
+            if (kdf != NULL && kdf->iter != NULL && !ASN1_INTEGER_get_int64(&iter, kdf->iter))
+                iter = INT64_MAX;
+            PBKDF2PARAM_free(kdf);
+        }
+        PBE2PARAM_free(p2);
+    } else {
+        PBEPARAM *pbe = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBEPARAM), alg->parameter);
+        if (pbe != NULL && pbe->iter != NULL && !ASN1_INTEGER_get_int64(&iter, pbe->iter))
+            iter = INT64_MAX;
+        PBEPARAM_free(pbe);
+    }
+    ERR_clear_error();
+    return iter;
+}
+
+static tokencert_err too_many_iterations(import_state *st, const tokencert_import_input *in,
+                                         const char *what, int64_t iter)
+{
+    if (iter <= TC_P12_ITER_MAX)
+        return TC_OK;
+    return tc_error(st->ctx, TC_ERR_BAD_DATA,
+                    "%s: the PKCS#12 %s asks for %lld password iterations; at most %d are "
+                    "accepted",
+                    in->name, what, (long long)iter, TC_P12_ITER_MAX);
+}
+
+static tokencert_err check_bags(import_state *st, const tokencert_import_input *in,
+                                const STACK_OF(PKCS12_SAFEBAG) * bags, int depth)
+{
+    tokencert_err ret = TC_OK;
+    int i;
+
+    for (i = 0; ret == TC_OK && i < sk_PKCS12_SAFEBAG_num(bags); i++) {
+        const PKCS12_SAFEBAG *bag = sk_PKCS12_SAFEBAG_value(bags, i);
+        if (PKCS12_SAFEBAG_get_nid(bag) == NID_pkcs8ShroudedKeyBag) {
+            const X509_ALGOR *alg = NULL;
+            const X509_SIG *sig = PKCS12_SAFEBAG_get0_pkcs8(bag);
+            if (sig != NULL)
+                X509_SIG_get0(sig, &alg, NULL);
+            ret = too_many_iterations(st, in, "private key", pbe_iterations(alg));
+        } else if (PKCS12_SAFEBAG_get_nid(bag) == NID_safeContentsBag && depth < 8) {
+            ret = check_bags(st, in, PKCS12_SAFEBAG_get0_safes(bag), depth + 1);
+        }
+    }
+    return ret;
+}
+
+/* Every iteration count in the file is checked against TC_P12_ITER_MAX before the key derivation
+ * that would use it: a count of 10^8 kept import busy for half a minute before "wrong password".
+ * The MAC's and the encrypted parts' are read as they are; the private keys' are inside the
+ * encrypted parts, so with decrypt they are decrypted first (under counts already checked). */
+static tokencert_err check_pkcs12_iterations(import_state *st, const tokencert_import_input *in,
+                                             const PKCS12 *p12, const char *pass, int decrypt)
+{
+    tokencert_err ret = TC_OK;
+    STACK_OF(PKCS7) *safes = NULL;
+    int i;
+
+    if (!decrypt && PKCS12_mac_present(p12)) {
+        const ASN1_INTEGER *iter = NULL;
+        int64_t n = 1;
+        PKCS12_get0_mac(NULL, NULL, NULL, &iter, p12);
+        if (iter != NULL && !ASN1_INTEGER_get_int64(&n, iter))
+            n = INT64_MAX;
+        ret = too_many_iterations(st, in, "MAC", n);
+        if (ret != TC_OK)
+            return ret;
+    }
+    safes = PKCS12_unpack_authsafes(p12);
+    for (i = 0; ret == TC_OK && i < sk_PKCS7_num(safes); i++) {
+        PKCS7 *p7 = sk_PKCS7_value(safes, i);
+        STACK_OF(PKCS12_SAFEBAG) *bags = NULL;
+        if (PKCS7_type_is_encrypted(p7)) {
+            const X509_ALGOR *alg = p7->d.encrypted != NULL && p7->d.encrypted->enc_data != NULL
+                                        ? p7->d.encrypted->enc_data->algorithm
+                                        : NULL;
+            ret = too_many_iterations(st, in, "encrypted contents", pbe_iterations(alg));
+            if (ret == TC_OK && decrypt)
+                bags = PKCS12_unpack_p7encdata(p7, pass, pass != NULL ? -1 : 0);
+        } else if (PKCS7_type_is_data(p7)) {
+            bags = PKCS12_unpack_p7data(p7);
+        }
+        if (ret == TC_OK && bags != NULL)
+            ret = check_bags(st, in, bags, 0);
+        sk_PKCS12_SAFEBAG_pop_free(bags, PKCS12_SAFEBAG_free);
+    }
+    sk_PKCS7_pop_free(safes, PKCS7_free);
+    ERR_clear_error(); /* what cannot be read here is PKCS12_parse's to report */
+    return ret;
+}
+
 static tokencert_err parse_pkcs12(import_state *st, const tokencert_import_input *in)
 {
     tokencert_err ret = TC_ERR_INTERNAL;
@@ -339,6 +455,9 @@ static tokencert_err parse_pkcs12(import_state *st, const tokencert_import_input
                        "%s: not a certificate, PKCS#7 or PKCS#12 file (damaged PKCS#12)", in->name);
         goto out;
     }
+    ret = check_pkcs12_iterations(st, in, p12, pass, 0);
+    if (ret != TC_OK)
+        goto out;
     if (PKCS12_mac_present(p12)) {
         if (PKCS12_verify_mac(p12, pass, -1))
             ;
@@ -351,6 +470,9 @@ static tokencert_err parse_pkcs12(import_state *st, const tokencert_import_input
             goto out;
         }
     }
+    ret = check_pkcs12_iterations(st, in, p12, pass, 1);
+    if (ret != TC_OK)
+        goto out;
     if (!PKCS12_parse(p12, pass, &pkey, &cert, &ca)) {
         why = openssl_reason();
         ret = tc_error(st->ctx, TC_ERR_BAD_DATA, "%s: cannot read the PKCS#12 contents: %s",
@@ -689,6 +811,22 @@ static tokencert_err check_fingerprint(import_state *st)
     return TC_OK;
 }
 
+/* The certificate's CKA_ID becomes a copy of ID, whatever its length: a key made by another tool
+ * may carry a long one, and the certificate must carry the same. */
+static tokencert_err cert_set_id(in_cert *c, const unsigned char *id, size_t id_len)
+{
+    unsigned char *p = malloc(id_len > 0 ? id_len : 1);
+
+    if (p == NULL)
+        return TC_ERR_NOMEM;
+    if (id_len > 0)
+        memcpy(p, id, id_len);
+    free(c->id);
+    c->id = p;
+    c->id_len = id_len;
+    return TC_OK;
+}
+
 static tokencert_err match_keys(import_state *st)
 {
     tokencert_err ret = TC_ERR_INTERNAL;
@@ -735,13 +873,12 @@ static tokencert_err match_keys(import_state *st)
                 c->in_key = (int)k;
         if (c->in_key >= 0) {
             in_key *ik = &st->keys[c->in_key];
-            if (ik->existing >= 0) {
-                memcpy(c->id, st->tkeys[ik->existing].id, st->tkeys[ik->existing].id_len);
-                c->id_len = st->tkeys[ik->existing].id_len;
-            } else {
-                memcpy(c->id, ik->id, 20);
-                c->id_len = 20;
-            }
+            if (ik->existing >= 0)
+                ret = cert_set_id(c, st->tkeys[ik->existing].id, st->tkeys[ik->existing].id_len);
+            else
+                ret = cert_set_id(c, ik->id, sizeof ik->id);
+            if (ret != TC_OK)
+                return ret;
             key_label = ik->label;
         } else {
             c->token_key = find_token_key(st, pub, derived);
@@ -749,16 +886,14 @@ static tokencert_err match_keys(import_state *st)
                 return st->load_err;
             if (c->token_key >= 0) {
                 tok_key *tk = &st->tkeys[c->token_key];
-                if (tk->id_len > sizeof c->id)
-                    return tc_error(st->ctx, TC_ERR_BAD_DATA,
-                                    "the token key for '%s' has an id of %zu bytes", c->subject,
-                                    tk->id_len);
-                memcpy(c->id, tk->id, tk->id_len);
-                c->id_len = tk->id_len;
+                ret = cert_set_id(c, tk->id, tk->id_len);
+                if (ret != TC_OK)
+                    return ret;
                 key_label = tk->label;
             } else if (o->allow_orphan) {
-                memcpy(c->id, derived, 20);
-                c->id_len = 20;
+                ret = cert_set_id(c, derived, sizeof derived);
+                if (ret != TC_OK)
+                    return ret;
             } else {
                 return tc_error(st->ctx, TC_ERR_NOT_FOUND,
                                 "%s: certificate '%s' matches no key on token '%s' "
@@ -777,6 +912,7 @@ static tokencert_err match_keys(import_state *st)
     }
     for (i = 0; i < st->n_certs; i++) {
         in_cert *c = &st->certs[i];
+        unsigned char aid[20];
         if (!c->authority)
             continue;
         c->label = common_name(c->x);
@@ -786,8 +922,9 @@ static tokencert_err match_keys(import_state *st)
             return TC_ERR_NOMEM;
         /* Authorities get the id OpenSC and NSS would give them: their key's. */
         if (X509_get0_pubkey(c->x) != NULL &&
-            tc_key_id_for(st->ctx, X509_get0_pubkey(c->x), c->id) == TC_OK)
-            c->id_len = 20;
+            tc_key_id_for(st->ctx, X509_get0_pubkey(c->x), aid) == TC_OK &&
+            cert_set_id(c, aid, sizeof aid) != TC_OK)
+            return TC_ERR_NOMEM;
     }
     return TC_OK;
 }
@@ -1012,6 +1149,7 @@ static void state_free(import_state *st)
         X509_free(st->certs[i].x);
         free(st->certs[i].subject);
         free(st->certs[i].label);
+        free(st->certs[i].id);
     }
     free(st->certs);
     for (i = 0; i < st->n_keys; i++) {

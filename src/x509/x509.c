@@ -141,6 +141,9 @@ char *tc_name_string(const X509_NAME *name)
     return out;
 }
 
+/* The serial number in hex; NULL when out of memory. Callers refuse serials over
+ * SERIAL_MAX_BYTES before (RFC 5280 allows 20 octets; longer ones are shown as unreadable). */
+#define SERIAL_MAX_BYTES 64
 static char *serial_string(const ASN1_INTEGER *serial)
 {
     const unsigned char *p = ASN1_STRING_get0_data(serial);
@@ -150,8 +153,6 @@ static char *serial_string(const ASN1_INTEGER *serial)
 
     if (len <= 0)
         return tc_strdup("00");
-    if (len > 64)
-        return NULL;
     out = malloc((size_t)len * 2 + 2);
     if (out == NULL)
         return NULL;
@@ -348,6 +349,12 @@ tokencert_err tc_cert_decode(const unsigned char *der, size_t len, tokencert_cer
         goto out;
     }
     tbs = cert->tbs;
+    if (ASN1_STRING_length(tbs->serial) > SERIAL_MAX_BYTES) {
+        /* Only this certificate is unreadable: a NULL serial was taken as out of memory, which
+         * failed every command for the whole token. */
+        *why = tc_strdup("the serial number is longer than 64 bytes");
+        goto out;
+    }
     out->subject = tc_name_string(tbs->subject);
     out->issuer = tc_name_string(tbs->issuer);
     out->serial = serial_string(tbs->serial);
@@ -392,6 +399,8 @@ tokencert_err tc_cert_decode(const unsigned char *der, size_t len, tokencert_cer
     }
     ret = TC_OK;
 out:
+    if (ret == TC_ERR_BAD_DATA && *why == NULL)
+        ret = TC_ERR_NOMEM; /* the reason could not be kept */
     TC_CERT_free(cert);
     return ret;
 }

@@ -115,6 +115,20 @@ tc_expect_exit 2 "$TOKENCERT" ca init --ca-dir "$TC_WORLD/ca-bad" --approval som
 tc_assert_match "$TC_ERR" "--approval is auto or manual" "init, bad approval: refused"
 tc_expect_exit 2 "$TOKENCERT" ca init --ca-dir "$TC_WORLD/ca-bad" --validity 10x
 tc_assert_match "$TC_ERR" "--validity" "init, bad validity: refused"
+# Durations that overflow a time (undefined behaviour before, issue 16 defect 8): a usage error
+# (exit 2) naming the value, and no CA.
+BIG=9223372036854775807s
+for opt in --validity --cert-validity; do
+    tc_expect_exit 2 "$TOKENCERT" ca init --ca-dir "$TC_WORLD/ca-bad" "$opt" "$BIG"
+    tc_assert_contains "$TC_ERR" "$opt: '$BIG' is longer than 1000 years" "init, $opt $BIG: refused, value named"
+done
+tc_expect_exit 2 "$TOKENCERT" ca init --ca-dir "$TC_WORLD/ca-bad" --validity 300000000y
+tc_assert_contains "$TC_ERR" "--validity: '300000000y' is longer than 1000 years" "init, --validity 300000000y: a clear error"
+tc_assert_not_contains "$TC_ERR" "internal error" "init, --validity 300000000y: no ASN.1 internal error"
+tc_assert_eq no "$(test -e "$TC_WORLD/ca-bad/ca.db" && echo yes || echo no)" "init, huge validity: no CA"
+tc_expect_exit 2 env TOKENCERT_TEST_CLOCK=enable TOKENCERT_TEST_NOW=+$BIG \
+    "$TOKENCERT" ca list --ca-dir "$TC_WORLD/ca-bad"
+tc_assert_contains "$TC_ERR" "TOKENCERT_TEST_NOW: '+$BIG' is longer than 1000 years" "TOKENCERT_TEST_NOW=+$BIG: refused, value named"
 tc_expect_exit 4 "$TOKENCERT" ca list --ca-dir "$TC_WORLD/nothing-here"
 tc_assert_match "$TC_ERR" "no CA in '$TC_WORLD/nothing-here'" "list without a CA: exit 4, says so"
 

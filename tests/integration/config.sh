@@ -109,6 +109,18 @@ popd >/dev/null
 tc_assert_contains "$TC_ERR" "$W/inc/cas.conf is writable by others: refused" \
     "an included file others can write: refused"
 
+# A FIFO as the configuration or in an @include (also one level down) waited for a writer for
+# ever (issue 16, defect 12): each is refused at once, named.
+mkfifo "$W/fifo.conf"
+tc_expect_exit 10 timeout 20 "$TOKENCERT" config check --config "$W/fifo.conf"
+tc_assert_contains "$TC_ERR" "cannot read configuration $W/fifo.conf: not a regular file" "a FIFO as --config: refused at once"
+printf '@include "fifo.conf"\n' >"$W/incfifo.conf"
+printf '@include "incfifo.conf"\n' >"$W/incfifo2.conf"
+for f in incfifo incfifo2; do
+    tc_expect_exit 9 timeout 20 "$TOKENCERT" config check --config "$W/$f.conf"
+    tc_assert_contains "$TC_ERR" "$W/fifo.conf is not a regular file: refused" "a FIFO in an @include ($f): refused at once, named"
+done
+
 # A file another (non-root) user owns; only root can make one.
 if [ "$(id -u)" -eq 0 ]; then
     cp "$SRC/docs/examples/tokencert.conf" "$W/theirs.conf"
@@ -161,5 +173,72 @@ tc_expect_exit 9 "$TOKENCERT" config check
 tc_assert_eq "$TOKENCERT_CONFIG_SYSTEM:2 $XDG_CONFIG_HOME/tokencert/tokencert.conf:2" \
     "$(grep -o '^[^ ]*:[0-9]*:' <<<"$TC_ERR" | sed 's/:$//' | tr '\n' ' ' | sed 's/ $//')" \
     "errors: the system file's, then the user's"
+
+
+# ---------------------------------------------------------------------------------------------
+# The state store names the module renew loads (issue 16, defect 2): held to the rules of the
+# configuration. A store recording the fault module for a credential: renew loads it (its count
+# file shows C_Initialize); each bad store is refused, named, before any module is loaded.
+if [ -n "${TC_FAULTMOD-}" ] && [ -f "$TC_FAULTMOD" ] && command -v sqlite3 >/dev/null; then
+    S=$W/store/state
+    mkdir -p "$S"
+    chmod 700 "$W/store" "$S"
+    NOCONF=(TOKENCERT_CONFIG_SYSTEM="$W/none.conf" XDG_CONFIG_HOME="$W/no-xdg")
+    tc_expect_exit 0 env "${NOCONF[@]}" TOKENCERT_STATE_DIR="$S" "$TOKENCERT" renew --all
+    sqlite3 "$S/state.db" "INSERT INTO credentials (name, token_uri, label, ca, module, created)
+        VALUES ('c1', 'pkcs11:token=nowhere', 'c1', 'local', '$TC_FAULTMOD', 1)"
+    COUNT=$W/fault-count
+    # store_run DIR: renew --all with the store in DIR, the fault module's calls counted.
+    store_run() {
+        rm -f "$COUNT"
+        tc_expect_exit "$1" env "${NOCONF[@]}" TOKENCERT_STATE_DIR="$2" TC_FAULT_TARGET="$MODULE" \
+            TC_FAULT_COUNT_FILE="$COUNT" timeout 60 "$TOKENCERT" renew --all
+    }
+    no_module() {
+        tc_assert_eq no "$(if [ -e "$COUNT" ]; then echo yes; else echo no; fi)" "$1: no module loaded"
+    }
+    store_run 5 "$S"
+    tc_assert_contains "$(cat "$COUNT" 2>/dev/null)" "C_Initialize" "a good store: the module it records is loaded"
+
+    chmod 777 "$S"
+    store_run 9 "$S"
+    tc_assert_contains "$TC_ERR" "the state directory '$S' is writable by group or others (mode 0777): refused" "world-writable state directory: refused, named"
+    no_module "world-writable state directory"
+    chmod 700 "$S"
+
+    chmod 620 "$S/state.db"
+    store_run 9 "$S"
+    tc_assert_contains "$TC_ERR" "the state store '$S/state.db' is writable by group or others (mode 0620): refused" "group-writable state.db: refused, named"
+    no_module "group-writable state.db"
+    chmod 600 "$S/state.db"
+
+    ln -s "$S" "$W/store/link"
+    store_run 9 "$W/store/link"
+    tc_assert_contains "$TC_ERR" "the state directory '$W/store/link' is a symbolic link: refused" "symlinked state directory: refused, named"
+    no_module "symlinked state directory"
+
+    pushd "$W/store" >/dev/null
+    store_run 9 state
+    popd >/dev/null
+    tc_assert_contains "$TC_ERR" "the state directory 'state' is not an absolute path: refused" "relative state directory: refused, named"
+    no_module "relative state directory"
+
+    if [ "$(id -u)" -eq 0 ]; then
+        chown 65534 "$S/state.db"
+        store_run 9 "$S"
+        tc_assert_contains "$TC_ERR" "the state store '$S/state.db' belongs to another user (uid 65534): refused" "another user's state.db: refused, named"
+        no_module "another user's state.db"
+        chown 0 "$S/state.db"
+        chown 65534 "$S"
+        store_run 9 "$S"
+        tc_assert_contains "$TC_ERR" "the state directory '$S' belongs to another user (uid 65534): refused" "another user's state directory: refused, named"
+        no_module "another user's state directory"
+        chown 0 "$S"
+    fi
+    store_run 5 "$S"
+    tc_assert_contains "$(cat "$COUNT" 2>/dev/null)" "C_Initialize" "the store set right again: used again"
+else
+    tc_log "no fault module or sqlite3: the state store's checks are in unit-state only"
+fi
 
 tc_finish

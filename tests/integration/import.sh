@@ -145,6 +145,17 @@ tc_expect_exit 9 "${TC[@]}" "$W/garbage.txt"
 tc_assert_contains "$TC_ERR" "$W/garbage.txt: not a certificate, PKCS#7 or PKCS#12 file" "garbage named"
 tc_expect_exit 9 "${TC[@]}" "$W/truncated.der"
 tc_assert_contains "$TC_ERR" "$W/truncated.der: not a certificate, PKCS#7 or PKCS#12 file" "truncated DER named"
+# A PEM block type holding escape sequences (a C0 ESC, a C1 CSI, a bidi override) is named
+# escaped, never raw (issue 16, defect 5).
+printf -- '-----BEGIN \033]0;owned\007\033[2J\302\23331m\342\200\256X-----\nAAAA\n-----END \033]0;owned\007\033[2J\302\23331m\342\200\256X-----\n' \
+    >"$W/escblock.pem"
+tc_expect_exit 9 "${TC[@]}" "$W/escblock.pem"
+tc_assert_contains "$TC_ERR" "holds a '\\x1b]0;owned\\x07\\x1b[2J\\xc2\\x9b31m\\xe2\\x80\\xaeX' PEM block" "the PEM block type is named escaped"
+if LC_ALL=C grep -q $'[\x01-\x08\x0b-\x1f\x7f\x80-\xff]' "$TC_ERR_FILE"; then
+    tc_fail "the PEM block type reaches the terminal raw"
+else
+    tc_pass "no control or non-ASCII byte in the message"
+fi
 
 tc_log "all or nothing: a good certificate with a bad file writes nothing"
 tc_expect_exit 9 "${TC[@]}" --ca-file "$ROOT" "$W/alice.pem" "$W/garbage.txt"

@@ -146,6 +146,22 @@ tc_log "the password source cannot be read"
 tc_expect_exit 11 "${TC[@]}" --password-source env:NO_SUCH_VARIABLE_SET "$W/rsa-aes.p12"
 tc_assert_contains "$TC_ERR" "PKCS#12 password" "the missing password is named"
 
+tc_log "iteration counts over 10,000,000 are refused before any key derivation (issue 16, defect 7)"
+# One file per place a count sits: the MAC, a private key's encryption, the encrypted contents.
+# Made with the right password: only the count can be the reason.
+tc__fix_log openssl pkcs12 -export -inkey "$W/ec-legacy.key" -in "$W/ec-legacy.pem" \
+    -iter 10000001 -keypbe NONE -certpbe NONE -passout env:P12PW -out "$W/iter-mac.p12"
+tc__fix_log openssl pkcs12 -export -inkey "$W/ec-legacy.key" -in "$W/ec-legacy.pem" \
+    -iter 10000001 -nomaciter -certpbe NONE -passout env:P12PW -out "$W/iter-key.p12"
+tc__fix_log openssl pkcs12 -export -inkey "$W/ec-legacy.key" -in "$W/ec-legacy.pem" \
+    -iter 10000001 -nomaciter -keypbe NONE -passout env:P12PW -out "$W/iter-safe.p12"
+for what in "mac MAC" "key private key" "safe encrypted contents"; do
+    f=iter-${what%% *}
+    tc_expect_exit 9 "${TC[@]}" "${PW[@]}" --ca-file "$ROOT" "$W/$f.p12"
+    tc_assert_contains "$TC_ERR" "$W/$f.p12: the PKCS#12 ${what#* } asks for 10000001 password iterations; at most 10000000 are accepted" "$f: refused, the count named"
+    no_password_shown "$f"
+done
+
 unchanged "after every refusal"
 
 # ---------------------------------------------------------------------------------------------
@@ -251,5 +267,29 @@ tc_assert_contains "$TC_OUT" "already present: private key 'Office 1234'" "key n
 tc_assert_contains "$TC_OUT" "0 objects stored on token '$TOKEN_LABEL', 5 already present" "nothing stored"
 tc_objects_snapshot "$W/snap.again"
 tc_assert_files_eq "$W/snap.full" "$W/snap.again" "second import leaves the token as it was"
+
+
+tc_log "a key already on the token under a CKA_ID of 100 bytes (issue 16, defect 1)"
+# Written by another tool; its PKCS#12 imported with seven more certificates. The certificate
+# must get the key's whole 100-byte id (it was copied into a 64-byte field before).
+mkcert longid -algorithm EC -pkeyopt ec_paramgen_curve:P-256
+LONG_ID=$(openssl rand -hex 100)
+tc_expect_exit 0 tc_p11_login --write-object "$W/longid.key" --type privkey --id "$LONG_ID" \
+    --label longid
+tc_expect_exit 0 tc_p11_login --write-object "$W/longid.pub" --type pubkey --id "$LONG_ID" \
+    --label longid
+: >"$W/others.pem"
+for n in 1 2 3 4 5 6 7; do
+    mkcert "other$n" -algorithm EC -pkeyopt ec_paramgen_curve:P-256
+    cat "$W/other$n.pem" >>"$W/others.pem"
+done
+tc__fix_log openssl pkcs12 -export -inkey "$W/longid.key" -in "$W/longid.pem" -passout env:P12PW \
+    -out "$W/longid.p12"
+tc_expect_exit 0 "${TC[@]}" "${PW[@]}" --ca-file "$ROOT" --allow-orphan "$W/longid.p12" \
+    "$W/others.pem"
+tc_assert_contains "$TC_OUT" "already present: private key 'longid' (id $LONG_ID)" "the long-id key is found on the token"
+tc_assert_contains "$TC_OUT" "stored certificate 'longid' (id $LONG_ID): CN=longid,O=tokencert test" "the certificate gets the key's whole id"
+objattrs
+tc_assert_match "$ATTRS" "^cert $LONG_ID longid " "the token holds the certificate under the key's 100-byte id"
 
 tc_finish

@@ -198,4 +198,70 @@ tc_jexprs "$W/ctl-uri.json" "$NAMES"
 tc_assert_eq "$(printf '[["%s","%s"]]' "$TOKEN_LABEL" "${CTL_SHOWN//\\/\\\\}")" "${R[0]-}" \
     "an object= URI with percent-encoded control bytes selects that certificate"
 
+
+# --- one certificate with a 70-byte serial costs only itself (issue 16, defect 4) --------------
+tc__fix_log openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$W/bigserial.key" -subj "/CN=bigserial" -days 30 \
+    -set_serial "0x7f$(openssl rand -hex 69)" -outform DER -out "$W/bigserial.der"
+tc_p11_login --write-object "$W/bigserial.der" --type cert --id 5e --label bigserial \
+    >>"$W/harness.log" 2>&1 || tc_die "cannot write the long-serial certificate"
+tc_expect_exit 0 "${LIST[@]}" "pkcs11:token=$TOKEN_LABEL"
+tc_assert_match "$TC_OUT" "unreadable +label 'bigserial' id 5e: the serial number is longer than 64 bytes" \
+    "list: the long-serial certificate is shown as unreadable, with the reason"
+tc_expect_exit 0 "${LIST[@]}" "pkcs11:token=$TOKEN_LABEL" --json
+cp "$TC_OUT_FILE" "$W/bigserial.json"
+tc_jexprs "$W/bigserial.json" \
+    "len([c for t in j['tokens'] for c in t['credentials'] if c['name'] != 'bigserial'])" \
+    "[x['status'] for t in j['tokens'] for c in t['credentials'] for x in c['certificates']
+        if x['label'] == 'bigserial']"
+tc_assert_eq 10 "${R[0]-}" "list --json: every other credential of the token is still listed"
+tc_assert_eq '["unreadable"]' "${R[1]-}" "list --json: only the long-serial certificate is unreadable"
+
+
+# --- list --timeline cuts a label by characters, not bytes (issue 16, defect 9) ----------------
+# "x" and 30 two-byte characters: 26 bytes would end inside the 13th.
+ACCENT="x$(printf 'é%.0s' $(seq 1 30))"
+ACCENT26="x$(printf 'é%.0s' $(seq 1 25))"
+tc_p11_login --write-object "$W/expected/orphan-cert.1.der" --type cert --id 5f \
+    --label "$ACCENT" >>"$W/harness.log" 2>&1 || tc_die "cannot write the accented certificate"
+tc_expect_exit 0 "${LIST[@]}" "pkcs11:token=$TOKEN_LABEL" --timeline
+if python3 -c 'import sys; open(sys.argv[1], "rb").read().decode("utf-8")' "$TC_OUT_FILE"; then
+    tc_pass "timeline: valid UTF-8"
+else
+    tc_fail "timeline: a UTF-8 character cut in half"
+fi
+tc_assert_contains "$TC_OUT" "  $ACCENT26 " "timeline: the label cut to 26 characters"
+tc_assert_not_contains "$TC_OUT" "${ACCENT26}é" "timeline: not one character more"
+
+
+# --- C1 controls and bidi overrides are escaped like C0 controls (issue 16, defect 6) -----------
+# U+009B (CSI), U+202E (right-to-left override), U+2066 and U+2069 (isolates), U+0085.
+HOSTILE=$'c1\xc2\x9b31m-rlo\xe2\x80\xaefdp.exe-iso\xe2\x81\xa6x\xe2\x81\xa9-nel\xc2\x85'
+HOSTILE_SHOWN='c1\xc2\x9b31m-rlo\xe2\x80\xaefdp.exe-iso\xe2\x81\xa6x\xe2\x81\xa9-nel\xc2\x85'
+tc_p11_login --write-object "$W/expected/orphan-cert.1.der" --type cert --id 60 \
+    --label "$HOSTILE" >>"$W/harness.log" 2>&1 || tc_die "cannot write the hostile-label certificate"
+# raw_hostile FILE: the characters that must not appear raw, found in FILE.
+raw_hostile() {
+    python3 -c 'import sys, re
+b = open(sys.argv[1], "rb").read().decode("utf-8", "replace")
+print(",".join(sorted(set("%04x" % ord(c) for c in b if 0x80 <= ord(c) <= 0x9f or 0x202a <= ord(c) <= 0x202e or 0x2066 <= ord(c) <= 0x2069))) or "clean")' "$1"
+}
+for how in text --json --timeline; do
+    args=()
+    [ "$how" = text ] || args=("$how")
+    tc_expect_exit 0 "${LIST[@]}" "pkcs11:token=$TOKEN_LABEL" "${args[@]}"
+    tc_assert_eq clean "$(raw_hostile "$TC_OUT_FILE")" "list $how: no raw C1 control or bidi override"
+    case $how in
+    text) tc_assert_contains "$TC_OUT" "$HOSTILE_SHOWN" "list: the label escaped as \\xNN" ;;
+    --json)
+        cp "$TC_OUT_FILE" "$W/hostile.json"
+        tc_jexprs "$W/hostile.json" "[c['name'] for t in j['tokens'] for c in t['credentials'] if c['id'] == '60']"
+        tc_assert_eq "[\"${HOSTILE_SHOWN//\\/\\\\}\"]" "${R[0]-}" "list --json: the label escaped as \\xNN"
+        ;;
+    esac
+done
+tc_expect_exit 2 "$TOKENCERT" check "pkcs11:token=$TOKEN_LABEL" --module "$MODULE" --json
+tc_assert_eq clean "$(raw_hostile "$TC_OUT_FILE")" "check --json: no raw C1 control or bidi override"
+tc_assert_contains "$TC_OUT" 'c1\\xc2\\x9b31m-rlo\\xe2\\x80\\xaefdp.exe' "check --json: the label is there, escaped"
+
 tc_finish

@@ -199,6 +199,26 @@ logins 0 "" "missing PIN file"
 tc_assert_contains "$TC_ERR" "$TC_WORLD/pin.missing" "missing PIN file: named"
 tc_assert_match "$TC_ERR" "no such file" "missing PIN file: the message says why"
 
+# A FIFO waited for a writer for ever; a NUL byte cut the PIN there silently; a PIN file others
+# can write was accepted (issue 16, defect 12). Each is refused before any login.
+mkfifo "$TC_WORLD/pin.fifo"
+chmod 600 "$TC_WORLD/pin.fifo"
+run 11 timeout 20 "$TOKENCERT" list --module "$FM" --pin-source "file:$TC_WORLD/pin.fifo"
+logins 0 "" "FIFO as PIN file"
+tc_assert_contains "$TC_ERR" "PIN file '$TC_WORLD/pin.fifo' is not a regular file" "FIFO as PIN file: refused at once, named"
+printf '%s\0tail' "$PIN" >"$TC_WORLD/pin.nul"
+chmod 600 "$TC_WORLD/pin.nul"
+run 11 "$TOKENCERT" list --module "$FM" --pin-source "file:$TC_WORLD/pin.nul"
+logins 0 "" "PIN file with a NUL byte"
+tc_assert_contains "$TC_ERR" "the PIN file '$TC_WORLD/pin.nul' contains a NUL byte" "PIN file with a NUL byte: refused, says why"
+for mode in 0602 0620; do
+    cp "$TC_WORLD/pin.plain" "$TC_WORLD/pin.w$mode"
+    chmod "$mode" "$TC_WORLD/pin.w$mode"
+    run 11 "$TOKENCERT" list --module "$FM" --pin-source "file:$TC_WORLD/pin.w$mode"
+    logins 0 "" "PIN file of mode $mode"
+    tc_assert_contains "$TC_ERR" "PIN file '$TC_WORLD/pin.w$mode' can be written by others (mode $mode)" "PIN file of mode $mode: refused, says why"
+done
+
 run 11 "$TOKENCERT" list --module "$FM" --pin-source "file:$TC_WORLD/pin.empty"
 logins 0 "" "empty PIN file"
 tc_assert_match "$TC_ERR" "empty" "empty PIN file: the message says it is empty"

@@ -44,6 +44,18 @@ static void printable_escapes_control_and_invalid_utf8(void **state)
     s = tc_printable((const unsigned char *)"abcdef", 6, 3);
     assert_string_equal(s, "abc");
     free(s);
+    /* C1 controls (U+009B CSI, U+0085) and bidi overrides and isolates are escaped byte by byte;
+     * U+00A0, U+2029 and U+206A around them are kept (issue 16, defect 6). */
+    s = tc_printable(
+        (const unsigned char *)"a\xc2\x9b"
+                               "31m\xc2\x85\xc2\xa0"
+                               "\xe2\x80\xae"
+                               "\xe2\x80\xaa\xe2\x80\xa9\xe2\x81\xa6\xe2\x81\xa9\xe2\x81\xaa",
+        28, 100);
+    assert_string_equal(s,
+                        "a\\xc2\\x9b31m\\xc2\\x85\xc2\xa0\\xe2\\x80\\xae\\xe2\\x80\\xaa\xe2\x80\xa9"
+                        "\\xe2\\x81\\xa6\\xe2\\x81\\xa9\xe2\x81\xaa");
+    free(s);
 }
 
 static void hex_encodings(void **state)
@@ -103,11 +115,18 @@ static void durations(void **state)
     assert_int_equal(tc_parse_duration("3dd"), -1);
     assert_int_equal(tc_parse_duration("3y"), 3 * 365 * 86400LL);
     assert_int_equal(tc_parse_duration("3q"), -1);
+    /* Capped at 1000 years, so that a time plus a duration never overflows (issue 16). */
+    assert_int_equal(tc_parse_duration("1000y"), TC_DURATION_MAX);
+    assert_int_equal(tc_parse_duration("1001y"), TC_DURATION_TOO_LONG);
+    assert_int_equal(tc_parse_duration("9223372036854775807s"), TC_DURATION_TOO_LONG);
+    assert_int_equal(tc_parse_duration("99999999999999999999s"), TC_DURATION_TOO_LONG);
+    assert_int_equal(tc_parse_duration("99999999999999999999x"), -1);
+    assert_int_equal(tc_parse_duration("300000000y"), TC_DURATION_TOO_LONG);
     assert_int_equal(tc_parse_duration(" 3d"), -1);
     assert_int_equal(tc_parse_duration("+3d"), -1);
     assert_int_equal(tc_parse_duration("0"), 0);
     assert_int_equal(tc_parse_duration(""), -1);
-    assert_int_equal(tc_parse_duration("99999999999999999999d"), -1);
+    assert_int_equal(tc_parse_duration("99999999999999999999d"), TC_DURATION_TOO_LONG);
 }
 
 static void days_round_down(void **state)

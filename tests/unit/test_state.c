@@ -163,6 +163,18 @@ static void assert_error_names_pid(const tokencert_ctx *ctx, pid_t pid)
     fail_msg("expected the pid %s in the error '%s'", num, msg != NULL ? msg : "(null)");
 }
 
+static char *tc_test_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *tc_test_asprintf(const char *fmt, ...)
+{
+    va_list ap;
+    char *s = NULL;
+
+    va_start(ap, fmt);
+    assert_true(vasprintf(&s, fmt, ap) >= 0);
+    va_end(ap);
+    return s;
+}
+
 static void assert_str_or_null(const char *got, const char *want)
 {
     if (want == NULL)
@@ -494,6 +506,92 @@ static void test_open_missing(void **state)
     assert_null(st);
     assert_false(exists(db));
     free(db);
+}
+
+/* Opening dir (with and without create) is refused as bad data, the message holding part. */
+static void assert_open_refused(fixture *fx, const char *dir, const char *part)
+{
+    for (int create = 1; create >= 0; create--) {
+        tokencert_state *st = (tokencert_state *)1;
+        tokencert_err err = tokencert_state_open(fx->ctx, dir, create, &st);
+        if (err != TC_ERR_BAD_DATA)
+            fail_msg("open %s (create %d): %s (%s), expected TC_ERR_BAD_DATA", dir, create,
+                     tokencert_strerror(err), tokencert_ctx_error(fx->ctx));
+        assert_null(st);
+        assert_error_has(fx->ctx, part);
+    }
+}
+
+/* The store names the modules renew loads (issue 16, defect 2): a state directory or store that
+ * is relative, a symbolic link, group- or world-writable or another user's is refused, named. */
+static void test_open_untrusted(void **state)
+{
+    fixture *fx = *state;
+    char *db = join(fx->store, "state.db"), *link = join(fx->dir, "link");
+    char *dblink = join(fx->dir, "db-elsewhere"), *msg;
+    char cwd[4096];
+
+    tokencert_state_close(open_store(fx, 1));
+
+    /* Relative: refused, and nothing made in the working directory. */
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    assert_int_equal(chdir(fx->dir), 0);
+    assert_open_refused(fx, "rel/store", "the state directory 'rel/store' is not an absolute path");
+    assert_false(exists("rel"));
+    assert_int_equal(chdir(cwd), 0);
+
+    /* A directory others (or the group) can write. */
+    for (mode_t m = 0702; m <= 0720; m += 0016) {
+        assert_int_equal(chmod(fx->store, m), 0);
+        msg =
+            tc_test_asprintf("the state directory '%s' is writable by group or others (mode %04o)",
+                             fx->store, (unsigned)m);
+        assert_open_refused(fx, fx->store, msg);
+        free(msg);
+    }
+    assert_int_equal(chmod(fx->store, 0700), 0);
+
+    /* A symbolic link to a good store. */
+    assert_int_equal(symlink(fx->store, link), 0);
+    msg = tc_test_asprintf("the state directory '%s' is a symbolic link", link);
+    assert_open_refused(fx, link, msg);
+    free(msg);
+
+    /* The store itself writable by others, or a link. */
+    assert_int_equal(chmod(db, 0606), 0);
+    msg = tc_test_asprintf("the state store '%s' is writable by group or others (mode 0606)", db);
+    assert_open_refused(fx, fx->store, msg);
+    free(msg);
+    assert_int_equal(chmod(db, 0600), 0);
+    assert_int_equal(rename(db, dblink), 0);
+    assert_int_equal(symlink(dblink, db), 0);
+    msg = tc_test_asprintf("the state store '%s' is a symbolic link", db);
+    assert_open_refused(fx, fx->store, msg);
+    free(msg);
+    assert_int_equal(unlink(db), 0);
+    assert_int_equal(rename(dblink, db), 0);
+
+    /* Another user's: only root can make one. */
+    if (geteuid() == 0) {
+        assert_int_equal(chown(db, 65534, 65534), 0);
+        msg = tc_test_asprintf("the state store '%s' belongs to another user (uid 65534)", db);
+        assert_open_refused(fx, fx->store, msg);
+        free(msg);
+        assert_int_equal(chown(db, 0, 0), 0);
+        assert_int_equal(chown(fx->store, 65534, 65534), 0);
+        msg = tc_test_asprintf("the state directory '%s' belongs to another user (uid 65534)",
+                               fx->store);
+        assert_open_refused(fx, fx->store, msg);
+        free(msg);
+        assert_int_equal(chown(fx->store, 0, 0), 0);
+    } else {
+        print_message("note: not root, another user's store was not checked\n");
+    }
+    /* Back as it was: opened again. */
+    tokencert_state_close(open_store(fx, 0));
+    free(db);
+    free(link);
+    free(dblink);
 }
 
 static void test_open_dir_not_creatable(void **state)
@@ -1475,6 +1573,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_open_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_dir_not_creatable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_untrusted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuse_not_sqlite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuse_foreign_sqlite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuse_truncated, setup, teardown),
