@@ -94,6 +94,7 @@ void tc_cfssl_parse_answer(long status, const unsigned char *body, size_t len, t
     json_object *root = NULL, *v = NULL, *result = NULL, *cert = NULL;
     char *msgs = NULL;
     int success = 0;
+    size_t i;
 
     tc_ca_answer_clear(ans);
     if (len > TC_HTTP_MAX_RESPONSE || len > (size_t)INT32_MAX) {
@@ -115,14 +116,27 @@ void tc_cfssl_parse_answer(long status, const unsigned char *body, size_t len, t
                 : tc_asprintf("the cfssl CA answered HTTP %ld without a JSON answer", status));
         goto out;
     }
+    for (i = json_tokener_get_parse_end(tok); i < len; i++)
+        if (strchr(" \t\r\n", body[i]) == NULL || body[i] == '\0') {
+            set_error(ans, TC_CA_ERROR,
+                      tc_strdup("the cfssl CA's answer goes on after its JSON object"));
+            goto out;
+        }
     if (json_object_object_get_ex(root, "success", &v) && json_object_is_type(v, json_type_boolean))
         success = json_object_get_boolean(v);
+    else
+        v = NULL;
     msgs = error_messages(root);
 
     if (status >= 500 || (status >= 300 && status < 400) || status < 200) {
         set_error(ans, TC_CA_ERROR,
                   tc_asprintf("the cfssl CA failed (HTTP %ld): %s", status,
                               msgs != NULL ? msgs : "no message"));
+        goto out;
+    }
+    if (status < 400 && v == NULL) {
+        set_error(ans, TC_CA_ERROR,
+                  tc_strdup("the cfssl CA's answer has no success true or false"));
         goto out;
     }
     if (status >= 400 || !success) {

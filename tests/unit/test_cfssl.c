@@ -152,7 +152,10 @@ static void errors(void **state)
          "{\"success\":true,\"result\":{\"certificate\":\"-----BEGIN CERTIFICATE-----\\nAAAA\\n"
          "-----END CERTIFICATE-----\\n\"}}",
          "not a PEM"},
-        {200, "{\"success\":\"true\",\"result\":{\"certificate\":\"x\"}}", "refused"},
+        {200, "{\"success\":\"true\",\"result\":{\"certificate\":\"x\"}}", "no success true"},
+        {200, "{\"result\":{}}", "no success true"},
+        {200, "{\"success\":false} {\"success\":true}", "goes on after"},
+        {400, "{\"success\":false}x", "goes on after"},
         {200,
          "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
          "not a JSON object"},
