@@ -9,6 +9,7 @@ PACKAGES=(
     libp11-kit-dev p11-kit p11-kit-modules libssl-dev openssl libjson-c-dev libcmocka-dev libsqlite3-dev sqlite3
     libconfig-dev
     libldap-dev
+    libcurl4-openssl-dev # the network CA protocols (src/enroll/http.c)
     lowdown
     bash-completion # its pkg-config file places the completion; the completion test loads it
     # tokens and independent cross-check tools
@@ -16,6 +17,7 @@ PACKAGES=(
     libnss3-tools # certutil, modutil: NSS through the filter module (tests/integration/module.sh)
     swtpm swtpm-tools libtpm2-pkcs11-1 libtpm2-pkcs11-tools tpm2-abrmd libtss2-tcti-tabrmd0
     tpm2-tools dbus
+    golang-cfssl # the cfssl CA (tests/integration/cfssl.sh)
     # test and benchmark helpers
     valgrind hyperfine time python3 iproute2 util-linux bsdutils
     systemd # systemd-analyze verify of the installed units (install test)

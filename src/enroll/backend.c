@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const tc_ca_backend *const backends[] = {&tc_ca_local, &tc_ca_manual};
+static const tc_ca_backend *const backends[] = {&tc_ca_local, &tc_ca_manual, &tc_ca_cfssl};
 static const tc_ca_backend *test_backend;
 
 void tc_ca_backend_set_test(const tc_ca_backend *b)

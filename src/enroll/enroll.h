@@ -81,5 +81,11 @@ int tc_ca_fault(const char *step);
 
 extern const tc_ca_backend tc_ca_local;
 extern const tc_ca_backend tc_ca_manual;
+extern const tc_ca_backend tc_ca_cfssl;
+
+/* cfssl.c: reads cfssl's answer to a sign request (HTTP status and body, any bytes) into ans:
+ * ISSUED with the certificate, REJECTED with cfssl's messages when it refused (4xx,
+ * success false), ERROR for anything else. Separate for the unit test and fuzzing. */
+void tc_cfssl_parse_answer(long status, const unsigned char *body, size_t len, tc_ca_answer *ans);
 
 #endif /* TOKENCERT_ENROLL_ENROLL_H */

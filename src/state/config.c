@@ -698,12 +698,24 @@ static void parse_ca(loader *ld, config_setting_t *g, size_t index, layer *L)
                               ca->protocol);
         }
     } else {
+        int cfssl = ca->protocol != NULL && strcmp(ca->protocol, "cfssl") == 0;
         v = get_nonempty(ld, g, "auth", what, &s);
         auth_ok = s == NULL || v != NULL;
         if (v != NULL && strcmp(v, "basic") != 0 && strcmp(v, "certificate") != 0 &&
-            strcmp(v, "none") != 0) {
+            strcmp(v, "hmac") != 0 && strcmp(v, "none") != 0) {
+            setting_error(
+                ld, s,
+                "%s: auth must be \"none\", \"basic\", \"certificate\" or \"hmac\", not \"%s\"",
+                what, v);
+            auth_ok = 0;
+        } else if (v != NULL && ca->protocol != NULL && cfssl != (strcmp(v, "hmac") == 0) &&
+                   strcmp(v, "none") != 0) {
+            /* cfssl authenticates requests with a shared HMAC key and nothing else; the HMAC
+             * token is cfssl's own. */
             setting_error(ld, s,
-                          "%s: auth must be \"none\", \"basic\" or \"certificate\", not \"%s\"",
+                          cfssl ? "%s: protocol \"cfssl\" takes auth = \"none\" or \"hmac\", "
+                                  "not \"%s\""
+                                : "%s: auth = \"%s\" is only used with protocol \"cfssl\"",
                           what, v);
             auth_ok = 0;
         } else if (v != NULL && strcmp(v, "none") != 0) {
@@ -720,6 +732,11 @@ static void parse_ca(loader *ld, config_setting_t *g, size_t index, layer *L)
              config_setting_get_member(g, "secret_source") == NULL))
             setting_error(ld, config_setting_get_member(g, "auth"),
                           "%s: auth = \"basic\" needs user and secret_source", what);
+        if (ca->auth != NULL && strcmp(ca->auth, "hmac") == 0 &&
+            config_setting_get_member(g, "secret_source") == NULL)
+            setting_error(ld, config_setting_get_member(g, "auth"),
+                          "%s: auth = \"hmac\" needs secret_source, where the hex key is read",
+                          what);
     }
 
     v = get_nonempty(ld, g, "issuer", what, &s);

@@ -416,6 +416,51 @@ static void auth_one_error_per_mistake(void **state)
     assert_int_equal(count_containing(fx, "hunter2"), 0);
 }
 
+/* cfssl speaks HMAC and nothing else; HMAC is cfssl's; an HMAC key has to come from somewhere. */
+static void cfssl_auth(void **state)
+{
+    fixture *fx = *state;
+    const char *f = in_dir(fx, "cfssl.conf");
+    const tokencert_config_ca *ca;
+
+    write_file(f,
+               "cas = (\n"
+               /* 2: fine: HMAC with the key's source */
+               "  { name = \"ok\"; protocol = \"cfssl\"; url = \"https://x\"; auth = \"hmac\";\n"
+               "    secret_source = \"file:/etc/tokencert/cfssl.key\"; },\n"
+               /* 4: fine: no authentication */
+               "  { name = \"open\"; protocol = \"cfssl\"; url = \"https://x\"; },\n"
+               /* 5: HMAC without a source */
+               "  { name = \"a\"; protocol = \"cfssl\"; url = \"https://x\"; auth = \"hmac\"; },\n"
+               /* 6: cfssl with basic */
+               "  { name = \"b\"; protocol = \"cfssl\"; url = \"https://x\"; auth = \"basic\";\n"
+               "    user = \"u\"; secret_source = \"env:P\"; },\n"
+               /* 8: HMAC with another protocol */
+               "  { name = \"c\"; protocol = \"est\"; url = \"https://x\"; auth = \"hmac\";\n"
+               "    secret_source = \"env:P\"; },\n"
+               /* 10: cfssl over plain http */
+               "  { name = \"d\"; protocol = \"cfssl\"; url = \"http://x\"; }\n"
+               ");\n",
+               0644);
+    assert_int_equal(load(fx, f), TC_ERR_BAD_DATA);
+    assert_int_equal(fx->n_errs, 4);
+    assert_error(fx, 0, f, 5, "CA 'a': auth = \"hmac\" needs secret_source");
+    assert_error(fx, 1, f, 6, "CA 'b': protocol \"cfssl\" takes auth = \"none\" or \"hmac\"");
+    assert_error(fx, 2, f, 8, "CA 'c': auth = \"hmac\" is only used with protocol \"cfssl\"");
+    assert_error(fx, 3, f, 10, "CA 'd': url must be https://");
+
+    write_file(f,
+               "cas = ( { name = \"ok\"; protocol = \"cfssl\"; url = \"https://x\";\n"
+               "          auth = \"hmac\"; secret_source = \"env:CFSSL_KEY\"; } );\n",
+               0644);
+    assert_int_equal(load(fx, f), TC_OK);
+    ca = tokencert_config_find_ca(fx->cfg, "ok");
+    assert_non_null(ca);
+    assert_string_equal(ca->protocol, "cfssl");
+    assert_string_equal(ca->auth, "hmac");
+    assert_string_equal(ca->secret_source, "env:CFSSL_KEY");
+}
+
 /* ---- secrets --------------------------------------------------------------------------- */
 
 static void secrets_refused_never_repeated(void **state)
@@ -596,6 +641,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(local_is_always_known, setup, teardown),
         cmocka_unit_test_setup_teardown(duplicate_names_point_at_the_first, setup, teardown),
         cmocka_unit_test_setup_teardown(auth_one_error_per_mistake, setup, teardown),
+        cmocka_unit_test_setup_teardown(cfssl_auth, setup, teardown),
         cmocka_unit_test_setup_teardown(secrets_refused_never_repeated, setup, teardown),
         cmocka_unit_test_setup_teardown(typos_get_suggestions, setup, teardown),
         cmocka_unit_test_setup_teardown(world_writable_refused, setup, teardown),
