@@ -260,6 +260,8 @@ static void cfssl_submit(const tc_ca_call *call, const unsigned char *csr, size_
     o = json_object_new_object();
     if (pem == NULL || o == NULL ||
         json_object_object_add(o, "certificate_request", json_object_new_string(pem)) != 0 ||
+        (cfg->profile != NULL &&
+         json_object_object_add(o, "profile", json_object_new_string(cfg->profile)) != 0) ||
         (request = tc_strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN))) == NULL) {
         set_error(ans, TC_CA_ERROR, NULL);
         goto out;

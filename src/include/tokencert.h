@@ -535,6 +535,7 @@ typedef struct {
     char *ca_file;           /* trust anchors for the CA's certificates and TLS; NULL: system */
     int manual_approval;     /* an operator approves requests */
     long long approval_time; /* seconds an approval typically takes (lead time); 0 none */
+    char *profile;           /* cfssl: the signing profile; NULL: the CA's default */
     char *file;              /* where it was declared */
     int line;
 } tokencert_config_ca;

@@ -69,9 +69,9 @@ typedef struct {
 static const char *const top_keys[] = {"defaults", "cas", "credentials", NULL};
 static const char *const defaults_keys[] = {"renew_before", "renew_fraction", "grace", "state_dir",
                                             NULL};
-static const char *const ca_keys[] = {"name",    "protocol", "url",           "dir",
-                                      "auth",    "user",     "secret_source", "issuer",
-                                      "ca_file", "approval", "approval_time", NULL};
+static const char *const ca_keys[] = {
+    "name",   "protocol", "url",      "dir",           "auth",    "user", "secret_source",
+    "issuer", "ca_file",  "approval", "approval_time", "profile", NULL};
 static const char *const cred_keys[] = {
     "name",     "token",        "module",         "label", "ca",         "subject", "san",
     "key_type", "renew_before", "renew_fraction", "key",   "pin_source", "hooks",   NULL};
@@ -540,6 +540,7 @@ static void ca_clear(tokencert_config_ca *ca)
     free(ca->user);
     free(ca->secret_source);
     free(ca->issuer);
+    free(ca->profile);
     free(ca->ca_file);
     free(ca->file);
     memset(ca, 0, sizeof *ca);
@@ -743,6 +744,11 @@ static void parse_ca(loader *ld, config_setting_t *g, size_t index, layer *L)
     if (v != NULL)
         ca->issuer = get_dn(ld, s, v, what, "issuer");
     path_ok(ld, g, "ca_file", what, &ca->ca_file);
+    v = get_nonempty(ld, g, "profile", what, &s);
+    if (v != NULL && ca->protocol != NULL && strcmp(ca->protocol, "cfssl") != 0)
+        setting_error(ld, s, "%s: profile is used only with protocol \"cfssl\"", what);
+    else if (v != NULL)
+        ca->profile = xstrdup(ld, v);
 
     if (ca->name == NULL)
         goto out; /* reported; nothing can refer to it */

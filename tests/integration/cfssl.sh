@@ -83,7 +83,9 @@ cas = (
   { name = "cfh"; protocol = "cfssl"; url = "https://127.0.0.1:$HMAC_PORT/"; ca_file = "$C/ca.pem";
     auth = "hmac"; secret_source = "env:CFSSL_KEY"; },
   { name = "untrusted"; protocol = "cfssl"; url = "https://127.0.0.1:$OPEN_PORT"; ca_file = "$C/other.pem"; },
-  { name = "down"; protocol = "cfssl"; url = "https://127.0.0.1:$DOWN_PORT"; ca_file = "$C/ca.pem"; }
+  { name = "down"; protocol = "cfssl"; url = "https://127.0.0.1:$DOWN_PORT"; ca_file = "$C/ca.pem"; },
+  { name = "cfp"; protocol = "cfssl"; url = "https://127.0.0.1:$OPEN_PORT"; ca_file = "$C/ca.pem";
+    profile = "server"; }
 );
 EOF
 }
@@ -111,6 +113,21 @@ tc_expect_exit 0 "$TOKENCERT" status x --json
 tc_assert_eq 2 "$(tc_json "$TC_OUT_FILE" 'j[0]["active"]["generation"]')" "renew x: generation 2 active"
 tc_assert_eq "cf|cfssl" "$(tc_json "$TC_OUT_FILE" 'j[0]["ca"] + "|" + j[0]["ca_protocol"]')" \
     "status: the cfssl CA"
+
+# profile: the request names cfssl's signing profile (here "server": its extended key usage shows
+# that cfssl signed with it); a profile for another protocol is a configuration error.
+tc_expect_exit 0 "$TOKENCERT" enroll "$URI" "${COMMON[@]}" --label p --subject "CN=profile client" \
+    --type ec:p256 --ca cfp
+token_cert p "$W/p.pem" || tc_fail "profile: the certificate cannot be read back"
+tc_assert_contains "$(openssl x509 -in "$W/p.pem" -noout -ext extendedKeyUsage 2>&1)" \
+    "TLS Web Server Authentication" "profile = \"server\": cfssl signed with that profile"
+tc_assert_not_contains "$(openssl x509 -in "$W/x1.pem" -noout -ext extendedKeyUsage 2>&1)" \
+    "TLS Web Server Authentication" "without a profile: cfssl's default profile"
+printf 'cas = ( { name = "l2"; protocol = "manual"; dir = "%s"; profile = "server"; } );\n' "$W" \
+    >"$W/bad-profile.conf"
+tc_expect_exit 9 "$TOKENCERT" config check --config "$W/bad-profile.conf"
+tc_assert_contains "$TC_OUT$TC_ERR" 'profile is used only with protocol "cfssl"' \
+    "a profile for another protocol: refused, says why"
 
 # HMAC: the right key issues; a wrong one is refused with cfssl's message, the token unchanged.
 CFSSL_KEY=$KEY tc_expect_exit 0 "$TOKENCERT" enroll "$URI" "${COMMON[@]}" --label h \
