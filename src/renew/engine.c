@@ -41,51 +41,38 @@ static void emit(lc *l, tokencert_event_kind kind, const char *cred, const char 
     l->on_event(l->event_data, &ev);
 }
 
-/* A line for the user about what was done (the credential being worked on is the event's). */
-static void say(lc *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(lc *l, const char *fmt, ...)
+/* A line for the user, for the credential being worked on: what was done (PROGRESS), what failed
+ * or waits (PROBLEM), or a step that may take seconds beginning (WORKING: for a progress line the
+ * caller shows on a terminal). */
+static void tell(lc *l, tokencert_event_kind kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void tell(lc *l, tokencert_event_kind kind, const char *fmt, ...)
 {
     va_list ap;
     char *m;
     va_start(ap, fmt);
     m = tc_vasprintf(fmt, ap);
     va_end(ap);
-    emit(l, TOKENCERT_EV_PROGRESS, l->current, NULL, NULL, m);
+    emit(l, kind, l->current, NULL, NULL, m);
     free(m);
 }
 
-/* A step that may take seconds begins: for a progress line (the caller shows it on a terminal). */
-static void working(lc *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void working(lc *l, const char *fmt, ...)
-{
-    va_list ap;
-    char *m;
-    va_start(ap, fmt);
-    m = tc_vasprintf(fmt, ap);
-    va_end(ap);
-    emit(l, TOKENCERT_EV_WORKING, l->current, NULL, NULL, m);
-    free(m);
-}
+#define say(l, ...)      tell(l, TOKENCERT_EV_PROGRESS, __VA_ARGS__)
+#define complain(l, ...) tell(l, TOKENCERT_EV_PROBLEM, __VA_ARGS__)
+#define working(l, ...)  tell(l, TOKENCERT_EV_WORKING, __VA_ARGS__)
 
-/* A line for the user about what failed or waits. */
-static void complain(lc *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void complain(lc *l, const char *fmt, ...)
+/* The warnings ctx collected, each a PROBLEM line. */
+static void warnings(lc *l, tokencert_ctx *ctx)
 {
-    va_list ap;
-    char *m;
-    va_start(ap, fmt);
-    m = tc_vasprintf(fmt, ap);
-    va_end(ap);
-    emit(l, TOKENCERT_EV_PROBLEM, l->current, NULL, NULL, m);
-    free(m);
+    size_t i, n = tokencert_ctx_warning_count(ctx);
+    for (i = 0; i < n; i++)
+        complain(l, "warning: %s", tokencert_ctx_warning(ctx, i));
 }
 
 /* The warnings ctx collected, then "what: detail"; returns err. */
 static tokencert_err fail(lc *l, tokencert_ctx *ctx, tokencert_err err, const char *what)
 {
-    size_t i, n = tokencert_ctx_warning_count(ctx);
-    for (i = 0; i < n; i++)
-        complain(l, "warning: %s", tokencert_ctx_warning(ctx, i));
+    warnings(l, ctx);
     complain(l, "%s: %s", what, tokencert_ctx_error(ctx));
     return err;
 }
@@ -548,9 +535,7 @@ static void cache_free(struct lc_cache *k)
 static tokencert_err fail_again(lc *l, tokencert_ctx *ctx, tokencert_err err, const char *what,
                                 const char *detail)
 {
-    size_t i, n = tokencert_ctx_warning_count(ctx);
-    for (i = 0; i < n; i++)
-        complain(l, "warning: %s", tokencert_ctx_warning(ctx, i));
+    warnings(l, ctx);
     complain(l, "%s: %s", what,
              detail != NULL && detail[0] != '\0' ? detail : tokencert_strerror(err));
     return err;
